@@ -1,0 +1,80 @@
+/** Byte helpers shared by every layer. */
+import { timingSafeEqual } from 'node:crypto'
+import { DecodeError } from './errors.ts'
+
+export function concatBytes (...parts: Uint8Array[]): Uint8Array {
+  let len = 0
+  for (const p of parts) len += p.byteLength
+  const out = new Uint8Array(len)
+  let off = 0
+  for (const p of parts) { out.set(p, off); off += p.byteLength }
+  return out
+}
+
+export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Constant-time comparison for secrets (cookies, MACs). */
+export function secretEqual (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  return timingSafeEqual(a, b)
+}
+
+export function toHex (b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+}
+
+export function fromHex (s: string): Uint8Array {
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) {
+    throw new DecodeError('CORE_BAD_HEX', 'not a hex string of even length')
+  }
+  return new Uint8Array(Buffer.from(s, 'hex'))
+}
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
+const B32_INDEX = new Map([...B32].map((c, i) => [c, i]))
+
+/** RFC 4648 base32, lower case, no padding (the onion address alphabet). */
+export function base32Encode (data: Uint8Array): string {
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of data) {
+    value = (value << 8) | byte
+    bits += 8
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31]
+  return out
+}
+
+/** Decodes unpadded RFC 4648 base32 (either case). Throws DecodeError on bad characters. */
+export function base32Decode (text: string): Uint8Array {
+  const s = text.toLowerCase().replace(/=+$/, '')
+  const out = new Uint8Array(Math.floor((s.length * 5) / 8))
+  let bits = 0
+  let value = 0
+  let idx = 0
+  for (const ch of s) {
+    const v = B32_INDEX.get(ch)
+    if (v === undefined) throw new DecodeError('CORE_BAD_BASE32', `invalid base32 character ${JSON.stringify(ch)}`)
+    value = ((value << 5) | v) & 0xffff
+    bits += 5
+    if (bits >= 8) {
+      out[idx++] = (value >>> (bits - 8)) & 0xff
+      bits -= 8
+    }
+  }
+  return out
+}
+
+/** Overwrites secret bytes in place. */
+export function wipe (...buffers: Array<Uint8Array | undefined>): void {
+  for (const b of buffers) b?.fill(0)
+}
