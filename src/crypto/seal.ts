@@ -1,0 +1,66 @@
+/**
+ * Passphrase sealing: scrypt derives a 32-byte key, XChaCha20-Poly1305 encrypts with a random
+ * 24-byte nonce, the caller's associated data is authenticated. A wrong passphrase and a
+ * tampered box fail the same way (the tag does not verify): CRYPTO_WRONG_PASSPHRASE.
+ */
+import { randomBytes, scryptSync } from 'node:crypto'
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { CryptoError } from './errors.ts'
+
+export interface ScryptParams { N: number, r: number, p: number }
+
+/** 2^16 × 8 × 128 B = 64 MiB of memory, ~0.2 s here: interactive-unlock strength. */
+export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 16, r: 8, p: 1 }
+/** Upper bounds accepted when opening, so a crafted file cannot make us allocate gigabytes. */
+const MAX_N = 2 ** 20
+const MAX_R = 32
+const MAX_P = 16
+
+export interface SealedBox {
+  kdf: 'scrypt'
+  N: number
+  r: number
+  p: number
+  salt: string
+  cipher: 'xchacha20-poly1305'
+  nonce: string
+  ciphertext: string
+}
+
+function deriveKey (passphrase: string, salt: Uint8Array, params: ScryptParams): Uint8Array {
+  const { N, r, p } = params
+  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > MAX_N || !Number.isInteger(r) || r < 1 || r > MAX_R || !Number.isInteger(p) || p < 1 || p > MAX_P) {
+    throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', `scrypt parameters out of range (N=${N}, r=${r}, p=${p})`)
+  }
+  return new Uint8Array(scryptSync(passphrase.normalize('NFKC'), salt, 32, { N, r, p, maxmem: 256 * N * r + 32 * 1024 * 1024 }))
+}
+
+export function sealWithPassphrase (plaintext: Uint8Array, passphrase: string, aad: Uint8Array, params: ScryptParams = DEFAULT_SCRYPT): SealedBox {
+  if (passphrase.length === 0) throw new CryptoError('CRYPTO_PASSPHRASE_REQUIRED', 'an empty passphrase cannot seal a key')
+  const salt = new Uint8Array(randomBytes(16))
+  const nonce = new Uint8Array(randomBytes(24))
+  const key = deriveKey(passphrase, salt, params)
+  try {
+    const ct = xchacha20poly1305(key, nonce, aad).encrypt(plaintext)
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64')
+    return { kdf: 'scrypt', ...params, salt: b64(salt), cipher: 'xchacha20-poly1305', nonce: b64(nonce), ciphertext: b64(ct) }
+  } finally {
+    key.fill(0)
+  }
+}
+
+export function openWithPassphrase (box: SealedBox, passphrase: string, aad: Uint8Array): Uint8Array {
+  if (box.kdf !== 'scrypt' || box.cipher !== 'xchacha20-poly1305') throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'unknown key sealing scheme')
+  const salt = Buffer.from(String(box.salt), 'base64')
+  const nonce = Buffer.from(String(box.nonce), 'base64')
+  const ct = Buffer.from(String(box.ciphertext), 'base64')
+  if (salt.length < 16 || nonce.length !== 24 || ct.length < 16 || ct.length > 4096) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'sealed key has a malformed salt, nonce or ciphertext')
+  const key = deriveKey(passphrase, salt, box)
+  try {
+    return xchacha20poly1305(key, nonce, aad).decrypt(ct)
+  } catch (err) {
+    throw new CryptoError('CRYPTO_WRONG_PASSPHRASE', 'wrong passphrase, or the sealed key was modified', { cause: err })
+  } finally {
+    key.fill(0)
+  }
+}
