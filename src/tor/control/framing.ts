@@ -1,0 +1,195 @@
+/**
+ * Control-port reply framing: bytes in, whole replies out. Pure (no sockets), incremental,
+ * bounded. Tor's control-spec grammar, as this decoder accepts it:
+ *
+ * ```
+ *   Reply        = *(MidReplyLine / DataReplyLine) EndReplyLine
+ *   MidReplyLine = StatusCode "-" ReplyText CRLF          e.g. 250-version=0.4.9.11
+ *   DataReplyLine= StatusCode "+" ReplyText CRLF CmdData   e.g. 250+config-text=
+ *   EndReplyLine = StatusCode SP ReplyText CRLF           e.g. 250 OK
+ *   CmdData      = *DataLine "." CRLF                      a line "." ends the data;
+ *                                                          a leading "." of a data line is
+ *                                                          doubled on the wire ("dot-stuffed")
+ *
+ *   +-----+---+------------------------+----+
+ *   | 250 | - | version=0.4.9.11       | \r\n |   StatusCode: 3 ASCII digits
+ *   +-----+---+------------------------+----+   divider: "-" more, "+" data, " " end
+ * ```
+ *
+ * Every line of one reply carries the same status; replies with status 6xx are asynchronous
+ * events, all others answer commands in order. Lines must end in CRLF. A line longer than
+ * `maxLineBytes` or a reply larger than `maxReplyBytes` is a protocol error before it is
+ * buffered, so a hostile or broken peer cannot make us allocate without bound.
+ */
+import { TorError } from '../errors.ts'
+
+export const DEFAULT_MAX_LINE_BYTES = 64 * 1024
+export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024
+/** Upper bound on lines per reply, so a flood of empty lines is also bounded. */
+export const DEFAULT_MAX_REPLY_LINES = 1_000_000
+
+export type ReplyDivider = '-' | '+' | ' '
+
+export interface ReplyLine {
+  status: number
+  divider: ReplyDivider
+  /** The text after the divider, CRLF removed. */
+  text: string
+  /** For "+" lines: the data block, dot-unstuffed, lines joined with "\n", no final newline. */
+  data?: string
+}
+
+export interface ControlReply {
+  /** The status of the reply (every line has the same). */
+  status: number
+  lines: ReplyLine[]
+}
+
+export interface ReplyFramerInit {
+  /** @default 65536 */
+  maxLineBytes?: number
+  /** @default 16777216 */
+  maxReplyBytes?: number
+  /** @default 1000000 */
+  maxReplyLines?: number
+}
+
+const LF = 0x0a
+const CR = 0x0d
+const decoder = new TextDecoder('utf-8')
+
+function protocolError (message: string): TorError {
+  return new TorError('TOR_CONTROL_PROTOCOL', `malformed control-port reply: ${message}`)
+}
+
+/** True for replies that are asynchronous events (650) rather than command answers. */
+export function isEventReply (reply: ControlReply): boolean {
+  return reply.status >= 600 && reply.status <= 699
+}
+
+/**
+ * Incremental decoder. `push()` returns the replies completed by a chunk; after it has
+ * thrown once, the stream is desynchronised and every later push throws the same error.
+ *
+ * @example
+ * const framer = new ReplyFramer()
+ * framer.push(Buffer.from('250-version=0.4.9.11\r\n250 OK\r\n'))
+ * // [{ status: 250, lines: [{ text: 'version=0.4.9.11', ... }, { text: 'OK', ... }] }]
+ */
+export class ReplyFramer {
+  private readonly maxLineBytes: number
+  private readonly maxReplyBytes: number
+  private readonly maxReplyLines: number
+  /** Bytes of the line not yet terminated. Never longer than maxLineBytes + 1. */
+  private partial: Uint8Array = new Uint8Array(0)
+  private lines: ReplyLine[] = []
+  private replyBytes = 0
+  private data: string[] | undefined
+  private failed: TorError | undefined
+
+  constructor (init: ReplyFramerInit = {}) {
+    this.maxLineBytes = init.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES
+    this.maxReplyBytes = init.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES
+    this.maxReplyLines = init.maxReplyLines ?? DEFAULT_MAX_REPLY_LINES
+  }
+
+  /** True when bytes of an unfinished reply are buffered (a close now would truncate it). */
+  get midReply (): boolean {
+    return this.partial.byteLength > 0 || this.lines.length > 0 || this.data !== undefined
+  }
+
+  push (chunk: Uint8Array): ControlReply[] {
+    if (this.failed !== undefined) throw this.failed
+    try {
+      return this.consume(chunk)
+    } catch (err) {
+      this.failed = err instanceof TorError ? err : new TorError('TOR_CONTROL_PROTOCOL', 'control-port decoder failed', { cause: err })
+      this.partial = new Uint8Array(0)
+      this.lines = []
+      this.data = undefined
+      throw this.failed
+    }
+  }
+
+  private consume (chunk: Uint8Array): ControlReply[] {
+    const out: ControlReply[] = []
+    let start = 0
+    while (start < chunk.byteLength) {
+      const lf = chunk.indexOf(LF, start)
+      if (lf === -1) {
+        const rest = chunk.subarray(start)
+        if (this.partial.byteLength + rest.byteLength > this.maxLineBytes + 1) {
+          throw protocolError(`line longer than ${this.maxLineBytes} bytes`)
+        }
+        this.partial = join(this.partial, rest)
+        break
+      }
+      const piece = chunk.subarray(start, lf)
+      start = lf + 1
+      const lineBytes = this.partial.byteLength + piece.byteLength
+      if (lineBytes > this.maxLineBytes + 1) throw protocolError(`line longer than ${this.maxLineBytes} bytes`)
+      const full = this.partial.byteLength === 0 ? piece : join(this.partial, piece)
+      this.partial = new Uint8Array(0)
+      if (full.byteLength === 0 || full[full.byteLength - 1] !== CR) throw protocolError('line not terminated by CRLF')
+      const reply = this.line(full.subarray(0, full.byteLength - 1))
+      if (reply !== undefined) out.push(reply)
+    }
+    return out
+  }
+
+  private line (bytes: Uint8Array): ControlReply | undefined {
+    this.replyBytes += bytes.byteLength + 2
+    if (this.replyBytes > this.maxReplyBytes) throw protocolError(`reply larger than ${this.maxReplyBytes} bytes`)
+    const text = decoder.decode(bytes)
+    if (this.data !== undefined) {
+      if (this.data.length >= this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
+      if (text === '.') {
+        this.lines[this.lines.length - 1].data = this.data.join('\n')
+        this.data = undefined
+      } else {
+        this.data.push(text.startsWith('.') ? text.slice(1) : text)
+      }
+      return undefined
+    }
+    if (this.lines.length >= this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
+    if (text.length < 4 || !/^[0-9]{3}[- +]/.test(text)) {
+      throw protocolError(`expected "NNN-", "NNN+" or "NNN " at the start of ${JSON.stringify(text.slice(0, 40))}`)
+    }
+    const status = Number(text.slice(0, 3))
+    const divider = text[3] as ReplyDivider
+    if (this.lines.length > 0 && this.lines[0].status !== status) {
+      throw protocolError(`status changed from ${this.lines[0].status} to ${status} within one reply`)
+    }
+    const line: ReplyLine = { status, divider, text: text.slice(4) }
+    this.lines.push(line)
+    if (divider === '+') { this.data = []; return undefined }
+    if (divider === '-') return undefined
+    const reply: ControlReply = { status, lines: this.lines }
+    this.lines = []
+    this.replyBytes = 0
+    return reply
+  }
+}
+
+function join (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a, 0)
+  out.set(b, a.byteLength)
+  return out
+}
+
+/**
+ * Decodes a complete byte string into replies; throws TOR_CONTROL_PROTOCOL when the bytes end
+ * in the middle of a reply. For tests and transcripts.
+ */
+export function parseReplies (bytes: Uint8Array, init?: ReplyFramerInit): ControlReply[] {
+  const framer = new ReplyFramer(init)
+  const replies = framer.push(bytes)
+  if (framer.midReply) throw protocolError('input ends in the middle of a reply')
+  return replies
+}
+
+/** Text of the reply's last line (e.g. "OK"), for messages. */
+export function replyMessage (reply: ControlReply): string {
+  return reply.lines.map(l => l.text).filter(t => t !== '').join('; ')
+}
