@@ -1,0 +1,30 @@
+/**
+ * The net layer: a libp2p node whose PeerId is the OHT identity key, over TCP (LAN/dev),
+ * @libp2p/memory (tests) and onion3 (tor), plus the DhtNet adapter that carries the OHT on
+ * `/oht/kad/1.0.0` and the overlay node that joins the two.
+ *
+ * @example
+ * // a node over TCP on loopback, joined to a network
+ * const node = await createOverlayNode({ seed, tcp: { listen: ['/ip4/127.0.0.1/tcp/0'] }, bootstrap: [addr] })
+ * const { key } = await node.oht.putImmutable(new TextEncoder().encode('hello'))
+ * const got = await node.oht.get(key)
+ * await node.stop()
+ *
+ * @example
+ * // onion only: every connection goes through tor's SOCKS port
+ * const node = await createOverlayNode({
+ *   seed,
+ *   onionOnly: true,
+ *   onion: { connect: torConnector({ socksPort }), publish: torPublisher({ control, seed }) }
+ * })
+ */
+import './polyfill.ts'
+
+export { NetError, type NetErrorCode } from './errors.ts'
+export { createNetNode, type NetNodeInit, type NetLibp2p, type NetServices } from './node.ts'
+export { onion3, type OnionTransportInit, type OnionTransportComponents, type OnionConnector, type OnionConnectOptions, type OnionPublisher, type OnionPublishOptions, type PublishedOnion } from './onion-transport.ts'
+export { parseOnion3Multiaddr, onion3Multiaddr, isOnion3, type Onion3Addr } from './onion-addr.ts'
+export { createGater, onionMatchesPeer, type GaterInit } from './gater.ts'
+export { libp2pKeyFromSeed, peerIdFromEd25519, ed25519FromPeerId, onionOfPeerId } from './identity.ts'
+export { createLibp2pDhtNet, OHT_KAD_PROTOCOL, type Libp2pDhtNet, type Libp2pDhtNetInit, type Libp2pDhtNetComponents, type Libp2pDhtNetStats } from './dht-net.ts'
+export { torConnector, type TorConnectorInit } from './tor-adapters.ts'
