@@ -65,7 +65,11 @@ export interface AuthenticateOptions extends CommandOptions {
   cookie?: Uint8Array
   /** Cookie file to read instead of the one PROTOCOLINFO names. */
   cookiePath?: string
+  /** Use this method instead of the best one offered (fails if tor does not offer it). */
+  method?: AuthMethod
 }
+
+export type AuthMethod = 'SAFECOOKIE' | 'COOKIE' | 'HASHEDPASSWORD' | 'NULL'
 
 interface Pending {
   /** Command keyword, for messages (never the arguments: they may hold secrets). */
@@ -287,7 +291,13 @@ export class TorControl {
    */
   async authenticate (opts: AuthenticateOptions = {}): Promise<void> {
     const info = await this.protocolInfo(opts)
-    const methods = new Set(info.authMethods)
+    let methods = new Set(info.authMethods)
+    if (opts.method !== undefined) {
+      if (!methods.has(opts.method)) {
+        throw new TorError('TOR_AUTH_FAILED', `tor does not offer ${opts.method} authentication (it offers ${info.authMethods.join(', ') || 'none'})`)
+      }
+      methods = new Set([opts.method])
+    }
     let cookie: Uint8Array | undefined
     let ownCookie = false
     let cookieError: unknown
