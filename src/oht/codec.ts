@@ -1,0 +1,406 @@
+/**
+ * OHT wire frames: one request frame, one response frame per DhtNet round trip. Binary,
+ * versioned, every field length-limited; the decoder never trusts a length before checking it
+ * against both its limit and the bytes left, and throws OhtError OHT_BAD_FRAME on anything
+ * malformed (so a handler answers an ERROR frame instead of crashing).
+ *
+ * ```
+ * frame    = version:u8 (=1) | type:u8 | body
+ *
+ * requests (body starts with the sender's own dial addresses; its key comes from the transport)
+ *   PING      0x01  addrs
+ *   FIND_NODE 0x02  addrs | target[32]
+ *   GET       0x03  addrs | key[32] | flags:u8 (bit0 = metadata only: no value)
+ *   PUT       0x04  addrs | token[32] | key[32] | remainingMs:u64 | flags:u8 (bit0 = cas) |
+ *                   [cas:u64] | record
+ * responses
+ *   PONG      0x81  (empty)
+ *   NODES     0x82  token[32] | n:u8 | contact*n
+ *   VALUE     0x83  token[32] | n:u8 | contact*n | flags:u8 (bit0 = holds, bit1 = record) |
+ *                   [seq:u64 if holds] | [record if bit1]
+ *   STORED    0x84  grantedMs:u64 (the lifetime the storing node granted)
+ *   ERROR     0xff  code:u16 | len:u16 | message utf8 (len <= 512)
+ *
+ * addrs    = n:u8 (<= 8) | (len:u16 (<= 256) | utf8)*n
+ * contact  = nodeId[32] | publicKey[32] | addrs   (nodeId = SHA-256(publicKey), checked by the
+ *            receiver before it contacts that peer: lookups sort by it without hashing every key)
+ * record   = kind:u8 (0 = immutable, 1 = mutable) |
+ *   immutable: ttlMs:u64 | len:u32 | value
+ *   mutable:   publicKey[32] | saltLen:u8 (<= 64) | salt | seq:u64 | ttlMs:u64 | len:u32 |
+ *              value | signature[64]
+ * ```
+ * Integers are big-endian; u64 fields must fit 2^53 - 1.
+ */
+import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
+import type { PeerContact } from './network.ts'
+import { MAX_SALT_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, KEY_BYTES, type OhtRecord } from './records.ts'
+
+export const WIRE_VERSION = 1
+export const MAX_ADDRS = 8
+export const MAX_ADDR_BYTES = 256
+export const MAX_CONTACTS = 32
+export const MAX_ERROR_MESSAGE_BYTES = 512
+export const TOKEN_BYTES = 32
+/** Room for everything but the value (a full contact list is ~70 KiB at worst). */
+export const FRAME_OVERHEAD_BYTES = 80 * 1024
+
+export const MSG = {
+  PING: 0x01,
+  FIND_NODE: 0x02,
+  GET: 0x03,
+  PUT: 0x04,
+  PONG: 0x81,
+  NODES: 0x82,
+  VALUE: 0x83,
+  STORED: 0x84,
+  ERROR: 0xff
+} as const
+
+export type OhtRequest =
+  | { type: 'ping', addrs: string[] }
+  | { type: 'find-node', addrs: string[], target: Uint8Array }
+  | { type: 'get', addrs: string[], key: Uint8Array, metadataOnly: boolean }
+  | { type: 'put', addrs: string[], token: Uint8Array, key: Uint8Array, remainingMs: number, cas?: number, record: OhtRecord }
+
+/** A contact as it travels: the claimed node id comes along so receivers can sort cheaply. */
+export interface WireContact { id: Uint8Array, contact: PeerContact }
+
+export type OhtResponse =
+  | { type: 'pong' }
+  | { type: 'nodes', token: Uint8Array, contacts: WireContact[] }
+  | { type: 'value', token: Uint8Array, contacts: WireContact[], seq?: number, record?: OhtRecord }
+  | { type: 'stored', grantedMs: number }
+  | { type: 'error', code: string, message: string }
+
+export interface CodecLimits {
+  /** Largest record value accepted. @default 65536 */
+  maxValueBytes?: number
+}
+
+const enc = new TextEncoder()
+const dec = new TextDecoder('utf-8', { fatal: true })
+
+function bad (message: string, cause?: unknown): OhtError {
+  return new OhtError('OHT_BAD_FRAME', message, cause === undefined ? undefined : { cause })
+}
+
+// ---------------------------------------------------------------- writing
+
+class Writer {
+  readonly buf: Uint8Array
+  private readonly view: DataView
+  off = 0
+  constructor (size: number) {
+    this.buf = new Uint8Array(size)
+    this.view = new DataView(this.buf.buffer)
+  }
+
+  u8 (v: number): void { this.buf[this.off++] = v }
+  u16 (v: number): void { this.view.setUint16(this.off, v); this.off += 2 }
+  u32 (v: number): void { this.view.setUint32(this.off, v); this.off += 4 }
+  u64 (v: number): void {
+    this.view.setUint32(this.off, Math.floor(v / 2 ** 32)); this.view.setUint32(this.off + 4, v >>> 0); this.off += 8
+  }
+
+  bytes (b: Uint8Array): void { this.buf.set(b, this.off); this.off += b.byteLength }
+}
+
+function u64ok (v: number, what: string): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new OhtError('OHT_BAD_ARGUMENT', `${what} must be a non-negative safe integer, got ${v}`)
+}
+
+function fixed (b: Uint8Array, n: number, what: string): Uint8Array {
+  if (b.byteLength !== n) throw new OhtError('OHT_BAD_ARGUMENT', `${what} must be ${n} bytes, got ${b.byteLength}`)
+  return b
+}
+
+function encodedAddrs (addrs: string[]): Uint8Array[] {
+  if (addrs.length > MAX_ADDRS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_ADDRS} addresses per contact, got ${addrs.length}`)
+  return addrs.map(a => {
+    const b = enc.encode(a)
+    if (b.byteLength > MAX_ADDR_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `address longer than ${MAX_ADDR_BYTES} bytes`)
+    return b
+  })
+}
+
+function addrsSize (encoded: Uint8Array[]): number {
+  let n = 1
+  for (const a of encoded) n += 2 + a.byteLength
+  return n
+}
+
+function writeAddrs (w: Writer, encoded: Uint8Array[]): void {
+  w.u8(encoded.length)
+  for (const a of encoded) { w.u16(a.byteLength); w.bytes(a) }
+}
+
+function recordSize (r: OhtRecord): number {
+  return r.kind === 'immutable'
+    ? 1 + 8 + 4 + r.value.byteLength
+    : 1 + PUBLIC_KEY_BYTES + 1 + r.salt.byteLength + 8 + 8 + 4 + r.value.byteLength + SIGNATURE_BYTES
+}
+
+function writeRecord (w: Writer, r: OhtRecord): void {
+  if (r.kind === 'immutable') {
+    w.u8(0); w.u64(r.ttlMs); w.u32(r.value.byteLength); w.bytes(r.value)
+    return
+  }
+  w.u8(1)
+  w.bytes(r.publicKey)
+  w.u8(r.salt.byteLength); w.bytes(r.salt)
+  w.u64(r.seq); w.u64(r.ttlMs)
+  w.u32(r.value.byteLength); w.bytes(r.value)
+  w.bytes(r.signature)
+}
+
+function checkRecord (r: OhtRecord): void {
+  u64ok(r.ttlMs, 'ttlMs')
+  if (r.kind === 'mutable') {
+    fixed(r.publicKey, PUBLIC_KEY_BYTES, 'publicKey')
+    fixed(r.signature, SIGNATURE_BYTES, 'signature')
+    if (r.salt.byteLength > MAX_SALT_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `salt longer than ${MAX_SALT_BYTES} bytes`)
+    u64ok(r.seq, 'seq')
+  }
+}
+
+export function encodeRequest (req: OhtRequest): Uint8Array {
+  const addrs = encodedAddrs(req.addrs)
+  let size = 2 + addrsSize(addrs)
+  switch (req.type) {
+    case 'ping': break
+    case 'find-node': fixed(req.target, KEY_BYTES, 'target'); size += KEY_BYTES; break
+    case 'get': fixed(req.key, KEY_BYTES, 'key'); size += KEY_BYTES + 1; break
+    case 'put':
+      fixed(req.token, TOKEN_BYTES, 'token'); fixed(req.key, KEY_BYTES, 'key'); u64ok(req.remainingMs, 'remainingMs')
+      if (req.cas !== undefined) u64ok(req.cas, 'cas')
+      checkRecord(req.record)
+      size += TOKEN_BYTES + KEY_BYTES + 8 + 1 + (req.cas !== undefined ? 8 : 0) + recordSize(req.record)
+      break
+  }
+  const w = new Writer(size)
+  w.u8(WIRE_VERSION)
+  switch (req.type) {
+    case 'ping': w.u8(MSG.PING); writeAddrs(w, addrs); break
+    case 'find-node': w.u8(MSG.FIND_NODE); writeAddrs(w, addrs); w.bytes(req.target); break
+    case 'get': w.u8(MSG.GET); writeAddrs(w, addrs); w.bytes(req.key); w.u8(req.metadataOnly ? 1 : 0); break
+    case 'put':
+      w.u8(MSG.PUT); writeAddrs(w, addrs); w.bytes(req.token); w.bytes(req.key); w.u64(req.remainingMs)
+      w.u8(req.cas !== undefined ? 1 : 0)
+      if (req.cas !== undefined) w.u64(req.cas)
+      writeRecord(w, req.record)
+      break
+  }
+  return w.buf
+}
+
+interface ContactItem { id: Uint8Array, pk: Uint8Array, addrs: Uint8Array[] }
+
+function encodeContacts (contacts: WireContact[]): { size: number, items: ContactItem[] } {
+  if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
+  let size = 1
+  const items = contacts.map(({ id, contact: c }) => {
+    const addrs = encodedAddrs(c.addrs)
+    size += KEY_BYTES + PUBLIC_KEY_BYTES + addrsSize(addrs)
+    return { id: fixed(id, KEY_BYTES, 'node id'), pk: fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey'), addrs }
+  })
+  return { size, items }
+}
+
+function writeContacts (w: Writer, items: ContactItem[]): void {
+  w.u8(items.length)
+  for (const c of items) { w.bytes(c.id); w.bytes(c.pk); writeAddrs(w, c.addrs) }
+}
+
+export function encodeResponse (res: OhtResponse): Uint8Array {
+  switch (res.type) {
+    case 'pong': return Uint8Array.of(WIRE_VERSION, MSG.PONG)
+    case 'nodes': {
+      const c = encodeContacts(res.contacts)
+      const w = new Writer(2 + TOKEN_BYTES + c.size)
+      w.u8(WIRE_VERSION); w.u8(MSG.NODES); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, c.items)
+      return w.buf
+    }
+    case 'value': {
+      const c = encodeContacts(res.contacts)
+      if (res.seq !== undefined) u64ok(res.seq, 'seq')
+      if (res.record !== undefined) checkRecord(res.record)
+      const size = 2 + TOKEN_BYTES + c.size + 1 + (res.seq !== undefined ? 8 : 0) + (res.record !== undefined ? recordSize(res.record) : 0)
+      const w = new Writer(size)
+      w.u8(WIRE_VERSION); w.u8(MSG.VALUE); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, c.items)
+      w.u8((res.seq !== undefined ? 1 : 0) | (res.record !== undefined ? 2 : 0))
+      if (res.seq !== undefined) w.u64(res.seq)
+      if (res.record !== undefined) writeRecord(w, res.record)
+      return w.buf
+    }
+    case 'stored': {
+      u64ok(res.grantedMs, 'grantedMs')
+      const w = new Writer(10)
+      w.u8(WIRE_VERSION); w.u8(MSG.STORED); w.u64(res.grantedMs)
+      return w.buf
+    }
+    case 'error': {
+      let msg = enc.encode(res.message)
+      if (msg.byteLength > MAX_ERROR_MESSAGE_BYTES) msg = enc.encode(res.message.slice(0, MAX_ERROR_MESSAGE_BYTES / 4))
+      const w = new Writer(2 + 4 + msg.byteLength)
+      w.u8(WIRE_VERSION); w.u8(MSG.ERROR); w.u16(wireErrorNumber(res.code)); w.u16(msg.byteLength); w.bytes(msg)
+      return w.buf
+    }
+  }
+}
+
+// ---------------------------------------------------------------- reading
+
+class Reader {
+  private readonly view: DataView
+  off = 0
+  constructor (readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+  }
+
+  need (n: number, what: string): void {
+    if (this.buf.byteLength - this.off < n) throw bad(`truncated frame: ${what} needs ${n} bytes, ${this.buf.byteLength - this.off} left`)
+  }
+
+  u8 (what: string): number { this.need(1, what); return this.buf[this.off++] }
+  u16 (what: string): number { this.need(2, what); const v = this.view.getUint16(this.off); this.off += 2; return v }
+  u32 (what: string): number { this.need(4, what); const v = this.view.getUint32(this.off); this.off += 4; return v }
+  u64 (what: string): number {
+    this.need(8, what)
+    const hi = this.view.getUint32(this.off); const lo = this.view.getUint32(this.off + 4)
+    this.off += 8
+    if (hi >= 2 ** 21) throw bad(`${what} exceeds 2^53 - 1`)
+    return hi * 2 ** 32 + lo
+  }
+
+  /** A copy (for small fields kept long, e.g. public keys: no pinning of the frame). */
+  copy (n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.slice(this.off, this.off + n); this.off += n; return b }
+  /** A view into the frame (for values, which the store copies anyway). */
+  view_ (n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.subarray(this.off, this.off + n); this.off += n; return b }
+  end (): void { if (this.off !== this.buf.byteLength) throw bad(`${this.buf.byteLength - this.off} trailing bytes after frame`) }
+}
+
+function readAddrs (r: Reader): string[] {
+  const n = r.u8('address count')
+  if (n > MAX_ADDRS) throw bad(`too many addresses: ${n} > ${MAX_ADDRS}`)
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    const len = r.u16('address length')
+    if (len > MAX_ADDR_BYTES) throw bad(`address too long: ${len} > ${MAX_ADDR_BYTES}`)
+    const b = r.view_(len, 'address')
+    try { out.push(dec.decode(b)) } catch (err) { throw bad('address is not valid UTF-8', err) }
+  }
+  return out
+}
+
+function readContacts (r: Reader): WireContact[] {
+  const n = r.u8('contact count')
+  if (n > MAX_CONTACTS) throw bad(`too many contacts: ${n} > ${MAX_CONTACTS}`)
+  const out: WireContact[] = []
+  for (let i = 0; i < n; i++) {
+    const id = r.copy(KEY_BYTES, 'contact id')
+    const publicKey = r.copy(PUBLIC_KEY_BYTES, 'contact key')
+    out.push({ id, contact: { publicKey, addrs: readAddrs(r) } })
+  }
+  return out
+}
+
+function readRecord (r: Reader, maxValueBytes: number): OhtRecord {
+  const kind = r.u8('record kind')
+  if (kind === 0) {
+    const ttlMs = r.u64('ttl')
+    const len = r.u32('value length')
+    if (len > maxValueBytes) throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${len} bytes; at most ${maxValueBytes} are accepted`)
+    return { kind: 'immutable', ttlMs, value: r.view_(len, 'value') }
+  }
+  if (kind === 1) {
+    const publicKey = r.copy(PUBLIC_KEY_BYTES, 'public key')
+    const saltLen = r.u8('salt length')
+    if (saltLen > MAX_SALT_BYTES) throw bad(`salt too long: ${saltLen} > ${MAX_SALT_BYTES}`)
+    const salt = r.copy(saltLen, 'salt')
+    const seq = r.u64('seq')
+    const ttlMs = r.u64('ttl')
+    const len = r.u32('value length')
+    if (len > maxValueBytes) throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${len} bytes; at most ${maxValueBytes} are accepted`)
+    const value = r.view_(len, 'value')
+    const signature = r.copy(SIGNATURE_BYTES, 'signature')
+    return { kind: 'mutable', publicKey, salt, seq, ttlMs, value, signature }
+  }
+  throw bad(`unknown record kind ${kind}`)
+}
+
+function header (frame: Uint8Array, limits: CodecLimits): { r: Reader, type: number, maxValueBytes: number } {
+  const maxValueBytes = limits.maxValueBytes ?? 65_536
+  if (!(frame instanceof Uint8Array)) throw bad('frame is not a byte array')
+  if (frame.byteLength > maxValueBytes + FRAME_OVERHEAD_BYTES) throw bad(`frame of ${frame.byteLength} bytes is over the ${maxValueBytes + FRAME_OVERHEAD_BYTES}-byte limit`)
+  const r = new Reader(frame)
+  const version = r.u8('version')
+  if (version !== WIRE_VERSION) throw bad(`unsupported wire version ${version} (this node speaks ${WIRE_VERSION})`)
+  return { r, type: r.u8('type'), maxValueBytes }
+}
+
+/** Decodes a request frame. Throws OhtError OHT_BAD_FRAME (or OHT_VALUE_TOO_LARGE). */
+export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): OhtRequest {
+  const { r, type, maxValueBytes } = header(frame, limits)
+  let out: OhtRequest
+  switch (type) {
+    case MSG.PING: out = { type: 'ping', addrs: readAddrs(r) }; break
+    case MSG.FIND_NODE: out = { type: 'find-node', addrs: readAddrs(r), target: r.copy(KEY_BYTES, 'target') }; break
+    case MSG.GET: {
+      const addrs = readAddrs(r)
+      const key = r.copy(KEY_BYTES, 'key')
+      const flags = r.u8('flags')
+      if ((flags & ~1) !== 0) throw bad(`unknown GET flags ${flags}`)
+      out = { type: 'get', addrs, key, metadataOnly: (flags & 1) !== 0 }
+      break
+    }
+    case MSG.PUT: {
+      const addrs = readAddrs(r)
+      const token = r.copy(TOKEN_BYTES, 'token')
+      const key = r.copy(KEY_BYTES, 'key')
+      const remainingMs = r.u64('remaining')
+      const flags = r.u8('flags')
+      if ((flags & ~1) !== 0) throw bad(`unknown PUT flags ${flags}`)
+      const cas = (flags & 1) !== 0 ? r.u64('cas') : undefined
+      const record = readRecord(r, maxValueBytes)
+      out = cas === undefined ? { type: 'put', addrs, token, key, remainingMs, record } : { type: 'put', addrs, token, key, remainingMs, cas, record }
+      break
+    }
+    default: throw bad(`unknown request type 0x${type.toString(16)}`)
+  }
+  r.end()
+  return out
+}
+
+/** Decodes a response frame. Throws OhtError OHT_BAD_FRAME (or OHT_VALUE_TOO_LARGE). */
+export function decodeResponse (frame: Uint8Array, limits: CodecLimits = {}): OhtResponse {
+  const { r, type, maxValueBytes } = header(frame, limits)
+  let out: OhtResponse
+  switch (type) {
+    case MSG.PONG: out = { type: 'pong' }; break
+    case MSG.NODES: out = { type: 'nodes', token: r.copy(TOKEN_BYTES, 'token'), contacts: readContacts(r) }; break
+    case MSG.VALUE: {
+      const token = r.copy(TOKEN_BYTES, 'token')
+      const contacts = readContacts(r)
+      const flags = r.u8('flags')
+      if ((flags & ~3) !== 0) throw bad(`unknown VALUE flags ${flags}`)
+      const v: { type: 'value', token: Uint8Array, contacts: WireContact[], seq?: number, record?: OhtRecord } = { type: 'value', token, contacts }
+      if ((flags & 1) !== 0) v.seq = r.u64('seq')
+      if ((flags & 2) !== 0) v.record = readRecord(r, maxValueBytes)
+      out = v
+      break
+    }
+    case MSG.STORED: out = { type: 'stored', grantedMs: r.u64('granted') }; break
+    case MSG.ERROR: {
+      const code = wireErrorCode(r.u16('error code'))
+      const len = r.u16('message length')
+      if (len > MAX_ERROR_MESSAGE_BYTES) throw bad(`error message too long: ${len}`)
+      let message: string
+      try { message = dec.decode(r.view_(len, 'message')) } catch (err) { throw bad('error message is not valid UTF-8', err) }
+      out = { type: 'error', code, message }
+      break
+    }
+    default: throw bad(`unknown response type 0x${type.toString(16)}`)
+  }
+  r.end()
+  return out
+}

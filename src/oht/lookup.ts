@@ -1,0 +1,188 @@
+/**
+ * Iterative Kademlia lookup: α requests in flight per path, always to the closest candidate
+ * not yet asked among the k closest known; a path ends when the k closest candidates that did
+ * not fail have all answered. With d > 1 it runs S/Kademlia disjoint paths: the seeds are split
+ * between the paths and a peer is used by at most one path, so d − 1 paths can be poisoned by
+ * Sybils and the lookup still reaches the target region.
+ *
+ * The transport-facing work (encode, timeouts, routing-table upkeep) is the caller's `query`.
+ */
+import { setMaxListeners } from 'node:events'
+import { bytesEqual, toHex } from '../core/bytes.ts'
+import { abortReason } from '../core/abort.ts'
+import { compareDistance } from './distance.ts'
+import type { WireContact } from './codec.ts'
+import { OhtError } from './errors.ts'
+import type { PeerContact } from './network.ts'
+import type { OhtRecord } from './records.ts'
+
+export interface QueryResult {
+  closer: WireContact[]
+  token?: Uint8Array
+  record?: OhtRecord
+  seq?: number
+}
+
+export type LookupEvent =
+  | { type: 'query', peer: PeerContact, path: number }
+  | { type: 'peer-response', peer: PeerContact, path: number, closer: PeerContact[] }
+  | { type: 'value', peer: PeerContact, path: number, record: OhtRecord }
+  | { type: 'peer-error', peer: PeerContact, path: number, error: Error }
+  | { type: 'final-peers', peers: PeerContact[] }
+
+export interface Candidate {
+  readonly id: Uint8Array
+  readonly key: string
+  readonly contact: PeerContact
+  readonly path: number
+  /** False while the id is only what another peer claimed. */
+  verified: boolean
+  state: 'new' | 'inflight' | 'answered' | 'failed'
+  result?: QueryResult
+}
+
+export interface LookupSpec {
+  target: Uint8Array
+  selfId: Uint8Array
+  /** Starting contacts (ids trusted: they come from our routing table). */
+  seeds: WireContact[]
+  k: number
+  alpha: number
+  disjointPaths: number
+  /** SHA-256 of a public key (the caller caches it). */
+  idOf: (publicKey: Uint8Array) => Uint8Array
+  query: (candidate: Candidate, signal: AbortSignal) => Promise<QueryResult>
+  onEvent?: (event: LookupEvent) => void
+  /** Checked after every answer: true ends the lookup early (e.g. a value was found). */
+  done?: () => boolean
+  signal?: AbortSignal
+}
+
+export interface LookupOutcome {
+  /** Peers that answered, closest first (up to k, merged over all paths). */
+  closest: Candidate[]
+  queried: number
+}
+
+/** Runs one lookup to completion (or abort). */
+export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
+  const { target, k, onEvent } = spec
+  const alpha = Math.max(1, spec.alpha)
+  const d = Math.max(1, spec.disjointPaths)
+  const claimed = new Map<string, Candidate>()
+  const paths: Candidate[][] = Array.from({ length: d }, () => [])
+  const inflight = new Array<number>(d).fill(0)
+  const controller = new AbortController()
+  setMaxListeners(0, controller.signal) // one listener per request in flight
+  const selfKey = toHex(spec.selfId)
+  let queried = 0
+
+  const insert = (path: number, id: Uint8Array, contact: PeerContact, verified: boolean): void => {
+    const key = toHex(id)
+    if (key === selfKey) return
+    const prior = claimed.get(key)
+    if (prior !== undefined) {
+      // Two contacts claim one id: at most one can be honest. Settle it now so a forged claim
+      // cannot shadow the real peer.
+      if (prior.verified || prior.state !== 'new' || bytesEqual(prior.contact.publicKey, contact.publicKey)) return
+      if (!bytesEqual(spec.idOf(prior.contact.publicKey), prior.id)) {
+        prior.state = 'failed'
+      } else {
+        prior.verified = true
+        return
+      }
+    }
+    const c: Candidate = { id, key, contact, path, state: 'new', verified }
+    claimed.set(key, c)
+    const list = paths[path]
+    let lo = 0; let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (compareDistance(list[mid].id, id, target) < 0) lo = mid + 1
+      else hi = mid
+    }
+    list.splice(lo, 0, c)
+  }
+
+  const seeds = spec.seeds.slice().sort((a, b) => compareDistance(a.id, b.id, target))
+  seeds.forEach((s, i) => { insert(i % d, s.id, s.contact, true) })
+
+  return await new Promise<LookupOutcome>((resolve, reject) => {
+    let settled = false
+    const finish = (err?: Error): void => {
+      if (settled) return
+      settled = true
+      controller.abort()
+      spec.signal?.removeEventListener('abort', onAbort)
+      if (err !== undefined) { reject(err); return }
+      const answered: Candidate[] = []
+      for (const list of paths) for (const c of list) if (c.state === 'answered') answered.push(c)
+      answered.sort((a, b) => compareDistance(a.id, b.id, target))
+      const closest = answered.slice(0, k)
+      onEvent?.({ type: 'final-peers', peers: closest.map(c => c.contact) })
+      resolve({ closest, queried })
+    }
+    const onAbort = (): void => { if (spec.signal !== undefined) finish(abortReason(spec.signal)) }
+    if (spec.signal?.aborted === true) { onAbort(); return }
+    spec.signal?.addEventListener('abort', onAbort, { once: true })
+
+    /** Launches what path `p` may launch; returns true if the path is finished. */
+    const pump = (p: number): boolean => {
+      const list = paths[p]
+      let seen = 0
+      let busy = false
+      for (let i = 0; i < list.length && seen < k; i++) {
+        const c = list[i]
+        if (c.state === 'new' && inflight[p] < alpha) launch(c) // may fail id verification
+        if (c.state === 'failed') continue
+        seen++
+        if (c.state === 'new' || c.state === 'inflight') busy = true
+      }
+      return !busy
+    }
+
+    const step = (): void => {
+      if (settled) return
+      if (spec.done?.() === true) { finish(); return }
+      let allDone = true
+      for (let p = 0; p < d; p++) if (!pump(p)) allDone = false
+      if (allDone) finish()
+    }
+
+    const launch = (c: Candidate): void => {
+      if (!c.verified) {
+        c.verified = true
+        if (!bytesEqual(spec.idOf(c.contact.publicKey), c.id)) {
+          c.state = 'failed'
+          onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: new OhtError('OHT_BAD_RESPONSE', 'a peer advertised a contact whose id is not the hash of its key') })
+          return
+        }
+      }
+      c.state = 'inflight'
+      inflight[c.path]++
+      queried++
+      onEvent?.({ type: 'query', peer: c.contact, path: c.path })
+      spec.query(c, controller.signal).then((result) => {
+        if (settled) return
+        c.state = 'answered'
+        c.result = result
+        inflight[c.path]--
+        if (result.record !== undefined) onEvent?.({ type: 'value', peer: c.contact, path: c.path, record: result.record })
+        onEvent?.({ type: 'peer-response', peer: c.contact, path: c.path, closer: result.closer.map(w => w.contact) })
+        for (const w of result.closer) {
+          if (w.contact.addrs.length === 0) continue
+          insert(c.path, w.id, w.contact, false)
+        }
+        step()
+      }, (error: unknown) => {
+        if (settled) return
+        c.state = 'failed'
+        inflight[c.path]--
+        onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: error instanceof Error ? error : new Error(String(error)) })
+        step()
+      })
+    }
+
+    step()
+  })
+}

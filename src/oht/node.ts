@@ -1,0 +1,780 @@
+/**
+ * The OHT node: routing table + RPC handler + iterative lookups + records + maintenance.
+ * Everything time- or chance-dependent goes through the injected Clock and Rng; the network
+ * only through DhtNet. One maintenance timer per node does the periodic work that is due.
+ */
+import { setMaxListeners } from 'node:events'
+import { raceSignal, scopedSignal, throwIfAborted, type AbortOptions } from '../core/abort.ts'
+import { bytesEqual, toHex } from '../core/bytes.ts'
+import type { Clock, TimerHandle } from '../core/clock.ts'
+import { isCodedError, OhtStackError } from '../core/errors.ts'
+import { logger, type Logger } from '../core/logger.ts'
+import type { Rng } from '../core/rng.ts'
+import { sha256 } from '../crypto/index.ts'
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_CONTACTS, type OhtRequest, type OhtResponse, type WireContact } from './codec.ts'
+import { compareDistance, ID_BITS } from './distance.ts'
+import { OhtError, OhtRemoteError } from './errors.ts'
+import { runLookup, type Candidate, type LookupEvent, type QueryResult } from './lookup.ts'
+import type { DhtNet, PeerContact } from './network.ts'
+import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
+import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type MutableRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
+import { createRoutingTable, type RoutingTable } from './routing-table.ts'
+import { createRttEstimator, type RttEstimator } from './rtt.ts'
+import { createStats, type OhtStats } from './stats.ts'
+import { createMemoryStore, type RecordStore, type StoredRecord } from './store.ts'
+import { createWriteTokens, type WriteTokens } from './tokens.ts'
+
+const SECOND = 1000
+const MINUTE = 60 * SECOND
+const HOUR = 60 * MINUTE
+
+export interface OhtNodeInit {
+  /** Our own transport addresses, put in our contact. Empty = client mode (never routed to). */
+  addrs: string[]
+  /** Bucket size and replication factor. @default 20 */
+  k?: number
+  /** Parallel requests per lookup path. @default 3 */
+  alpha?: number
+  /** S/Kademlia disjoint lookup paths (1 = plain Kademlia). @default 1 */
+  disjointPaths?: number
+  /** Largest record value stored or sent. @default 65536 */
+  maxValueBytes?: number
+  /** Record lifetime policy. @default { minMs: 60000, maxMs: 172800000, defaultMs: 7200000 } */
+  ttl?: { minMs?: number, maxMs?: number, defaultMs?: number }
+  /** Adaptive request timeout bounds. @default { initialMs: 10000, minMs: 500, maxMs: 30000 } */
+  requestTimeout?: { initialMs?: number, minMs?: number, maxMs?: number }
+  /** Period of the single maintenance tick. @default 60000 */
+  maintenanceIntervalMs?: number
+  /** A bucket not looked up for this long gets a refresh lookup. @default 3600000 */
+  refreshIntervalMs?: number
+  /** Our own records are re-put this often while their TTL lasts. @default 1800000 */
+  republishIntervalMs?: number
+  /** Records held for others are re-replicated when not refreshed for this long. @default 3600000 */
+  replicateIntervalMs?: number
+  /** Write-token secret rotation period. @default 300000 */
+  tokenRotateMs?: number
+  /** Consecutive failures before a contact is evicted. @default 3 */
+  maxFailures?: number
+  /** Bucket refresh lookups started per tick at most. @default 1 */
+  refreshesPerTick?: number
+  /** Replication lookups started per tick at most. @default 4 */
+  replicationsPerTick?: number
+  /** Per-peer and whole-store limits. */
+  limits?: {
+    /** @default 16777216 */ maxBytesPerPeer?: number
+    /** @default 4096 */ maxRecordsPerPeer?: number
+    /** @default 50 */ requestsPerSecondPerPeer?: number
+    /** @default 100 */ burst?: number
+    /** @default 536870912 */ maxStoreBytes?: number
+    /** @default 200000 */ maxStoreRecords?: number
+  }
+}
+
+export interface OhtNodeComponents {
+  identity: { publicKey: Uint8Array, sign(msg: Uint8Array): Uint8Array }
+  net: DhtNet
+  clock: Clock
+  rng: Rng
+  store?: RecordStore
+  log?: Logger
+  /** Signature verifier (the simulator may share one cache across nodes). */
+  verifier?: SignatureVerifier
+}
+
+export interface PutError { peer: PeerContact, code: string, message: string }
+
+export interface PutResult {
+  key: Uint8Array
+  /** Nodes (this one included, when it is among the k closest) that stored the record. */
+  stored: number
+  attempted: number
+  closest: PeerContact[]
+  errors: PutError[]
+  /** The seq written (mutable records). */
+  seq?: number
+}
+
+export interface GetResult {
+  record: OhtRecord
+  /** A copy of the value: yours to keep. */
+  value: Uint8Array
+  seq?: number
+  /** Responses (local store included) that carried this exact record. */
+  responses: number
+}
+
+export interface PutMutableOptions extends AbortOptions {
+  salt?: Uint8Array
+  value: Uint8Array
+  /** Default: one above the highest valid seq found in the network (0 if none). */
+  seq?: number
+  /** Compare-and-swap: write only if the current seq is exactly this. */
+  cas?: number
+  ttlMs?: number
+}
+
+export interface LookupOptions extends AbortOptions { disjointPaths?: number }
+
+interface OwnRecord { key: Uint8Array, record: OhtRecord, expiresAt: number, nextAt: number }
+
+interface Resolved {
+  k: number
+  alpha: number
+  disjointPaths: number
+  maxValueBytes: number
+  ttlMin: number
+  ttlMax: number
+  ttlDefault: number
+  maintenanceIntervalMs: number
+  refreshIntervalMs: number
+  republishIntervalMs: number
+  replicateIntervalMs: number
+  refreshesPerTick: number
+  replicationsPerTick: number
+  maxBytesPerPeer: number
+  maxRecordsPerPeer: number
+  maxStoreBytes: number
+  maxStoreRecords: number
+}
+
+function positive (v: number | undefined, def: number, what: string): number {
+  const x = v ?? def
+  if (!(Number.isFinite(x) && x > 0)) throw new OhtError('OHT_BAD_ARGUMENT', `${what} must be a positive number, got ${String(v)}`)
+  return x
+}
+
+export class OhtNodeImpl {
+  readonly id: Uint8Array
+  readonly contact: PeerContact
+  readonly routingTable: RoutingTable
+  readonly store: RecordStore
+  readonly stats: OhtStats = createStats()
+
+  private readonly cfg: Resolved
+  private readonly identity: OhtNodeComponents['identity']
+  private readonly net: DhtNet
+  private readonly clock: Clock
+  private readonly rng: Rng
+  private readonly log: Logger
+  private readonly verifier: SignatureVerifier
+  private readonly tokens: WriteTokens
+  private readonly rateLimiter: RateLimiter
+  private readonly rtt: RttEstimator
+  private readonly idCache = new WeakMap<Uint8Array, Uint8Array>()
+  private readonly own = new Map<string, OwnRecord>()
+  private readonly replicationQueue: string[] = []
+  private nextReplicationPass = 0
+  private running = false
+  private controller = new AbortController()
+  private tickTimer?: TimerHandle
+  private ticking = false
+  private background = 0
+
+  constructor (init: OhtNodeInit, components: OhtNodeComponents) {
+    const lim = init.limits ?? {}
+    this.cfg = {
+      k: Math.min(MAX_CONTACTS, Math.floor(positive(init.k, 20, 'k'))),
+      alpha: Math.floor(positive(init.alpha, 3, 'alpha')),
+      disjointPaths: Math.floor(positive(init.disjointPaths, 1, 'disjointPaths')),
+      maxValueBytes: Math.floor(positive(init.maxValueBytes, 65_536, 'maxValueBytes')),
+      ttlMin: positive(init.ttl?.minMs, MINUTE, 'ttl.minMs'),
+      ttlMax: positive(init.ttl?.maxMs, 48 * HOUR, 'ttl.maxMs'),
+      ttlDefault: positive(init.ttl?.defaultMs, 2 * HOUR, 'ttl.defaultMs'),
+      maintenanceIntervalMs: positive(init.maintenanceIntervalMs, MINUTE, 'maintenanceIntervalMs'),
+      refreshIntervalMs: positive(init.refreshIntervalMs, HOUR, 'refreshIntervalMs'),
+      republishIntervalMs: positive(init.republishIntervalMs, 30 * MINUTE, 'republishIntervalMs'),
+      replicateIntervalMs: positive(init.replicateIntervalMs, HOUR, 'replicateIntervalMs'),
+      refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
+      replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
+      maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
+      maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
+      maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),
+      maxStoreRecords: positive(lim.maxStoreRecords, 200_000, 'limits.maxStoreRecords')
+    }
+    if (this.cfg.ttlMin > this.cfg.ttlMax) throw new OhtError('OHT_BAD_ARGUMENT', 'ttl.minMs must not exceed ttl.maxMs')
+    this.identity = components.identity
+    this.net = components.net
+    this.clock = components.clock
+    this.rng = components.rng
+    this.log = components.log ?? logger('oht:node')
+    this.verifier = components.verifier ?? createSignatureVerifier()
+    this.id = sha256(this.identity.publicKey)
+    this.contact = { publicKey: this.identity.publicKey, addrs: [...init.addrs] }
+    this.routingTable = createRoutingTable(this.id, { k: this.cfg.k, maxFailures: init.maxFailures ?? 3 }, this.clock.now())
+    this.store = components.store ?? createMemoryStore({ clock: this.clock, onExpire: () => { this.stats.recordsExpired++ } })
+    this.tokens = createWriteTokens(this.clock, this.rng, positive(init.tokenRotateMs, 5 * MINUTE, 'tokenRotateMs'))
+    this.rateLimiter = createRateLimiter(this.clock, { ratePerSecond: lim.requestsPerSecondPerPeer ?? 50, burst: lim.burst ?? 100 })
+    this.rtt = createRttEstimator(init.requestTimeout ?? {})
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async start (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    this.controller = new AbortController()
+    setMaxListeners(0, this.controller.signal) // every request in flight listens to it
+    this.net.handle(async (from, frame, options) => await this.handle(from, frame, options))
+    this.nextReplicationPass = this.clock.now() + this.cfg.replicateIntervalMs
+    // A random phase keeps thousands of simulated nodes from ticking in lockstep.
+    const first = this.rng.int(Math.max(1, Math.floor(this.cfg.maintenanceIntervalMs)))
+    this.tickTimer = this.clock.setTimeout(() => {
+      this.tickTimer = this.clock.setInterval(() => { this.tick() }, this.cfg.maintenanceIntervalMs).unref()
+      this.tick()
+    }, first).unref()
+  }
+
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.tickTimer?.cancel()
+    this.tickTimer = undefined
+    this.controller.abort(new OhtError('OHT_NOT_STARTED', 'the OHT node was stopped'))
+    this.store.clear()
+    this.own.clear()
+    this.replicationQueue.length = 0
+    this.routingTable.clear()
+    this.rateLimiter.clear()
+    this.rtt.clear()
+    this.tokens.destroy()
+  }
+
+  private assertRunning (): void {
+    if (!this.running) throw new OhtError('OHT_NOT_STARTED', 'the OHT node is not running: call start() first')
+  }
+
+  idOf (publicKey: Uint8Array): Uint8Array {
+    let id = this.idCache.get(publicKey)
+    if (id === undefined) { id = sha256(publicKey); this.idCache.set(publicKey, id) }
+    return id
+  }
+
+  // ------------------------------------------------------------------ outbound requests
+
+  /** One request/response with adaptive timeout and routing-table upkeep. */
+  private async request (peer: { id: Uint8Array, contact: PeerContact }, req: OhtRequest, signal?: AbortSignal): Promise<OhtResponse> {
+    const key = toHex(peer.id)
+    const counters = this.stats.requestsOut
+    if (req.type === 'ping') counters.ping++
+    else if (req.type === 'find-node') counters.findNode++
+    else if (req.type === 'get') counters.get++
+    else counters.put++
+    const frame = encodeRequest(req)
+    this.stats.bytesOut += frame.byteLength
+    const timeoutMs = this.rtt.timeout(key)
+    const scoped = scopedSignal(this.clock, timeoutMs, signal, this.controller.signal)
+    const started = this.clock.monotonic()
+    let answer: Uint8Array
+    try {
+      throwIfAborted(scoped.signal)
+      answer = await raceSignal(this.net.request(peer.contact, frame, { signal: scoped.signal }), scoped.signal)
+    } catch (err) {
+      this.stats.requestFailures++
+      const timedOut = isCodedError(err, 'CORE_TIMEOUT')
+      const callerAborted = !timedOut && (signal?.aborted === true || this.controller.signal.aborted)
+      if (timedOut) { this.stats.timeouts++; this.rtt.timedOut(key) }
+      if (!callerAborted && this.running) this.routingTable.markFailed(peer.id)
+      throw err
+    } finally {
+      scoped.clear()
+    }
+    this.rtt.sample(key, this.clock.monotonic() - started)
+    this.stats.bytesIn += answer.byteLength
+    let res: OhtResponse
+    try {
+      res = decodeResponse(answer, { maxValueBytes: this.cfg.maxValueBytes })
+    } catch (err) {
+      this.stats.badFrames++
+      this.stats.requestFailures++
+      this.routingTable.markFailed(peer.id)
+      throw err
+    }
+    if (this.running) this.routingTable.add(peer.id, peer.contact, this.clock.now())
+    if (res.type === 'error') {
+      this.stats.remoteErrors++
+      throw new OhtRemoteError(res.code, `peer ${key.slice(0, 12)} refused: ${res.message}`)
+    }
+    return res
+  }
+
+  private async query (peer: { id: Uint8Array, contact: PeerContact }, kind: 'find-node' | 'get' | 'get-meta', target: Uint8Array, signal: AbortSignal): Promise<QueryResult> {
+    const addrs = this.contact.addrs
+    const req: OhtRequest = kind === 'find-node'
+      ? { type: 'find-node', addrs, target }
+      : { type: 'get', addrs, key: target, metadataOnly: kind === 'get-meta' }
+    const res = await this.request(peer, req, signal)
+    if (res.type === 'nodes') return { closer: res.contacts, token: res.token }
+    if (res.type === 'value') return { closer: res.contacts, token: res.token, record: res.record, seq: res.seq }
+    throw new OhtError('OHT_BAD_RESPONSE', `peer answered ${kind} with a ${res.type} frame`)
+  }
+
+  // ------------------------------------------------------------------ inbound requests
+
+  async handle (from: PeerContact, frame: Uint8Array, _options: AbortOptions): Promise<Uint8Array> {
+    try {
+      return this.handleFrame(from, frame)
+    } catch (err) {
+      this.stats.errorsSent++
+      if (isCodedError(err, 'OHT_BAD_FRAME')) this.stats.badFrames++
+      const code = err instanceof OhtStackError ? err.code : 'OHT_INTERNAL'
+      const message = err instanceof OhtStackError ? err.message : 'internal error'
+      if (!(err instanceof OhtStackError)) this.log.warn('handler failed: %s', String(err))
+      return encodeResponse({ type: 'error', code, message })
+    }
+  }
+
+  private handleFrame (from: PeerContact, frame: Uint8Array): Uint8Array {
+    if (!this.running) throw new OhtError('OHT_NOT_STARTED', 'node is stopped')
+    this.stats.bytesIn += frame.byteLength
+    const fromId = this.idOf(from.publicKey)
+    const fromKey = toHex(fromId)
+    if (!this.rateLimiter.take(fromKey)) {
+      this.stats.rateLimited++
+      throw new OhtError('OHT_RATE_LIMITED', 'too many requests: slow down and retry later')
+    }
+    const req = decodeRequest(frame, { maxValueBytes: this.cfg.maxValueBytes })
+    const addrs = req.addrs.length > 0 ? req.addrs : from.addrs
+    const now = this.clock.now()
+    this.routingTable.add(fromId, { publicKey: from.publicKey, addrs }, now)
+    let res: OhtResponse
+    switch (req.type) {
+      case 'ping':
+        this.stats.requestsIn.ping++
+        res = { type: 'pong' }
+        break
+      case 'find-node':
+        this.stats.requestsIn.findNode++
+        res = { type: 'nodes', token: this.tokens.issue(from.publicKey, req.target), contacts: this.closerContacts(req.target, fromKey) }
+        break
+      case 'get': {
+        this.stats.requestsIn.get++
+        const held = this.store.get(req.key)
+        const v: OhtResponse = { type: 'value', token: this.tokens.issue(from.publicKey, req.key), contacts: this.closerContacts(req.key, fromKey) }
+        if (held !== undefined) {
+          v.seq = held.record.kind === 'mutable' ? held.record.seq : 0
+          if (!req.metadataOnly) v.record = held.record
+        }
+        res = v
+        break
+      }
+      case 'put':
+        this.stats.requestsIn.put++
+        res = { type: 'stored', grantedMs: this.acceptPut(from.publicKey, fromKey, req) }
+        break
+    }
+    const out = encodeResponse(res)
+    this.stats.bytesOut += out.byteLength
+    return out
+  }
+
+  private closerContacts (target: Uint8Array, exclude: string): WireContact[] {
+    const out: WireContact[] = []
+    for (const e of this.routingTable.closest(target, this.cfg.k + 1)) {
+      if (e.key === exclude) continue
+      if (out.length >= this.cfg.k) break
+      out.push(e)
+    }
+    return out
+  }
+
+  /** Validates and stores a PUT; returns the granted lifetime or throws a coded OhtError. */
+  private acceptPut (requester: Uint8Array, source: string, req: Extract<OhtRequest, { type: 'put' }>): number {
+    try {
+      if (!this.tokens.check(requester, req.key, req.token)) {
+        throw new OhtError('OHT_BAD_TOKEN', 'write token missing, wrong or expired: send GET or FIND_NODE for this key first')
+      }
+      return this.storeRecord(req.key, req.record, req.remainingMs, source, req.cas)
+    } catch (err) {
+      this.stats.recordsRejected++
+      throw err
+    }
+  }
+
+  /** The storing node's checks, in order of cost: size, key, seq/CAS, signature, quotas. */
+  private storeRecord (key: Uint8Array, record: OhtRecord, remainingMs: number, source: string | undefined, cas?: number): number {
+    const { maxValueBytes } = this.cfg
+    if (record.value.byteLength > maxValueBytes) {
+      throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${record.value.byteLength} bytes; this node stores at most ${maxValueBytes}`)
+    }
+    if (!bytesEqual(recordKey(record), key)) throw new OhtError('OHT_KEY_MISMATCH', 'record does not hash to the key it was sent under')
+    const now = this.clock.now()
+    const held = this.store.get(key)
+    const granted = Math.min(this.clampTtl(record.ttlMs), remainingMs)
+    if (granted <= 0) throw new OhtError('OHT_EXPIRED', 'record lifetime is over: publish a fresh one')
+    if (held !== undefined && held.record.kind === 'mutable' && record.kind === 'mutable') {
+      if (cas !== undefined && held.record.seq !== cas) {
+        throw new OhtError('OHT_CAS_MISMATCH', `compare-and-swap failed: stored seq is ${held.record.seq}, expected ${cas}`)
+      }
+      if (sameWrite(held.record, record)) {
+        this.store.touch(key, now + granted, now)
+        return granted
+      }
+      if (record.seq <= held.record.seq) {
+        throw new OhtError('OHT_SEQ_STALE', `seq ${record.seq} is not above the stored seq ${held.record.seq}: write with a higher seq`)
+      }
+    }
+    validateRecord(key, record, maxValueBytes, this.verifier)
+    if (held !== undefined && held.record.kind === 'immutable') {
+      this.store.touch(key, now + granted, now)
+      return granted
+    }
+    const size = record.value.byteLength
+    const heldBytes = held?.record.value.byteLength ?? 0
+    if (source !== undefined) {
+      const u = this.store.usage(source)
+      const mine = held?.source === source
+      if (u.records + (mine ? 0 : 1) > this.cfg.maxRecordsPerPeer || u.bytes + size - (mine ? heldBytes : 0) > this.cfg.maxBytesPerPeer) {
+        throw new OhtError('OHT_QUOTA', 'this peer is over its storage quota here: let older records expire first')
+      }
+    }
+    if (this.store.size + (held === undefined ? 1 : 0) > this.cfg.maxStoreRecords || this.store.bytes + size - heldBytes > this.cfg.maxStoreBytes) {
+      throw new OhtError('OHT_QUOTA', 'this node is full: try other nodes or later')
+    }
+    this.store.put({ key, record, expiresAt: now + granted, storedAt: now, refreshedAt: now, source })
+    this.stats.recordsStored++
+    return granted
+  }
+
+  private clampTtl (ttlMs: number): number {
+    return Math.min(this.cfg.ttlMax, Math.max(this.cfg.ttlMin, ttlMs))
+  }
+
+  // ------------------------------------------------------------------ lookups
+
+  private async iterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', options: {
+    disjointPaths?: number
+    signal?: AbortSignal
+    onEvent?: (e: LookupEvent) => void
+    done?: () => boolean
+  }): Promise<Candidate[]> {
+    this.assertRunning()
+    if (!(target instanceof Uint8Array) || target.byteLength !== 32) throw new OhtError('OHT_BAD_ARGUMENT', 'lookup target must be 32 bytes')
+    this.stats.lookups++
+    const d = options.disjointPaths ?? this.cfg.disjointPaths
+    const bucket = this.routingTable.bucketIndex(target)
+    if (bucket < ID_BITS) this.routingTable.markRefreshed(bucket, this.clock.now())
+    const outcome = await runLookup({
+      target,
+      selfId: this.id,
+      seeds: this.routingTable.closest(target, this.cfg.k * Math.max(1, d)),
+      k: this.cfg.k,
+      alpha: this.cfg.alpha,
+      disjointPaths: d,
+      idOf: (pk) => this.idOf(pk),
+      query: async (c, signal) => { this.stats.lookupQueries++; return await this.query(c, kind, target, signal) },
+      onEvent: options.onEvent,
+      done: options.done,
+      signal: options.signal
+    })
+    return outcome.closest
+  }
+
+  /** Streams a lookup's progress; ends with a `final-peers` event. */
+  async * lookup (target: Uint8Array, options: LookupOptions = {}): AsyncGenerator<LookupEvent, void, undefined> {
+    const controller = new AbortController()
+    const scoped = scopedSignal(this.clock, undefined, options.signal, controller.signal)
+    const queue: LookupEvent[] = []
+    let wake: (() => void) | undefined
+    let finished = false
+    let failure: unknown
+    this.iterate(target, 'find-node', {
+      disjointPaths: options.disjointPaths,
+      signal: scoped.signal,
+      onEvent: (e) => { queue.push(e); wake?.() }
+    }).then(() => { finished = true; wake?.() }, (err: unknown) => { failure = err; finished = true; wake?.() })
+    try {
+      for (;;) {
+        const e = queue.shift()
+        if (e !== undefined) { yield e; continue }
+        if (finished) break
+        await new Promise<void>((resolve) => { wake = resolve })
+        wake = undefined
+      }
+      if (failure !== undefined) throw failure
+    } finally {
+      controller.abort() // the consumer stopped early: cancel the requests in flight
+      scoped.clear()
+    }
+  }
+
+  async findClosest (target: Uint8Array, options: AbortOptions = {}): Promise<PeerContact[]> {
+    const closest = await this.iterate(target, 'find-node', { signal: options.signal })
+    return closest.map(c => c.contact)
+  }
+
+  // ------------------------------------------------------------------ bootstrap
+
+  async bootstrap (contacts: PeerContact[], options: AbortOptions = {}): Promise<{ peers: number }> {
+    this.assertRunning()
+    const others = contacts.filter(c => !bytesEqual(c.publicKey, this.identity.publicKey))
+    await Promise.all(others.map(async (c) => {
+      try {
+        await this.request({ id: this.idOf(c.publicKey), contact: c }, { type: 'ping', addrs: this.contact.addrs }, options.signal)
+      } catch (err) {
+        throwIfAborted(options.signal)
+        this.log('bootstrap peer unreachable: %s', String(err))
+      }
+    }))
+    if (others.length > 0 && this.routingTable.size === 0) {
+      throw new OhtError('OHT_NO_PEERS', `none of the ${others.length} bootstrap peers answered: check their addresses and that they are running`)
+    }
+    if (this.routingTable.size > 0) {
+      await this.iterate(this.id, 'find-node', { signal: options.signal })
+      // Fill the farther buckets too: one lookup per bucket above our neighbourhood.
+      const deepest = this.routingTable.deepestBucket
+      for (let i = 0; i < deepest && i < 16; i++) {
+        if (this.routingTable.bucketSize(i) >= this.cfg.k) continue
+        await this.iterate(this.randomIdInBucket(i), 'find-node', { signal: options.signal })
+      }
+    }
+    return { peers: this.routingTable.size }
+  }
+
+  randomIdInBucket (index: number): Uint8Array {
+    const id = this.rng.bytes(32)
+    const byte = index >> 3
+    const bit = 7 - (index & 7)
+    for (let i = 0; i < byte; i++) id[i] = this.id[i]
+    const keepMask = (0xff << (bit + 1)) & 0xff // bits above `bit` come from our id
+    const flip = 1 << bit
+    id[byte] = (this.id[byte] & keepMask) | ((~this.id[byte]) & flip) | (id[byte] & (flip - 1))
+    return id
+  }
+
+  // ------------------------------------------------------------------ put
+
+  async putImmutable (value: Uint8Array, options: { ttlMs?: number } & AbortOptions = {}): Promise<PutResult> {
+    return await this.put({ kind: 'immutable', value: value.slice(), ttlMs: options.ttlMs ?? this.cfg.ttlDefault }, options)
+  }
+
+  async putMutable (options: PutMutableOptions): Promise<PutResult> {
+    this.assertRunning()
+    const salt = options.salt ?? new Uint8Array(0)
+    const key = recordKeyOf(this.identity.publicKey, salt)
+    const ttlMs = options.ttlMs ?? this.cfg.ttlDefault
+    if (options.value.byteLength > this.cfg.maxValueBytes) {
+      throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${options.value.byteLength} bytes; at most ${this.cfg.maxValueBytes} are allowed`)
+    }
+    this.stats.puts++
+    // One lookup learns both the write tokens and the highest valid seq out there.
+    let highest = -1
+    const mine = this.own.get(toHex(key))
+    if (mine?.record.kind === 'mutable') highest = mine.record.seq
+    const local = this.store.get(key)
+    if (local?.record.kind === 'mutable') highest = Math.max(highest, local.record.seq)
+    const closest = await this.iterate(key, 'get', { signal: options.signal })
+    for (const c of closest) {
+      const r = c.result?.record
+      if (r?.kind !== 'mutable' || r.seq <= highest) continue
+      try { validateRecord(key, r, this.cfg.maxValueBytes, this.verifier); highest = r.seq } catch {}
+    }
+    if (options.cas !== undefined && highest !== options.cas) {
+      throw new OhtError('OHT_CAS_MISMATCH', `compare-and-swap failed: the current seq is ${highest < 0 ? 'none' : highest}, expected ${options.cas}`)
+    }
+    const seq = options.seq ?? highest + 1
+    const record = signMutable(this.identity, { salt: salt.slice(), seq, ttlMs, value: options.value.slice() })
+    return await this.commit(key, record, closest, ttlMs, { cas: options.cas, signal: options.signal })
+  }
+
+  async put (record: OhtRecord, options: AbortOptions = {}): Promise<PutResult> {
+    this.assertRunning()
+    const key = recordKey(record)
+    validateRecord(key, record, this.cfg.maxValueBytes, this.verifier)
+    if (record.kind === 'immutable') this.stats.puts++
+    const closest = await this.iterate(key, 'get-meta', { signal: options.signal })
+    return await this.commit(key, record, closest, record.ttlMs, { signal: options.signal })
+  }
+
+  /** PUTs `record` to the k closest answered peers (and here, if we are among them). */
+  private async commit (key: Uint8Array, record: OhtRecord, closest: Candidate[], remainingMs: number, options: { cas?: number, signal?: AbortSignal, republish?: boolean }): Promise<PutResult> {
+    const errors: PutError[] = []
+    const targets = closest.filter(c => c.result?.token !== undefined)
+    let stored = 0
+    let attempted = 0
+    // Store locally when we are among the k closest to the key ourselves.
+    const kth = targets[this.cfg.k - 1]
+    if (targets.length < this.cfg.k || (kth !== undefined && compareDistance(this.id, kth.id, key) < 0)) {
+      attempted++
+      try { this.storeRecord(key, record, remainingMs, undefined, options.cas); stored++ } catch (err) {
+        errors.push({ peer: this.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: String(err) })
+      }
+    }
+    await Promise.all(targets.map(async (c) => {
+      attempted++
+      try {
+        const req: OhtRequest = { type: 'put', addrs: this.contact.addrs, token: c.result?.token as Uint8Array, key, remainingMs, record }
+        if (options.cas !== undefined) req.cas = options.cas
+        const res = await this.request(c, req, options.signal)
+        if (res.type !== 'stored') throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT with a ${res.type} frame`)
+        stored++
+      } catch (err) {
+        errors.push({ peer: c.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
+      }
+    }))
+    if (options.republish !== true) {
+      const now = this.clock.now()
+      this.own.set(toHex(key), { key, record, expiresAt: now + remainingMs, nextAt: now + this.cfg.republishIntervalMs })
+    }
+    const result: PutResult = { key, stored, attempted, closest: targets.map(c => c.contact), errors }
+    if (record.kind === 'mutable') result.seq = record.seq
+    return result
+  }
+
+  // ------------------------------------------------------------------ get
+
+  async get (key: Uint8Array, options: AbortOptions = {}): Promise<GetResult | undefined> {
+    this.assertRunning()
+    if (!(key instanceof Uint8Array) || key.byteLength !== 32) throw new OhtError('OHT_BAD_ARGUMENT', 'key must be 32 bytes')
+    this.stats.gets++
+    let best: OhtRecord | undefined
+    let responses = 0
+    const consider = (r: OhtRecord): void => {
+      if (best !== undefined) {
+        if (best.kind === 'immutable' || r.kind === 'immutable') { if (r.kind === best.kind) responses++; return }
+        if (r.seq < best.seq) return
+        if (r.seq === best.seq) { if (sameWrite(best, r)) responses++; return }
+      }
+      try { validateRecord(key, r, this.cfg.maxValueBytes, this.verifier) } catch { return }
+      best = r
+      responses = 1
+    }
+    const local = this.store.get(key)
+    if (local !== undefined) consider(local.record)
+    if (best?.kind !== 'immutable' && this.routingTable.size > 0) {
+      await this.iterate(key, 'get', {
+        signal: options.signal,
+        onEvent: (e) => { if (e.type === 'value') consider(e.record) },
+        done: () => best?.kind === 'immutable'
+      })
+    }
+    if (best === undefined) return undefined
+    const value = best.value.slice()
+    const record: OhtRecord = best.kind === 'immutable' ? { ...best, value } : { ...best, value, salt: best.salt.slice(), publicKey: best.publicKey.slice(), signature: best.signature.slice() }
+    const out: GetResult = { record, value: value.slice(), responses }
+    if (record.kind === 'mutable') out.seq = record.seq
+    return out
+  }
+
+  // ------------------------------------------------------------------ maintenance
+
+  /** One maintenance tick: all periodic work that is due, bounded per tick. */
+  private tick (): void {
+    if (!this.running || this.ticking) return
+    this.ticking = true
+    try {
+      const now = this.clock.now()
+      this.store.purgeExpired()
+      this.probeStaleBuckets(now)
+      this.refreshBuckets(now)
+      this.republishDue(now)
+      this.replicateDue(now)
+    } finally {
+      this.ticking = false
+    }
+  }
+
+  /** Runs background work that dies with the node. */
+  private spawn (what: string, work: (signal: AbortSignal) => Promise<unknown>): void {
+    this.background++
+    work(this.controller.signal).catch((err: unknown) => {
+      if (this.running) this.log('%s failed: %s', what, err instanceof Error ? err.message : String(err))
+    }).finally(() => { this.background-- })
+  }
+
+  /** A bucket with waiting replacements pings its least-recently-seen contact. */
+  private probeStaleBuckets (now: number): void {
+    let probes = 0
+    const deepest = this.routingTable.deepestBucket
+    for (let i = 0; i <= deepest && probes < 2; i++) {
+      if (this.routingTable.replacementCount(i) === 0) continue
+      const oldest = this.routingTable.oldest(i)
+      if (oldest === undefined || now - oldest.lastSeen < this.cfg.maintenanceIntervalMs) continue
+      probes++
+      this.spawn('probe', async (signal) => await this.request(oldest, { type: 'ping', addrs: this.contact.addrs }, signal))
+    }
+  }
+
+  private refreshBuckets (now: number): void {
+    if (this.routingTable.size === 0) return
+    let started = 0
+    const deepest = Math.min(ID_BITS - 1, this.routingTable.deepestBucket + 1)
+    for (let i = 0; i <= deepest && started < this.cfg.refreshesPerTick; i++) {
+      if (now - this.routingTable.lastRefreshed(i) < this.cfg.refreshIntervalMs) continue
+      started++
+      this.routingTable.markRefreshed(i, now)
+      const target = this.randomIdInBucket(i)
+      this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', { signal }))
+    }
+  }
+
+  private republishDue (now: number): void {
+    for (const [id, own] of this.own) {
+      if (own.expiresAt <= now) { this.own.delete(id); continue }
+      if (own.nextAt > now) continue
+      own.nextAt = now + this.cfg.republishIntervalMs
+      this.stats.republished++
+      this.spawn('republish', async (signal) => {
+        const closest = await this.iterate(own.key, 'get-meta', { signal })
+        await this.commit(own.key, own.record, closest, own.expiresAt - this.clock.now(), { signal, republish: true })
+      })
+    }
+  }
+
+  /**
+   * Records held for others that no PUT refreshed for a replicate interval are pushed to the
+   * current k closest that lack them (peers answer GET-metadata with the seq they hold).
+   */
+  private replicateDue (now: number): void {
+    if (now >= this.nextReplicationPass) {
+      this.nextReplicationPass = now + this.cfg.replicateIntervalMs / 2
+      for (const e of this.store.entries()) {
+        if (e.source !== undefined && now - e.refreshedAt >= this.cfg.replicateIntervalMs) this.replicationQueue.push(toHex(e.key))
+      }
+    }
+    let started = 0
+    while (started < this.cfg.replicationsPerTick && this.replicationQueue.length > 0) {
+      const id = this.replicationQueue.shift() as string
+      const entry = this.store.get(fromHexKey(id))
+      if (entry === undefined || now - entry.refreshedAt < this.cfg.replicateIntervalMs) continue
+      started++
+      this.store.touch(entry.key, entry.expiresAt, now)
+      this.spawn('replicate', async (signal) => { await this.replicate(entry, signal) })
+    }
+  }
+
+  private async replicate (entry: StoredRecord, signal: AbortSignal): Promise<void> {
+    const key = entry.key.slice()
+    const closest = await this.iterate(key, 'get-meta', { signal })
+    const current = this.store.get(key)
+    if (current === undefined) return
+    const record = current.record
+    const seq = record.kind === 'mutable' ? record.seq : 0
+    const lacking = closest.filter(c => c.result?.seq === undefined || c.result.seq < seq)
+    const remainingMs = current.expiresAt - this.clock.now()
+    if (remainingMs <= 0) return
+    await Promise.all(lacking.map(async (c) => {
+      const token = c.result?.token
+      if (token === undefined) return
+      try {
+        await this.request(c, { type: 'put', addrs: this.contact.addrs, token, key, remainingMs, record }, signal)
+        this.stats.replicated++
+      } catch {}
+    }))
+  }
+
+  /** Background operations still running (tests wait for zero). */
+  get pendingWork (): number { return this.background }
+
+  /** Runs one maintenance tick now (tests and the simulator's fast paths). */
+  runMaintenance (): void { this.tick() }
+}
+
+function recordKeyOf (publicKey: Uint8Array, salt: Uint8Array): Uint8Array {
+  return sha256(publicKey, salt)
+}
+
+function fromHexKey (hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'))
+}
+
+export type { MutableRecord }

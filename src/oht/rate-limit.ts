@@ -1,0 +1,49 @@
+/**
+ * Per-peer request rate limiting: a token bucket per peer on the injected clock. The table of
+ * buckets is bounded (the least recently refilled peers are forgotten first) so many distinct
+ * peers cannot grow it without limit.
+ */
+import type { Clock } from '../core/clock.ts'
+
+export interface RateLimiter {
+  /** Takes one token for `peer`; false when the peer is over its rate. */
+  take(peer: string): boolean
+  clear(): void
+}
+
+export interface RateLimiterInit {
+  /** Sustained requests per second per peer. @default 50 */
+  ratePerSecond?: number
+  /** Bucket size (requests allowed in a burst). @default 100 */
+  burst?: number
+  /** Peers tracked at once. @default 4096 */
+  maxPeers?: number
+}
+
+interface Bucket { tokens: number, at: number }
+
+export function createRateLimiter (clock: Clock, init: RateLimiterInit = {}): RateLimiter {
+  const rate = init.ratePerSecond ?? 50
+  const burst = init.burst ?? 100
+  const maxPeers = init.maxPeers ?? 4096
+  const buckets = new Map<string, Bucket>()
+  return {
+    take (peer) {
+      const now = clock.monotonic()
+      let b = buckets.get(peer)
+      if (b === undefined) {
+        b = { tokens: burst, at: now }
+        if (buckets.size >= maxPeers) buckets.delete(buckets.keys().next().value as string)
+      } else {
+        buckets.delete(peer) // re-insert below: Map order = least recently used first
+        b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate)
+        b.at = now
+      }
+      buckets.set(peer, b)
+      if (b.tokens < 1) return false
+      b.tokens -= 1
+      return true
+    },
+    clear () { buckets.clear() }
+  }
+}

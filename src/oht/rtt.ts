@@ -1,0 +1,67 @@
+/**
+ * Adaptive per-peer request timeouts, the way TCP computes its RTO (RFC 6298): a smoothed
+ * round-trip time and its variance per peer, timeout = SRTT + 4·RTTVAR within [min, max].
+ * Onion round trips take seconds, so an unknown peer gets a conservative initial timeout, and a
+ * timeout doubles that peer's next one (back-off) until a sample arrives.
+ */
+
+export interface RttInit {
+  /** Timeout for a peer with no sample yet. @default 10000 */
+  initialMs?: number
+  /** Floor of any timeout. @default 500 */
+  minMs?: number
+  /** Ceiling of any timeout. @default 30000 */
+  maxMs?: number
+  /** Peers remembered. @default 512 */
+  maxPeers?: number
+}
+
+interface RttState { srtt: number, rttvar: number, rto: number }
+
+export interface RttEstimator {
+  timeout(peer: string): number
+  sample(peer: string, rttMs: number): void
+  /** A request timed out: back off that peer's timeout. */
+  timedOut(peer: string): void
+  estimate(peer: string): { srtt: number, rttvar: number, rto: number } | undefined
+  clear(): void
+}
+
+export function createRttEstimator (init: RttInit = {}): RttEstimator {
+  const initial = init.initialMs ?? 10_000
+  const min = init.minMs ?? 500
+  const max = init.maxMs ?? 30_000
+  const maxPeers = init.maxPeers ?? 512
+  const peers = new Map<string, RttState>()
+  const clamp = (v: number): number => Math.min(max, Math.max(min, v))
+  const remember = (peer: string, s: RttState): void => {
+    peers.delete(peer)
+    if (peers.size >= maxPeers) peers.delete(peers.keys().next().value as string)
+    peers.set(peer, s)
+  }
+  return {
+    timeout (peer) { return peers.get(peer)?.rto ?? clamp(initial) },
+    sample (peer, rtt) {
+      const r = Math.max(0, rtt)
+      const s = peers.get(peer)
+      if (s === undefined || s.srtt < 0) {
+        remember(peer, { srtt: r, rttvar: r / 2, rto: clamp(r + 2 * r) })
+        return
+      }
+      s.rttvar = 0.75 * s.rttvar + 0.25 * Math.abs(s.srtt - r)
+      s.srtt = 0.875 * s.srtt + 0.125 * r
+      s.rto = clamp(s.srtt + 4 * s.rttvar)
+      remember(peer, s)
+    },
+    timedOut (peer) {
+      const s = peers.get(peer)
+      if (s === undefined) { remember(peer, { srtt: -1, rttvar: 0, rto: clamp(initial * 2) }); return }
+      s.rto = clamp(s.rto * 2)
+    },
+    estimate (peer) {
+      const s = peers.get(peer)
+      return s === undefined || s.srtt < 0 ? undefined : { ...s }
+    },
+    clear () { peers.clear() }
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Test helpers for the OHT engine: a tiny in-memory DhtNet (a bus of handlers keyed by address,
+ * zero latency unless asked, peers that can be made silent) and `testnet({ size })`, which
+ * starts and bootstraps `size` nodes on a FakeClock.
+ */
+import { FakeClock, SeededRng, raceSignal, type AbortOptions } from '../../src/core/index.ts'
+import { identityFromSeed, type Identity } from '../../src/crypto/index.ts'
+import { createOhtNode, type DhtNet, type DhtRequestHandler, type OhtNode, type OhtNodeInit, type PeerContact } from '../../src/oht/index.ts'
+
+export class MemoryBus {
+  readonly handlers = new Map<string, { handler: DhtRequestHandler, contact: PeerContact }>()
+  /** Addresses whose requests hang until the caller gives up (a dead or slow peer). */
+  readonly silent = new Set<string>()
+  /** Requests delivered, by destination address. */
+  readonly delivered = new Map<string, number>()
+  requests = 0
+  latencyMs = 0
+  constructor (readonly clock: FakeClock) {}
+
+  endpoint (self: PeerContact): DhtNet & { contact: PeerContact } {
+    const bus = this // eslint-disable-line @typescript-eslint/no-this-alias
+    const addr = self.addrs[0]
+    return {
+      contact: self,
+      async request (to: PeerContact, frame: Uint8Array, options: AbortOptions = {}): Promise<Uint8Array> {
+        bus.requests++
+        const target = to.addrs[0]
+        const h = bus.handlers.get(target)
+        if (h === undefined) throw new Error(`unreachable: ${target}`)
+        bus.delivered.set(target, (bus.delivered.get(target) ?? 0) + 1)
+        if (bus.silent.has(target)) return await raceSignal(new Promise<Uint8Array>(() => {}), options.signal)
+        if (bus.latencyMs > 0) await bus.clock.sleep(bus.latencyMs, options)
+        // Copy like a real transport would: no shared buffers between nodes.
+        const res = await h.handler(self, frame.slice(), options)
+        return res.slice()
+      },
+      handle (handler: DhtRequestHandler): void {
+        bus.handlers.set(addr, { handler, contact: self })
+      }
+    }
+  }
+}
+
+export interface Testnet {
+  clock: FakeClock
+  bus: MemoryBus
+  nodes: OhtNode[]
+  identities: Identity[]
+  stop(): Promise<void>
+}
+
+export function makeIdentity (rng: SeededRng): Identity {
+  return identityFromSeed(rng.bytes(32))
+}
+
+/** `size` started nodes; each bootstraps from the first (and the ones before it). */
+export async function testnet (options: { size: number, seed?: string, init?: Partial<OhtNodeInit>, bootstrap?: boolean }): Promise<Testnet> {
+  const clock = new FakeClock()
+  const bus = new MemoryBus(clock)
+  const rng = new SeededRng(options.seed ?? 'oht-test')
+  const nodes: OhtNode[] = []
+  const identities: Identity[] = []
+  for (let i = 0; i < options.size; i++) {
+    const identity = makeIdentity(rng)
+    identities.push(identity)
+    const addr = `mem:${i}`
+    const net = bus.endpoint({ publicKey: identity.publicKey, addrs: [addr] })
+    const node = createOhtNode({ addrs: [addr], ...options.init }, { identity, net, clock, rng: rng.fork(`node-${i}`) })
+    await node.start()
+    nodes.push(node)
+  }
+  if (options.bootstrap !== false) {
+    for (let i = 1; i < nodes.length; i++) await nodes[i].bootstrap([nodes[0].contact])
+    // A second round so the early nodes learn of the later ones.
+    for (let i = 0; i < Math.min(nodes.length, 5); i++) await nodes[i].bootstrap([nodes[(i + 1) % nodes.length].contact])
+  }
+  return {
+    clock,
+    bus,
+    nodes,
+    identities,
+    async stop () { for (const n of nodes) await n.stop() }
+  }
+}
