@@ -181,7 +181,7 @@ export class TorControl {
       }
       signal?.addEventListener('abort', onAbort, { once: true })
       this.inflight.push(entry)
-      this.log('send %s', name)
+      this.log(`send ${name}`)
       const bytes = Buffer.from(line + '\r\n', 'utf8')
       this.onWire?.('send', bytes)
       try {
@@ -210,7 +210,7 @@ export class TorControl {
         this.fail(new TorError('TOR_CONTROL_PROTOCOL', `tor sent a ${reply.status} reply no command was waiting for: ${replyMessage(reply).slice(0, 100)}`))
         return
       }
-      this.log('recv %d for %s%s', reply.status, head.name, head.settled ? ' (abandoned, dropped)' : '')
+      this.log(`recv ${reply.status} for ${head.name}${head.settled ? ' (abandoned, dropped)' : ''}`)
       head.resolve(reply)
     }
   }
@@ -221,7 +221,7 @@ export class TorControl {
       event = parseEvent(reply)
     } catch (err) {
       // A malformed event says nothing about our commands: keep the connection, deliver raw.
-      this.log.warn('malformed event, delivered raw: %s', (err as Error).message)
+      this.log.warn(`malformed event, delivered raw: ${(err as Error).message}`)
       const first = reply.lines[0].text
       const sp = first.indexOf(' ')
       event = { type: 'RAW', name: sp === -1 ? first : first.slice(0, sp), body: sp === -1 ? '' : first.slice(sp + 1), lines: reply.lines, args: {} }
@@ -230,7 +230,7 @@ export class TorControl {
       try {
         listener(event)
       } catch (err) {
-        this.log.error('event listener threw: %s', err)
+        this.log.error('event listener threw', err)
       }
     }
   }
@@ -257,10 +257,10 @@ export class TorControl {
     for (const p of pending) p.reject(reason)
     if (!this.transport.destroyed) this.transport.destroy()
     for (const listener of [...this.closeListeners]) {
-      try { listener(err) } catch (e) { this.log.error('close listener threw: %s', e) }
+      try { listener(err) } catch (e) { this.log.error('close listener threw', e) }
     }
     this.closeListeners.clear()
-    this.log('closed%s', err !== undefined ? `: ${err.message}` : '')
+    this.log(`closed${err !== undefined ? `: ${err.message}` : ''}`)
   }
 
   /** Closes the connection; pending commands reject with TOR_CONTROL_CLOSED. */

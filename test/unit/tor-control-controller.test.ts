@@ -1,0 +1,270 @@
+/**
+ * Controller behaviour with a scripted in-memory tor: pipelining, per-command deadlines on a
+ * fake clock, aborts that do not desynchronise the stream, closes mid-reply, protocol errors,
+ * size limits, argument injection, cookie files.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Duplex } from 'node:stream'
+import { describe, it } from 'node:test'
+import { FakeClock, isCodedError } from '../../src/core/index.ts'
+import { connectTorControl, readCookieFile, TorControl } from '../../src/tor/control/index.ts'
+import type { TorControlInit } from '../../src/tor/control/index.ts'
+import { TorError } from '../../src/tor/errors.ts'
+
+interface Scripted { control: TorControl, written: string[], push: (s: string) => void, hangUp: () => void, clock: FakeClock }
+
+function scripted (init: TorControlInit = {}): Scripted {
+  const written: string[] = []
+  const transport = new Duplex({ read () {}, write (chunk: Buffer, _enc, cb) { written.push(chunk.toString('utf8')); cb() } })
+  const clock = new FakeClock(0)
+  const control = new TorControl(transport, { clock, commandTimeoutMs: 1_000, ...init })
+  return { control, written, clock, push: (s) => { transport.push(Buffer.from(s, 'utf8')) }, hangUp: () => { transport.push(null) } }
+}
+
+const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
+
+function code (c: string, status?: number) {
+  return (err: unknown): boolean => {
+    assert.ok(err instanceof TorError, `expected TorError ${c}, got ${String(err)}`)
+    assert.equal(err.code, c)
+    if (status !== undefined) assert.equal(err.status, status)
+    return true
+  }
+}
+
+describe('tor control: command queue', () => {
+  it('pipelines commands and matches replies to them in order', async () => {
+    const t = scripted()
+    const a = t.control.getInfoOne('a')
+    const b = t.control.getInfoOne('b')
+    const c = t.control.getConf(['C'])
+    await tick()
+    assert.deepEqual(t.written, ['GETINFO a\r\n', 'GETINFO b\r\n', 'GETCONF C\r\n'], 'all three are on the wire before any reply')
+    t.push('250-a=1\r\n250 OK\r\n250-b=2\r\n250 OK\r\n250 C=3\r\n')
+    assert.equal(await a, '1')
+    assert.equal(await b, '2')
+    assert.deepEqual((await c).get('C'), ['3'])
+    assert.equal(t.control.pendingCommands, 0)
+  })
+
+  it('a command past its deadline rejects TOR_CONTROL_TIMEOUT; its late reply is dropped, not given to the next', async () => {
+    const t = scripted()
+    const slow = t.control.getInfoOne('slow')
+    const slowErr = assert.rejects(slow, code('TOR_CONTROL_TIMEOUT'))
+    await t.clock.advance(999)
+    assert.equal(t.control.pendingCommands, 1)
+    await t.clock.advance(1)
+    await slowErr
+    const next = t.control.getInfoOne('next')
+    t.push('250-slow=late\r\n250 OK\r\n')
+    t.push('250-next=right\r\n250 OK\r\n')
+    assert.equal(await next, 'right')
+    assert.equal(t.control.pendingCommands, 0)
+    assert.equal(t.clock.pending, 0, 'no timer is left behind')
+  })
+
+  it('an aborted command rejects CORE_ABORTED at once and its reply is still consumed', async () => {
+    const t = scripted()
+    const ac = new AbortController()
+    const first = t.control.getInfoOne('first', { signal: ac.signal })
+    const second = t.control.getInfoOne('second')
+    ac.abort()
+    await assert.rejects(first, (e: unknown) => isCodedError(e, 'CORE_ABORTED'))
+    t.push('250-first=1\r\n250 OK\r\n250-second=2\r\n250 OK\r\n')
+    assert.equal(await second, '2')
+  })
+
+  it('a signal aborted before the call sends nothing', async () => {
+    const t = scripted()
+    const ac = new AbortController()
+    ac.abort()
+    await assert.rejects(t.control.getInfoOne('x', { signal: ac.signal }), (e: unknown) => isCodedError(e, 'CORE_ABORTED'))
+    await tick()
+    assert.deepEqual(t.written, [])
+  })
+
+  it('per-call timeoutMs overrides the connection default', async () => {
+    const t = scripted()
+    const p = assert.rejects(t.control.getInfoOne('x', { timeoutMs: 50 }), code('TOR_CONTROL_TIMEOUT'))
+    await t.clock.advance(50)
+    await p
+  })
+})
+
+describe('tor control: closing and broken streams', () => {
+  it('tor closing mid-reply rejects every pending command with TOR_CONTROL_CLOSED and fires onClose with the cause', async () => {
+    const t = scripted()
+    const closes: Array<Error | undefined> = []
+    t.control.onClose((e) => closes.push(e))
+    const a = t.control.getInfo(['version', 'config-text'])
+    const b = t.control.getInfoOne('version')
+    t.push('250-version=0.4.9.11\r\n250+config-text=\r\nSocksPort 0\r\n')
+    t.hangUp()
+    await assert.rejects(a, (e: unknown) => code('TOR_CONTROL_CLOSED')(e) && /middle of a reply/.test((e as Error).message))
+    await assert.rejects(b, code('TOR_CONTROL_CLOSED'))
+    assert.equal(closes.length, 1)
+    assert.ok(closes[0] instanceof TorError && closes[0].code === 'TOR_CONTROL_CLOSED')
+    assert.equal(t.control.closed, true)
+    await assert.rejects(t.control.getInfoOne('version'), code('TOR_CONTROL_CLOSED'))
+    assert.equal(t.clock.pending, 0)
+  })
+
+  it('close() rejects pending commands, fires onClose without an error, and is idempotent', async () => {
+    const t = scripted()
+    let closeArg: Error | undefined | 'not called' = 'not called'
+    t.control.onClose((e) => { closeArg = e })
+    const p = t.control.getInfoOne('version')
+    await t.control.close()
+    await t.control.close()
+    await assert.rejects(p, code('TOR_CONTROL_CLOSED'))
+    assert.equal(closeArg, undefined)
+    let late: Error | undefined | 'not called' = 'not called'
+    t.control.onClose((e) => { late = e })
+    await tick()
+    assert.equal(late, undefined, 'a listener added after close still hears about it')
+  })
+
+  it('a malformed reply fails the waiting command with TOR_CONTROL_PROTOCOL and drops the connection', async () => {
+    const t = scripted()
+    let closeErr: Error | undefined
+    t.control.onClose((e) => { closeErr = e })
+    const a = t.control.getInfoOne('a')
+    const b = t.control.getInfoOne('b')
+    t.push('25x OK\r\n')
+    await assert.rejects(a, code('TOR_CONTROL_PROTOCOL'))
+    await assert.rejects(b, code('TOR_CONTROL_CLOSED'))
+    assert.ok(closeErr instanceof TorError && closeErr.code === 'TOR_CONTROL_CLOSED')
+    assert.ok((closeErr.cause as TorError).code === 'TOR_CONTROL_PROTOCOL')
+  })
+
+  it('a reply nobody asked for is a protocol error', async () => {
+    const t = scripted()
+    const closed = new Promise<Error | undefined>((resolve) => { t.control.onClose(resolve) })
+    t.push('250 OK\r\n')
+    const err = await closed
+    assert.ok(err instanceof TorError && (err.cause as TorError).code === 'TOR_CONTROL_PROTOCOL')
+  })
+
+  it('enforces the line and reply size limits', async () => {
+    const t = scripted({ maxLineBytes: 100 })
+    const a = t.control.getInfoOne('a')
+    t.push('250-a=' + 'x'.repeat(200))
+    await assert.rejects(a, code('TOR_CONTROL_PROTOCOL'))
+
+    const u = scripted({ maxReplyBytes: 1_000 })
+    const b = u.control.getInfoOne('config-text')
+    u.push('250+config-text=\r\n')
+    for (let i = 0; i < 100; i++) u.push('SocksPort 0\r\n')
+    await assert.rejects(b, code('TOR_CONTROL_PROTOCOL'))
+  })
+
+  it('a truncated reply is never a hang: the command times out on the clock', async () => {
+    const t = scripted()
+    const a = assert.rejects(t.control.getInfoOne('a'), code('TOR_CONTROL_TIMEOUT'))
+    t.push('250-a=1\r\n250 O')
+    await t.clock.advance(1_000)
+    await a
+  })
+})
+
+describe('tor control: arguments', () => {
+  it('rejects CR/LF/NUL injection in every argument with TOR_BAD_ARGUMENT and writes nothing', async () => {
+    const t = scripted()
+    const attempts: Array<() => Promise<unknown>> = [
+      async () => await t.control.command('GETINFO version\r\nSIGNAL HALT'),
+      async () => await t.control.getInfo(['version\nSIGNAL HALT']),
+      async () => await t.control.getInfo(['a b']),
+      async () => await t.control.getConf(['SocksPort\r\n']),
+      async () => await t.control.setConf({ ContactInfo: 'x\r\nSIGNAL HALT' }),
+      async () => await t.control.setConf({ 'Bad Key': 1 }),
+      async () => await t.control.setEvents(['CIRC\r\nSIGNAL HALT']),
+      async () => await t.control.delOnion('x\r\nSIGNAL HALT'),
+      async () => await t.control.signal('HALT\r\n' as 'HALT'),
+      async () => await t.control.addOnion({ key: { type: 'NEW' }, ports: [{ virtualPort: 80, target: '127.0.0.1:80\r\nSIGNAL HALT' }] }),
+      async () => await t.control.addOnion({ key: { type: 'NEW' }, ports: [{ virtualPort: 80 }], clientAuthV3: ['a'.repeat(52) + '\n'] })
+    ]
+    for (const [i, attempt] of attempts.entries()) {
+      await assert.rejects(attempt(), code('TOR_BAD_ARGUMENT'), `attempt ${i}`)
+    }
+    await tick()
+    assert.deepEqual(t.written, [])
+  })
+
+  it('a password with CR/LF never reaches the wire', async () => {
+    const t = scripted()
+    const p = t.control.authenticate({ password: 'pw\r\nSIGNAL HALT' })
+    await tick()
+    t.push('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=HASHEDPASSWORD\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n')
+    await assert.rejects(p, code('TOR_BAD_ARGUMENT'))
+    assert.deepEqual(t.written, ['PROTOCOLINFO 1\r\n'])
+  })
+
+  it('refuses an auth method tor does not offer, and says which it offers', async () => {
+    const t = scripted()
+    const p = t.control.authenticate({ method: 'SAFECOOKIE' })
+    await tick()
+    t.push('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n')
+    await assert.rejects(p, (e: unknown) => code('TOR_AUTH_FAILED')(e) && /offers NULL/.test((e as Error).message))
+  })
+})
+
+describe('tor control: cookie files and connecting', () => {
+  it('reads a 32-byte cookie and refuses other sizes or a missing file with TOR_AUTH_COOKIE', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oht-cookie-'))
+    try {
+      const good = join(dir, 'good')
+      await writeFile(good, new Uint8Array(32).fill(7), { mode: 0o600 })
+      assert.deepEqual(await readCookieFile(good), new Uint8Array(32).fill(7))
+      const short = join(dir, 'short')
+      await writeFile(short, new Uint8Array(31), { mode: 0o600 })
+      await assert.rejects(readCookieFile(short), code('TOR_AUTH_COOKIE'))
+      const long = join(dir, 'long')
+      await writeFile(long, new Uint8Array(4096), { mode: 0o600 })
+      await assert.rejects(readCookieFile(long), code('TOR_AUTH_COOKIE'))
+      await assert.rejects(readCookieFile(join(dir, 'missing')), code('TOR_AUTH_COOKIE'))
+      await assert.rejects(readCookieFile(dir), code('TOR_AUTH_COOKIE'))
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('authenticates with the cookie file PROTOCOLINFO names (COOKIE)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oht-cookie-'))
+    try {
+      const path = join(dir, 'control_auth_cookie')
+      await writeFile(path, new Uint8Array(32).fill(0xab), { mode: 0o600 })
+      const t = scripted()
+      const p = t.control.authenticate()
+      await tick()
+      t.push(`250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE="${path}"\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n`)
+      for (let i = 0; i < 400 && t.written.length < 2; i++) await new Promise(resolve => setTimeout(resolve, 5))
+      assert.equal(t.written[1], `AUTHENTICATE ${'ab'.repeat(32)}\r\n`)
+      t.push('250 OK\r\n')
+      await p
+      assert.equal(t.control.authenticated, true)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('connectTorControl: nothing listening is TOR_CONTROL_CONNECT; a listener gets a working connection', async () => {
+    const server = createServer((s) => {
+      s.on('data', (d) => { if (d.toString() === 'GETINFO version\r\n') s.write('250-version=9.9\r\n250 OK\r\n') })
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    try {
+      const control = await connectTorControl({ port })
+      assert.equal(await control.getInfoOne('version'), '9.9')
+      await control.close()
+    } finally {
+      await new Promise(resolve => server.close(resolve))
+    }
+    await assert.rejects(connectTorControl({ port }), code('TOR_CONTROL_CONNECT'))
+    await assert.rejects(connectTorControl({ port: 0 }), code('TOR_BAD_ARGUMENT'))
+  })
+})
