@@ -59,6 +59,8 @@ export interface OhtNodeInit {
   refreshesPerTick?: number
   /** Replication lookups started per tick at most. @default 4 */
   replicationsPerTick?: number
+  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 3 */
+  bootstrapRefreshes?: number
   /** Per-peer and whole-store limits. */
   limits?: {
     /** @default 16777216 */ maxBytesPerPeer?: number
@@ -157,7 +159,8 @@ export class OhtNodeImpl {
   private readonly rng: Rng
   private readonly log: Logger
   private readonly verifier: SignatureVerifier
-  private readonly tokens: WriteTokens
+  private tokens: WriteTokens
+  private readonly tokenRotateMs: number
   private readonly rateLimiter: RateLimiter
   private readonly rtt: RttEstimator
   private readonly idCache = new WeakMap<Uint8Array, Uint8Array>()
@@ -169,6 +172,7 @@ export class OhtNodeImpl {
   private tickTimer?: TimerHandle
   private ticking = false
   private background = 0
+  private readonly bootstrapRefreshes: number
 
   constructor (init: OhtNodeInit, components: OhtNodeComponents) {
     const lim = init.limits ?? {}
@@ -202,9 +206,11 @@ export class OhtNodeImpl {
     this.contact = { publicKey: this.identity.publicKey, addrs: [...init.addrs] }
     this.routingTable = createRoutingTable(this.id, { k: this.cfg.k, maxFailures: init.maxFailures ?? 3 }, this.clock.now())
     this.store = components.store ?? createMemoryStore({ clock: this.clock, onExpire: () => { this.stats.recordsExpired++ } })
-    this.tokens = createWriteTokens(this.clock, this.rng, positive(init.tokenRotateMs, 5 * MINUTE, 'tokenRotateMs'))
+    this.tokenRotateMs = positive(init.tokenRotateMs, 5 * MINUTE, 'tokenRotateMs')
+    this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs)
     this.rateLimiter = createRateLimiter(this.clock, { ratePerSecond: lim.requestsPerSecondPerPeer ?? 50, burst: lim.burst ?? 100 })
     this.rtt = createRttEstimator(init.requestTimeout ?? {})
+    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 3
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -214,6 +220,7 @@ export class OhtNodeImpl {
     this.running = true
     this.controller = new AbortController()
     setMaxListeners(0, this.controller.signal) // every request in flight listens to it
+    this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs) // fresh secrets per run
     this.net.handle(async (from, frame, options) => await this.handle(from, frame, options))
     this.nextReplicationPass = this.clock.now() + this.cfg.replicateIntervalMs
     // A random phase keeps thousands of simulated nodes from ticking in lockstep.
@@ -399,8 +406,9 @@ export class OhtNodeImpl {
     if (!bytesEqual(recordKey(record), key)) throw new OhtError('OHT_KEY_MISMATCH', 'record does not hash to the key it was sent under')
     const now = this.clock.now()
     const held = this.store.get(key)
-    const granted = Math.min(this.clampTtl(record.ttlMs), remainingMs)
-    if (granted <= 0) throw new OhtError('OHT_EXPIRED', 'record lifetime is over: publish a fresh one')
+    // The lifetime left (a replica carries less than the writer's TTL) within the node's bounds.
+    if (remainingMs <= 0) throw new OhtError('OHT_EXPIRED', 'record lifetime is over: publish a fresh one')
+    const granted = this.clampTtl(Math.min(record.ttlMs, remainingMs))
     if (held !== undefined && held.record.kind === 'mutable' && record.kind === 'mutable') {
       if (cas !== undefined && held.record.seq !== cas) {
         throw new OhtError('OHT_CAS_MISMATCH', `compare-and-swap failed: stored seq is ${held.record.seq}, expected ${cas}`)
@@ -520,9 +528,10 @@ export class OhtNodeImpl {
     }
     if (this.routingTable.size > 0) {
       await this.iterate(this.id, 'find-node', { signal: options.signal })
-      // Fill the farther buckets too: one lookup per bucket above our neighbourhood.
+      // Fill the farthest buckets too (they cover most of the id space); the rest fill from
+      // inbound traffic and the maintenance refresh, which keeps joins cheap under churn.
       const deepest = this.routingTable.deepestBucket
-      for (let i = 0; i < deepest && i < 16; i++) {
+      for (let i = 0; i < deepest && i < this.bootstrapRefreshes; i++) {
         if (this.routingTable.bucketSize(i) >= this.cfg.k) continue
         await this.iterate(this.randomIdInBucket(i), 'find-node', { signal: options.signal })
       }

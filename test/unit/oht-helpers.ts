@@ -5,7 +5,7 @@
  */
 import { FakeClock, SeededRng, raceSignal, type AbortOptions } from '../../src/core/index.ts'
 import { identityFromSeed, type Identity } from '../../src/crypto/index.ts'
-import { createOhtNode, type DhtNet, type DhtRequestHandler, type OhtNode, type OhtNodeInit, type PeerContact } from '../../src/oht/index.ts'
+import { createOhtNode, decodeResponse, encodeRequest, recordKey, type DhtNet, type DhtRequestHandler, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtRequest, type OhtResponse, type PeerContact } from '../../src/oht/index.ts'
 
 export class MemoryBus {
   readonly handlers = new Map<string, { handler: DhtRequestHandler, contact: PeerContact }>()
@@ -81,4 +81,47 @@ export async function testnet (options: { size: number, seed?: string, init?: Pa
     identities,
     async stop () { for (const n of nodes) await n.stop() }
   }
+}
+
+/** A hand-driven peer that speaks raw frames to a node: for tests of the storing node's checks. */
+export class RawPeer {
+  readonly net: DhtNet & { contact: PeerContact }
+  constructor (readonly bus: MemoryBus, readonly identity: Identity, addr: string) {
+    this.net = bus.endpoint({ publicKey: identity.publicKey, addrs: [addr] })
+  }
+
+  async send (to: PeerContact, req: OhtRequest): Promise<OhtResponse> {
+    return decodeResponse(await this.net.request(to, encodeRequest(req)), { maxValueBytes: 1 << 20 })
+  }
+
+  /** GET `key` from `to` and return the write token it hands us. */
+  async token (to: PeerContact, key: Uint8Array): Promise<Uint8Array> {
+    const res = await this.send(to, { type: 'get', addrs: this.net.contact.addrs, key, metadataOnly: true })
+    if (res.type !== 'value') throw new Error(`expected a VALUE frame, got ${res.type}`)
+    return res.token
+  }
+
+  /** GET then PUT; returns the response to the PUT. */
+  async put (to: PeerContact, record: OhtRecord, options: { key?: Uint8Array, remainingMs?: number, cas?: number, token?: Uint8Array } = {}): Promise<OhtResponse> {
+    const key = options.key ?? recordKey(record)
+    const token = options.token ?? await this.token(to, key)
+    const req: OhtRequest = { type: 'put', addrs: this.net.contact.addrs, token, key, remainingMs: options.remainingMs ?? record.ttlMs, record }
+    if (options.cas !== undefined) req.cas = options.cas
+    return await this.send(to, req)
+  }
+}
+
+/** One started node plus raw peers, on a FakeClock, for storing-node tests. */
+export async function singleNode (init: Partial<OhtNodeInit> = {}, seed = 'single'): Promise<{ clock: FakeClock, bus: MemoryBus, node: OhtNode, peer: RawPeer, other: RawPeer, rng: SeededRng }> {
+  const clock = new FakeClock()
+  const bus = new MemoryBus(clock)
+  const rng = new SeededRng(seed)
+  const identity = makeIdentity(rng)
+  const node = createOhtNode({ addrs: ['mem:node'], ...init }, { identity, net: bus.endpoint({ publicKey: identity.publicKey, addrs: ['mem:node'] }), clock, rng: rng.fork('node') })
+  await node.start()
+  return { clock, bus, node, peer: new RawPeer(bus, makeIdentity(rng), 'mem:peer'), other: new RawPeer(bus, makeIdentity(rng), 'mem:other'), rng }
+}
+
+export function errorCode (res: OhtResponse): string {
+  return res.type === 'error' ? res.code : res.type
 }

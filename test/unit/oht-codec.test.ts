@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { isCodedError, SeededRng } from '../../src/core/index.ts'
+import { identityFromSeed } from '../../src/crypto/index.ts'
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, OhtError, signMutable, type OhtRequest, type OhtResponse } from '../../src/oht/index.ts'
+
+const rng = new SeededRng('codec')
+const signer = identityFromSeed(rng.bytes(32))
+const mutable = signMutable(signer, { salt: new Uint8Array([1, 2, 3]), seq: 2 ** 40 + 7, ttlMs: 3_600_000, value: rng.bytes(300) })
+const immutable = { kind: 'immutable' as const, ttlMs: 60_000, value: rng.bytes(1000) }
+const wc = (n: number) => Array.from({ length: n }, (_, i) => ({ id: rng.bytes(32), contact: { publicKey: rng.bytes(32), addrs: [`/onion3/${'a'.repeat(56)}:${i}`, 'mem:é'] } }))
+
+const requests: OhtRequest[] = [
+  { type: 'ping', addrs: ['mem:1'] },
+  { type: 'ping', addrs: [] },
+  { type: 'find-node', addrs: ['mem:1', 'mem:2'], target: rng.bytes(32) },
+  { type: 'get', addrs: [], key: rng.bytes(32), metadataOnly: true },
+  { type: 'get', addrs: ['x'], key: rng.bytes(32), metadataOnly: false },
+  { type: 'put', addrs: ['x'], token: rng.bytes(32), key: rng.bytes(32), remainingMs: 5000, record: immutable },
+  { type: 'put', addrs: ['x'], token: rng.bytes(32), key: rng.bytes(32), remainingMs: 2 ** 53 - 1, cas: 41, record: mutable }
+]
+const responses: OhtResponse[] = [
+  { type: 'pong' },
+  { type: 'nodes', token: rng.bytes(32), contacts: wc(20) },
+  { type: 'nodes', token: rng.bytes(32), contacts: [] },
+  { type: 'value', token: rng.bytes(32), contacts: wc(3) },
+  { type: 'value', token: rng.bytes(32), contacts: wc(2), seq: 9 },
+  { type: 'value', token: rng.bytes(32), contacts: wc(1), seq: 9, record: mutable },
+  { type: 'value', token: rng.bytes(32), contacts: [], seq: 0, record: immutable },
+  { type: 'stored', grantedMs: 123_456 },
+  { type: 'error', code: 'OHT_SEQ_STALE', message: 'seq 3 is not above 4' }
+]
+
+/** Node's deepEqual on objects with Uint8Array views: compare plainly. */
+const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (_k, v) => v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))
+
+function assertTypedDecodeError (fn: () => unknown): void {
+  try { fn() } catch (err) {
+    assert.ok(err instanceof OhtError, `not an OhtError: ${String(err)}`)
+    assert.ok(isCodedError(err, 'OHT_BAD_FRAME') || isCodedError(err, 'OHT_VALUE_TOO_LARGE'), `unexpected code ${(err as OhtError).code}`)
+    return
+  }
+  assert.fail('decoder accepted a malformed frame')
+}
+
+describe('OHT wire codec', () => {
+  it('round-trips every request type', () => {
+    for (const r of requests) assert.deepEqual(plain(decodeRequest(encodeRequest(r))), plain(r))
+  })
+
+  it('round-trips every response type', () => {
+    for (const r of responses) assert.deepEqual(plain(decodeResponse(encodeResponse(r))), plain(r))
+  })
+
+  it('rejects every truncation of every frame with OHT_BAD_FRAME', () => {
+    for (const r of requests) {
+      const f = encodeRequest(r)
+      for (let n = 0; n < f.byteLength; n++) assertTypedDecodeError(() => decodeRequest(f.subarray(0, n)))
+    }
+    for (const r of responses) {
+      const f = encodeResponse(r)
+      for (let n = 0; n < f.byteLength; n++) assertTypedDecodeError(() => decodeResponse(f.subarray(0, n)))
+    }
+  })
+
+  it('rejects trailing bytes, unknown versions, unknown types and unknown flags', () => {
+    const f = encodeRequest(requests[2])
+    assertTypedDecodeError(() => decodeRequest(Uint8Array.of(...f, 0)))
+    assertTypedDecodeError(() => decodeRequest(Uint8Array.of(2, ...f.subarray(1))))
+    assertTypedDecodeError(() => decodeRequest(Uint8Array.of(1, 0x42, 0)))
+    assertTypedDecodeError(() => decodeResponse(Uint8Array.of(1, 0x01)))
+    const g = encodeRequest(requests[3]); g[g.byteLength - 1] = 0x80
+    assertTypedDecodeError(() => decodeRequest(g))
+  })
+
+  it('enforces the value size limit and the whole-frame limit', () => {
+    const big = { type: 'put' as const, addrs: [], token: rng.bytes(32), key: rng.bytes(32), remainingMs: 1, record: { kind: 'immutable' as const, ttlMs: 1, value: new Uint8Array(2000) } }
+    const f = encodeRequest(big)
+    assert.throws(() => decodeRequest(f, { maxValueBytes: 1999 }), (e) => isCodedError(e, 'OHT_VALUE_TOO_LARGE'))
+    assert.equal(decodeRequest(f, { maxValueBytes: 2000 }).type, 'put')
+    assert.throws(() => decodeRequest(new Uint8Array(1_000_000), { maxValueBytes: 1000 }), (e) => isCodedError(e, 'OHT_BAD_FRAME'))
+  })
+
+  it('rejects lying length fields without allocating them', () => {
+    // GET with an address count of 200 (> 8) and a PUT whose value length claims 4 GiB.
+    assertTypedDecodeError(() => decodeRequest(Uint8Array.of(1, 0x03, 200)))
+    const f = encodeRequest(requests[5])
+    const lenAt = f.byteLength - 1000 - 4
+    f[lenAt] = 0xff; f[lenAt + 1] = 0xff; f[lenAt + 2] = 0xff; f[lenAt + 3] = 0xff
+    assertTypedDecodeError(() => decodeRequest(f))
+    // u64 above 2^53.
+    const s = encodeResponse({ type: 'stored', grantedMs: 1 }); s[2] = 0xff
+    assertTypedDecodeError(() => decodeResponse(s))
+    // Contact count above the limit.
+    const n = encodeResponse({ type: 'nodes', token: rng.bytes(32), contacts: [] }); n[n.byteLength - 1] = 200
+    assertTypedDecodeError(() => decodeResponse(n))
+  })
+
+  it('rejects invalid UTF-8 in addresses', () => {
+    const f = encodeRequest({ type: 'ping', addrs: ['ab'] })
+    f[f.byteLength - 1] = 0xff
+    assertTypedDecodeError(() => decodeRequest(f))
+  })
+
+  it('throws only typed errors on 20,000 random and mutated frames', () => {
+    const r = new SeededRng('fuzz')
+    const seeds = [...requests.map(encodeRequest), ...responses.map(encodeResponse)]
+    let accepted = 0
+    for (let i = 0; i < 20_000; i++) {
+      let f: Uint8Array
+      if (i % 2 === 0) {
+        f = r.bytes(r.int(200))
+        if (f.byteLength > 0 && r.int(2) === 0) f[0] = 1
+      } else {
+        f = seeds[r.int(seeds.length)].slice()
+        for (let m = 1 + r.int(4); m > 0; m--) f[r.int(f.byteLength)] = r.int(256)
+      }
+      for (const decode of [decodeRequest, decodeResponse]) {
+        try { decode(f); accepted++ } catch (err) {
+          if (!(err instanceof OhtError)) throw new Error(`untyped error on frame ${Buffer.from(f).toString('hex')}`, { cause: err })
+        }
+      }
+    }
+    assert.ok(accepted > 0, 'mutations of valid frames sometimes stay valid')
+  })
+
+  it('refuses to encode out-of-range fields', () => {
+    assert.throws(() => encodeRequest({ type: 'find-node', addrs: [], target: new Uint8Array(31) }), (e) => isCodedError(e, 'OHT_BAD_ARGUMENT'))
+    assert.throws(() => encodeRequest({ type: 'ping', addrs: Array(9).fill('a') }), (e) => isCodedError(e, 'OHT_BAD_ARGUMENT'))
+    assert.throws(() => encodeResponse({ type: 'stored', grantedMs: -1 }), (e) => isCodedError(e, 'OHT_BAD_ARGUMENT'))
+  })
+})

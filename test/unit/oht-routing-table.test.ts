@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { SeededRng } from '../../src/core/index.ts'
+import { commonPrefixLength, compareDistance, createRoutingTable } from '../../src/oht/index.ts'
+
+const rng = new SeededRng('routing-table')
+const contact = (): { publicKey: Uint8Array, addrs: string[] } => ({ publicKey: rng.bytes(32), addrs: ['mem:x'] })
+
+/** An id in bucket `index` of `self` (shares exactly `index` leading bits). */
+function idInBucket (self: Uint8Array, index: number): Uint8Array {
+  const id = rng.bytes(32)
+  for (let i = 0; i < index; i++) {
+    const byte = i >> 3; const mask = 0x80 >> (i & 7)
+    id[byte] = (id[byte] & ~mask) | (self[byte] & mask)
+  }
+  const byte = index >> 3; const mask = 0x80 >> (index & 7)
+  id[byte] = (id[byte] & ~mask) | (~self[byte] & mask)
+  return id
+}
+
+describe('k-bucket routing table', () => {
+  it('a full bucket keeps its long-lived contacts and parks newcomers as replacements', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 4 })
+    const old = Array.from({ length: 4 }, () => idInBucket(self, 0))
+    for (const id of old) assert.equal(table.add(id, contact(), 1), 'added')
+    const newcomer = idInBucket(self, 0)
+    assert.equal(table.add(newcomer, contact(), 2), 'replacement')
+    assert.equal(table.has(newcomer), false)
+    for (const id of old) assert.equal(table.has(id), true)
+    assert.equal(table.replacementCount(0), 1)
+    assert.equal(table.bucketSize(0), 4)
+  })
+
+  it('evicts only after maxFailures consecutive failures, promoting the freshest replacement', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 2, maxFailures: 3 })
+    const a = idInBucket(self, 1); const b = idInBucket(self, 1)
+    table.add(a, contact(), 1); table.add(b, contact(), 1)
+    const r1 = idInBucket(self, 1); const r2 = idInBucket(self, 1)
+    table.add(r1, contact(), 2); table.add(r2, contact(), 3)
+    assert.equal(table.markFailed(a), false)
+    assert.equal(table.markFailed(a), false)
+    // An answer in between resets the count: long-lived contacts survive a bad moment.
+    table.add(a, contact(), 4)
+    assert.equal(table.markFailed(a), false)
+    assert.equal(table.markFailed(a), false)
+    assert.equal(table.has(a), true)
+    assert.equal(table.markFailed(a), true)
+    assert.equal(table.has(a), false)
+    assert.equal(table.has(r2), true, 'freshest replacement promoted')
+    assert.equal(table.has(r1), false)
+    assert.equal(table.size, 2)
+  })
+
+  it('ignores itself and contacts without addresses', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self)
+    assert.equal(table.add(self, contact(), 0), 'self')
+    assert.equal(table.add(rng.bytes(32), { publicKey: rng.bytes(32), addrs: [] }, 0), 'ignored')
+    assert.equal(table.size, 0)
+  })
+
+  it('places contacts by common prefix length', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self)
+    for (const i of [0, 3, 9, 100, 255]) {
+      const id = idInBucket(self, i)
+      table.add(id, contact(), 0)
+      assert.equal(table.bucketIndex(id), i)
+      assert.equal(commonPrefixLength(self, id), i)
+      assert.equal(table.bucketSize(i), 1)
+    }
+  })
+
+  it('closest(target, n) equals a brute-force sort of all contacts', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 20 })
+    const all: Uint8Array[] = []
+    for (let i = 0; i < 600; i++) {
+      const id = i % 3 === 0 ? idInBucket(self, i % 12) : rng.bytes(32)
+      if (table.add(id, contact(), 0) === 'added') all.push(id)
+    }
+    for (let trial = 0; trial < 30; trial++) {
+      const target = trial % 2 === 0 ? rng.bytes(32) : idInBucket(self, trial % 8)
+      const expected = all.slice().sort((a, b) => compareDistance(a, b, target)).slice(0, 20)
+      assert.deepEqual(table.closest(target, 20).map(e => e.key), expected.map(x => Buffer.from(x).toString('hex')))
+    }
+    const expectedSelf = all.slice().sort((a, b) => compareDistance(a, b, self)).slice(0, 7)
+    assert.deepEqual(table.closest(self, 7).map(e => e.key), expectedSelf.map(x => Buffer.from(x).toString('hex')))
+  })
+
+  it('seeing a contact again moves it to the most-recently-seen end', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 3 })
+    const ids = [idInBucket(self, 2), idInBucket(self, 2), idInBucket(self, 2)]
+    ids.forEach((id, i) => table.add(id, contact(), i))
+    assert.equal(table.oldest(2)?.key, Buffer.from(ids[0]).toString('hex'))
+    table.add(ids[0], contact(), 10)
+    assert.equal(table.oldest(2)?.key, Buffer.from(ids[1]).toString('hex'))
+    assert.equal(table.get(ids[0])?.lastSeen, 10)
+  })
+})
