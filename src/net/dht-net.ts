@@ -211,7 +211,8 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
         throw new NetError('NET_REMOTE_ERROR', `the peer could not answer the request (${code})`)
       }
       if (reply[0] !== STATUS_OK) throw new NetError('NET_PROTOCOL', `unknown response status ${reply[0]}`)
-      return reply.subarray(1)
+      // a plain Uint8Array view: callers compare and copy bytes, not Buffers
+      return new Uint8Array(reply.buffer, reply.byteOffset + 1, reply.byteLength - 1)
     } catch (err) {
       this.stats.failuresOut++
       stream?.abort(err as Error)
@@ -264,7 +265,8 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
     try {
       const publicKey = ed25519FromPeerId(peerId)
       if (publicKey === undefined) throw new NetError('NET_PROTOCOL', 'only Ed25519 peers take part in the OHT')
-      const request = (await lp.read({ signal })).subarray()
+      const raw = (await lp.read({ signal })).subarray()
+      const request = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)
       this.stats.bytesIn += request.byteLength
       const handler = this.handler
       if (handler === undefined) throw new NetError('NET_NOT_STARTED', 'no request handler installed')

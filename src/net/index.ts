@@ -27,4 +27,6 @@ export { parseOnion3Multiaddr, onion3Multiaddr, isOnion3, type Onion3Addr } from
 export { createGater, onionMatchesPeer, type GaterInit } from './gater.ts'
 export { libp2pKeyFromSeed, peerIdFromEd25519, ed25519FromPeerId, onionOfPeerId } from './identity.ts'
 export { createLibp2pDhtNet, OHT_KAD_PROTOCOL, type Libp2pDhtNet, type Libp2pDhtNetInit, type Libp2pDhtNetComponents, type Libp2pDhtNetStats } from './dht-net.ts'
-export { torConnector, type TorConnectorInit } from './tor-adapters.ts'
+export { torConnector, torPublisher, type TorConnectorInit, type TorPublisherInit } from './tor-adapters.ts'
+export { createOverlayNode, contactFromMultiaddr, type OverlayNode, type OverlayNodeInit, type OverlayNodeComponents, type JoinResult } from './overlay-node.ts'
+export { saveTableFile, loadTableFile, parseTable, TABLE_FILE_MAX_BYTES, TABLE_FILE_MAX_CONTACTS } from './table-file.ts'

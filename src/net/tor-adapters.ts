@@ -6,8 +6,12 @@
  */
 import type { Clock } from '../core/index.ts'
 import { systemClock } from '../core/index.ts'
+import { identityFromSeed, torKeyBlob } from '../crypto/index.ts'
+import type { TorControl } from '../tor/control/index.ts'
+import { publishOnion, type OnionProbe } from '../tor/endpoint.ts'
 import { socksConnect } from '../tor/socks.ts'
-import type { OnionConnector } from './onion-transport.ts'
+import { NetError } from './errors.ts'
+import type { OnionConnector, OnionPublisher } from './onion-transport.ts'
 
 export interface TorConnectorInit {
   socksPort: number
@@ -39,5 +43,46 @@ export function torConnector (init: TorConnectorInit): OnionConnector {
       clock: init.clock ?? systemClock,
       signal
     })
+  }
+}
+
+export interface TorPublisherInit {
+  /** Authenticated control connection; the service lives as long as it (no Detach). */
+  control: TorControl
+  /** The node's identity seed: the service gets the node's own onion address. */
+  seed: Uint8Array
+  /** Also wait until a connect through this other tor client's SOCKS port succeeds. */
+  probe?: OnionProbe
+  /** Deadline for the descriptor uploads (and probe). @default 90_000 */
+  timeoutMs?: number
+  /** @default systemClock */
+  clock?: Clock
+}
+
+/**
+ * Publishes the node's onion service (its own key, so the address matches its PeerId) with a
+ * port forwarding to the transport's local listener; resolves once tor confirmed every
+ * descriptor upload.
+ */
+export function torPublisher (init: TorPublisherInit): OnionPublisher {
+  return async ({ virtualPort, targetPort, signal }) => {
+    const identity = identityFromSeed(init.seed)
+    let blob: string
+    try { blob = torKeyBlob(identity) } finally { identity.destroy() }
+    try {
+      const endpoint = await publishOnion(init.control, {
+        key: { type: 'ED25519-V3', blob },
+        ports: [{ virtualPort, target: `127.0.0.1:${targetPort}` }],
+        probe: init.probe,
+        timeoutMs: init.timeoutMs ?? 90_000,
+        clock: init.clock ?? systemClock,
+        signal
+      })
+      return { address: endpoint.serviceId, remove: async () => { await endpoint.remove() } }
+    } catch (err) {
+      throw new NetError('NET_BAD_CONFIG', `tor could not publish the node's onion service: ${(err as Error).message}`, { cause: err })
+    } finally {
+      blob = ''
+    }
   }
 }
