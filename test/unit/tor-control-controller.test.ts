@@ -95,6 +95,36 @@ describe('tor control: command queue', () => {
   })
 })
 
+describe('tor control: event subscriptions', () => {
+  it('addEvents/removeEvents extend and shrink the subscription without interleaving', async () => {
+    const t = scripted()
+    const a = t.control.addEvents(['CIRC'])
+    const b = t.control.addEvents(['HS_DESC', 'CIRC'])
+    await tick()
+    assert.deepEqual(t.written, ['SETEVENTS CIRC\r\n'], 'the second waits for the first to land')
+    t.push('250 OK\r\n')
+    await a
+    await tick()
+    assert.deepEqual(t.written.slice(1), ['SETEVENTS CIRC HS_DESC\r\n'])
+    t.push('250 OK\r\n')
+    await b
+    assert.deepEqual(t.control.events, ['CIRC', 'HS_DESC'])
+    await t.control.addEvents(['CIRC'])
+    assert.equal(t.written.length, 2, 'nothing new to subscribe: nothing sent')
+    const c = t.control.removeEvents(['CIRC'])
+    await tick()
+    t.push('552 Unrecognized event\r\n')
+    await assert.rejects(c, code('TOR_COMMAND_FAILED', 552))
+    assert.deepEqual(t.control.events, ['CIRC', 'HS_DESC'], 'a refused SETEVENTS leaves the subscription as it was')
+    const d = t.control.removeEvents(['CIRC'])
+    await tick()
+    t.push('250 OK\r\n')
+    await d
+    assert.deepEqual(t.written.slice(2), ['SETEVENTS HS_DESC\r\n', 'SETEVENTS HS_DESC\r\n'])
+    assert.deepEqual(t.control.events, ['HS_DESC'])
+  })
+})
+
 describe('tor control: closing and broken streams', () => {
   it('tor closing mid-reply rejects every pending command with TOR_CONTROL_CLOSED and fires onClose with the cause', async () => {
     const t = scripted()

@@ -56,7 +56,7 @@ export interface ReplyFramerInit {
 
 const LF = 0x0a
 const CR = 0x0d
-const decoder = new TextDecoder('utf-8')
+const DOT = 0x2e
 
 function protocolError (message: string): TorError {
   return new TorError('TOR_CONTROL_PROTOCOL', `malformed control-port reply: ${message}`)
@@ -111,7 +111,9 @@ export class ReplyFramer {
     }
   }
 
-  private consume (chunk: Uint8Array): ControlReply[] {
+  private consume (bytes: Uint8Array): ControlReply[] {
+    // A Buffer view: its indexOf is a native memchr, Uint8Array's is not.
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const out: ControlReply[] = []
     let start = 0
     while (start < chunk.byteLength) {
@@ -124,43 +126,51 @@ export class ReplyFramer {
         this.partial = join(this.partial, rest)
         break
       }
-      const piece = chunk.subarray(start, lf)
+      let reply: ControlReply | undefined
+      if (this.partial.byteLength === 0) {
+        if (lf - start > this.maxLineBytes + 1) throw protocolError(`line longer than ${this.maxLineBytes} bytes`)
+        if (lf === start || chunk[lf - 1] !== CR) throw protocolError('line not terminated by CRLF')
+        reply = this.line(chunk, start, lf - 1)
+      } else {
+        const full = Buffer.concat([this.partial, chunk.subarray(start, lf)])
+        this.partial = new Uint8Array(0)
+        if (full.byteLength > this.maxLineBytes + 1) throw protocolError(`line longer than ${this.maxLineBytes} bytes`)
+        if (full.byteLength === 0 || full[full.byteLength - 1] !== CR) throw protocolError('line not terminated by CRLF')
+        reply = this.line(full, 0, full.byteLength - 1)
+      }
       start = lf + 1
-      const lineBytes = this.partial.byteLength + piece.byteLength
-      if (lineBytes > this.maxLineBytes + 1) throw protocolError(`line longer than ${this.maxLineBytes} bytes`)
-      const full = this.partial.byteLength === 0 ? piece : join(this.partial, piece)
-      this.partial = new Uint8Array(0)
-      if (full.byteLength === 0 || full[full.byteLength - 1] !== CR) throw protocolError('line not terminated by CRLF')
-      const reply = this.line(full.subarray(0, full.byteLength - 1))
       if (reply !== undefined) out.push(reply)
     }
     return out
   }
 
-  private line (bytes: Uint8Array): ControlReply | undefined {
-    this.replyBytes += bytes.byteLength + 2
+  /** One line: `buf[start, end)` without its CRLF. */
+  private line (buf: Buffer, start: number, end: number): ControlReply | undefined {
+    this.replyBytes += end - start + 2
     if (this.replyBytes > this.maxReplyBytes) throw protocolError(`reply larger than ${this.maxReplyBytes} bytes`)
-    const text = decoder.decode(bytes)
     if (this.data !== undefined) {
       if (this.data.length >= this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
-      if (text === '.') {
-        this.lines[this.lines.length - 1].data = this.data.join('\n')
-        this.data = undefined
-      } else {
-        this.data.push(text.startsWith('.') ? text.slice(1) : text)
+      if (buf[start] === DOT) {
+        if (end - start === 1) {
+          this.lines[this.lines.length - 1].data = this.data.join('\n')
+          this.data = undefined
+          return undefined
+        }
+        start++ // dot-stuffed: the first dot was added on the wire
       }
+      this.data.push(buf.toString('utf8', start, end))
       return undefined
     }
     if (this.lines.length >= this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
-    if (text.length < 4 || !/^[0-9]{3}[- +]/.test(text)) {
-      throw protocolError(`expected "NNN-", "NNN+" or "NNN " at the start of ${JSON.stringify(text.slice(0, 40))}`)
+    const divider = end - start >= 4 ? DIVIDERS[buf[start + 3]] : undefined
+    if (divider === undefined || !isDigit(buf[start]) || !isDigit(buf[start + 1]) || !isDigit(buf[start + 2])) {
+      throw protocolError(`expected "NNN-", "NNN+" or "NNN " at the start of ${JSON.stringify(buf.toString('utf8', start, Math.min(end, start + 40)))}`)
     }
-    const status = Number(text.slice(0, 3))
-    const divider = text[3] as ReplyDivider
+    const status = (buf[start] - 48) * 100 + (buf[start + 1] - 48) * 10 + (buf[start + 2] - 48)
     if (this.lines.length > 0 && this.lines[0].status !== status) {
       throw protocolError(`status changed from ${this.lines[0].status} to ${status} within one reply`)
     }
-    const line: ReplyLine = { status, divider, text: text.slice(4) }
+    const line: ReplyLine = { status, divider, text: buf.toString('utf8', start + 4, end) }
     this.lines.push(line)
     if (divider === '+') { this.data = []; return undefined }
     if (divider === '-') return undefined
@@ -170,6 +180,12 @@ export class ReplyFramer {
     return reply
   }
 }
+
+function isDigit (b: number | undefined): boolean {
+  return b !== undefined && b >= 48 && b <= 57
+}
+
+const DIVIDERS: Record<number, ReplyDivider | undefined> = { 0x2d: '-', 0x2b: '+', 0x20: ' ' }
 
 function join (a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.byteLength + b.byteLength)

@@ -102,6 +102,8 @@ export class TorControl {
   private transportError: unknown
   private cachedProtocolInfo: ProtocolInfo | undefined
   private isAuthenticated = false
+  private subscribed: string[] = []
+  private eventsChain: Promise<void> = Promise.resolve()
 
   constructor (transport: Duplex, init: TorControlInit = {}) {
     this.transport = transport
@@ -381,9 +383,50 @@ export class TorControl {
     expectOk('RESETCONF', await this.send(resetConfCommand(keys), opts))
   }
 
+  /** The event types of the last successful SETEVENTS on this connection. */
+  get events (): readonly string[] { return this.subscribed }
+
   /** Replaces the event subscription (an empty list unsubscribes from everything). */
   async setEvents (types: string[], opts: CommandOptions = {}): Promise<void> {
-    expectOk('SETEVENTS', await this.send(setEventsCommand(types), opts))
+    const wanted = [...new Set(types)]
+    const line = setEventsCommand(wanted)
+    await this.serialEvents(async () => {
+      expectOk('SETEVENTS', await this.send(line, opts))
+      this.subscribed = wanted
+    })
+  }
+
+  /**
+   * Adds to the subscription instead of replacing it (SETEVENTS always replaces), so several
+   * components can share one connection.
+   */
+  async addEvents (types: string[], opts: CommandOptions = {}): Promise<void> {
+    setEventsCommand(types)
+    await this.serialEvents(async () => {
+      const wanted = [...new Set([...this.subscribed, ...types])]
+      if (wanted.length === this.subscribed.length) return
+      expectOk('SETEVENTS', await this.send(setEventsCommand(wanted), opts))
+      this.subscribed = wanted
+    })
+  }
+
+  /** Removes types from the subscription, keeping the others. */
+  async removeEvents (types: string[], opts: CommandOptions = {}): Promise<void> {
+    setEventsCommand(types)
+    await this.serialEvents(async () => {
+      const drop = new Set(types)
+      const wanted = this.subscribed.filter(t => !drop.has(t))
+      if (wanted.length === this.subscribed.length) return
+      expectOk('SETEVENTS', await this.send(setEventsCommand(wanted), opts))
+      this.subscribed = wanted
+    })
+  }
+
+  /** Read-modify-write of the subscription must not interleave. */
+  private async serialEvents (fn: () => Promise<void>): Promise<void> {
+    const run = this.eventsChain.then(fn, fn)
+    this.eventsChain = run.catch(() => {})
+    await run
   }
 
   /** ADD_ONION. Returning is not readiness: the descriptor is uploaded later (HS_DESC UPLOADED). */
