@@ -1,0 +1,232 @@
+/**
+ * The local control API: HTTP/1.1 + JSON on a unix socket, never on a network address.
+ * The socket is created 0600 inside a 0700 directory, and every request must carry
+ * `Authorization: Bearer <token>` from the 0600 token file (401 otherwise), so only the
+ * daemon's user (and root) can drive it.
+ *
+ *   GET    /v1/status               daemon, tor and node state
+ *   GET    /v1/identity             { onion, publicKey, nodeId }
+ *   GET    /v1/peers                routing-table peers
+ *   POST   /v1/records              { value: base64, mutable?: bool, salt?: base64, ttlMs?: n } → { key, stored, attempted, seq? }
+ *   GET    /v1/records/<64 hex>     → { key, kind, value: base64, seq? } | 404
+ *   GET    /v1/endpoints            onion endpoints
+ *   POST   /v1/endpoints            { name, port, target: "127.0.0.1:<port>" } → endpoint
+ *   DELETE /v1/endpoints/<name>
+ *   GET    /metrics                 Prometheus text
+ *
+ * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
+ */
+import { createConnection } from 'node:net'
+import { chmod, lstat, mkdir, rm, stat } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { dirname } from 'node:path'
+import type { AbortOptions, Clock } from '../core/index.ts'
+import { isCodedError, scopedSignal } from '../core/index.ts'
+import { DaemonError } from './errors.ts'
+import type { JsonLog } from './json-log.ts'
+import { LabelledCounter } from './metrics.ts'
+import { tokenMatches } from './token.ts'
+
+export const MAX_BODY_BYTES = 256 * 1024
+export const REQUEST_TIMEOUT_MS = 120_000
+
+export interface PutRequest { value: Uint8Array, mutable: boolean, salt?: Uint8Array, ttlMs?: number }
+export interface EndpointRequest { name: string, port: number, target: string }
+
+/** What the API serves; the daemon implements it. */
+export interface ApiBackend {
+  status(): unknown
+  identityInfo(): unknown
+  peers(): unknown
+  put(req: PutRequest, options: AbortOptions): Promise<unknown>
+  get(key: Uint8Array, options: AbortOptions): Promise<unknown | undefined>
+  listEndpoints(): unknown
+  addEndpoint(req: EndpointRequest, options: AbortOptions): Promise<unknown>
+  removeEndpoint(name: string, options: AbortOptions): Promise<void>
+  metrics(): string
+}
+
+export interface ApiServerInit {
+  socketPath: string
+  token: string
+  clock: Clock
+  log: JsonLog
+  /** Largest record value accepted. @default 65_536 */
+  maxValueBytes?: number
+}
+
+export interface ApiServer {
+  readonly socketPath: string
+  /** Requests by route and status, for /metrics. */
+  readonly requests: LabelledCounter
+  close(): Promise<void>
+}
+
+class HttpError extends DaemonError {
+  constructor (readonly status: number, code: string, message: string) { super(code, message) }
+}
+
+const STATUS_FOR: Record<string, number> = {
+  DAEMON_BAD_REQUEST: 400,
+  DAEMON_VALUE_TOO_LARGE: 413,
+  DAEMON_NOT_FOUND: 404,
+  DAEMON_CONFLICT: 409,
+  DAEMON_NOT_READY: 503,
+  DAEMON_STOPPED: 503
+}
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+function decodeB64 (v: unknown, field: string, max: number): Uint8Array {
+  if (typeof v !== 'string' || !B64.test(v)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `${field} must be a base64 string`)
+  const bytes = new Uint8Array(Buffer.from(v, 'base64'))
+  if (bytes.byteLength > max) throw new HttpError(413, 'DAEMON_VALUE_TOO_LARGE', `${field} is ${bytes.byteLength} bytes; the limit is ${max}`)
+  return bytes
+}
+
+async function readBody (req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.byteLength
+    if (total > MAX_BODY_BYTES) throw new HttpError(413, 'DAEMON_VALUE_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`)
+    chunks.push(chunk)
+  }
+  if (total === 0) return {}
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'request body is not valid JSON')
+  }
+}
+
+function obj (v: unknown): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'request body must be a JSON object')
+  return v as Record<string, unknown>
+}
+
+/** Makes the socket's directory 0700 (creating it) and clears a stale socket; refuses a live one. */
+async function prepareSocket (path: string): Promise<void> {
+  const dir = dirname(path)
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const st = await stat(dir)
+  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700)
+  let existing
+  try { existing = await lstat(path) } catch { return }
+  if (!existing.isSocket()) throw new DaemonError('DAEMON_STATE', `${path} exists and is not a socket: move it away or set api.socket`)
+  const live = await new Promise<boolean>((resolve) => {
+    const s = createConnection(path)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => { resolve(false) })
+  })
+  if (live) throw new DaemonError('DAEMON_RUNNING', `another daemon already listens on ${path}: stop it first (or use another --state-dir)`)
+  await rm(path, { force: true })
+}
+
+export async function startApiServer (init: ApiServerInit, backend: ApiBackend): Promise<ApiServer> {
+  const maxValue = init.maxValueBytes ?? 65_536
+  const requests = new LabelledCounter()
+  await prepareSocket(init.socketPath)
+
+  const route = async (req: IncomingMessage, signal: AbortSignal): Promise<{ status: number, body: unknown, text?: string }> => {
+    const url = new URL(req.url ?? '/', 'http://oht.local')
+    const path = url.pathname
+    const method = req.method ?? 'GET'
+    if (path === '/metrics' && method === 'GET') return { status: 200, body: undefined, text: backend.metrics() }
+    if (path === '/v1/status' && method === 'GET') return { status: 200, body: backend.status() }
+    if (path === '/v1/identity' && method === 'GET') return { status: 200, body: backend.identityInfo() }
+    if (path === '/v1/peers' && method === 'GET') return { status: 200, body: backend.peers() }
+    if (path === '/v1/records' && method === 'POST') {
+      const b = obj(await readBody(req))
+      for (const k of Object.keys(b)) if (!['value', 'mutable', 'salt', 'ttlMs'].includes(k)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `unknown field ${k}`)
+      const value = decodeB64(b.value, 'value', maxValue)
+      if (b.mutable !== undefined && typeof b.mutable !== 'boolean') throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'mutable must be true or false')
+      const mutable = b.mutable === true
+      const salt = b.salt === undefined ? undefined : decodeB64(b.salt, 'salt', 64)
+      if (salt !== undefined && !mutable) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'salt only applies to mutable records')
+      if (b.ttlMs !== undefined && (typeof b.ttlMs !== 'number' || !Number.isSafeInteger(b.ttlMs) || b.ttlMs <= 0)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'ttlMs must be a positive whole number')
+      return { status: 200, body: await backend.put({ value, mutable, ...(salt !== undefined ? { salt } : {}), ...(b.ttlMs !== undefined ? { ttlMs: b.ttlMs as number } : {}) }, { signal }) }
+    }
+    const rec = /^\/v1\/records\/([^/]*)$/.exec(path)
+    if (rec !== null && method === 'GET') {
+      if (!/^[0-9a-f]{64}$/.test(rec[1])) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'a record key is 64 lower-case hex characters')
+      const r = await backend.get(new Uint8Array(Buffer.from(rec[1], 'hex')), { signal })
+      if (r === undefined) throw new HttpError(404, 'DAEMON_NOT_FOUND', `no record under ${rec[1]}`)
+      return { status: 200, body: r }
+    }
+    if (path === '/v1/endpoints' && method === 'GET') return { status: 200, body: backend.listEndpoints() }
+    if (path === '/v1/endpoints' && method === 'POST') {
+      const b = obj(await readBody(req))
+      if (typeof b.name !== 'string' || typeof b.target !== 'string' || typeof b.port !== 'number') throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'an endpoint needs name (string), port (number) and target ("127.0.0.1:<port>")')
+      return { status: 200, body: await backend.addEndpoint({ name: b.name, port: b.port, target: b.target }, { signal }) }
+    }
+    const ep = /^\/v1\/endpoints\/([^/]+)$/.exec(path)
+    if (ep !== null && method === 'DELETE') {
+      await backend.removeEndpoint(decodeURIComponent(ep[1]), { signal })
+      return { status: 200, body: { removed: decodeURIComponent(ep[1]) } }
+    }
+    throw new HttpError(404, 'DAEMON_NOT_FOUND', `no API route ${method} ${path}`)
+  }
+
+  const routeLabel = (url: string | undefined): string => {
+    const p = (url ?? '/').split('?')[0]
+    if (p.startsWith('/v1/records/')) return '/v1/records/:key'
+    if (p.startsWith('/v1/endpoints/')) return '/v1/endpoints/:name'
+    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints'].includes(p) ? p : 'other'
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const send = (status: number, body: unknown, text?: string): void => {
+      requests.inc({ route: routeLabel(req.url), status: String(status) })
+      if (res.headersSent || res.destroyed) return
+      if (text !== undefined) {
+        res.writeHead(status, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' })
+        res.end(text)
+      } else {
+        res.writeHead(status, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(body))
+      }
+    }
+    if (!tokenMatches(req.headers.authorization, init.token)) {
+      req.resume()
+      init.log.warn('api request refused: missing or wrong token', { method: req.method, route: routeLabel(req.url) })
+      send(401, { error: { code: 'DAEMON_UNAUTHORIZED', message: 'missing or wrong API token: send Authorization: Bearer <contents of the token file>' } })
+      return
+    }
+    const aborter = new AbortController()
+    res.once('close', () => { if (!res.writableFinished) aborter.abort() })
+    const scoped = scopedSignal(init.clock, REQUEST_TIMEOUT_MS, aborter.signal)
+    try {
+      const out = await route(req, scoped.signal)
+      send(out.status, out.body, out.text)
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : isCodedError(err) ? (STATUS_FOR[err.code] ?? 500) : 500
+      const code = isCodedError(err) ? err.code : 'DAEMON_INTERNAL'
+      const message = err instanceof Error ? err.message : String(err)
+      if (status >= 500) init.log.error('api request failed', { method: req.method, route: routeLabel(req.url), err })
+      send(status, { error: { code, message } })
+    } finally {
+      scoped.clear()
+    }
+  }
+
+  const server: Server = createServer((req, res) => { void handle(req, res) })
+  server.keepAliveTimeout = 5_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(init.socketPath, () => { server.off('error', reject); resolve() })
+  })
+  await chmod(init.socketPath, 0o600)
+  let closed = false
+  return {
+    socketPath: init.socketPath,
+    requests,
+    async close () {
+      if (closed) return
+      closed = true
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+      await rm(init.socketPath, { force: true })
+    }
+  }
+}

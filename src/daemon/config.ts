@@ -1,0 +1,342 @@
+/**
+ * The daemon's configuration: TOML (`oht.toml`) or JSON (`oht.json`), validated field by field.
+ * Unknown fields are errors (a typo must not silently fall back to a default) and every error
+ * names the file and the field: `oht.toml: tor.mode must be one of "launch", "attach", "none"`.
+ *
+ * ```toml
+ * [identity]
+ * key_file = "identity.key"        # relative paths are relative to the state dir
+ * # master_key_file = "/etc/multiverse/master.key"   # derive instead: key tree + name
+ * # name = "universe.router.multiverse"
+ * # passphrase_file = "/etc/multiverse/passphrase"  # for sealed key files
+ *
+ * [tor]
+ * mode = "launch"                  # launch our own tor | attach to a running one | none
+ * # control = "127.0.0.1:9051"     # attach: "host:port" (loopback only) or "unix:/run/tor/control"
+ * # control_password_file = "/etc/tor/control.pass"
+ * # socks_port = 9050              # attach: default asks tor (GETINFO net/listeners/socks)
+ * # tor_path = "tor"
+ * # bootstrap_timeout_ms = 120000
+ * # [tor.torrc]                    # launch: extra torrc options
+ * # TestingTorNetwork = 1
+ *
+ * [node]
+ * transport = "tor"                # tor | tcp (loopback/LAN, no anonymity) | local (no network)
+ * onion_port = 4001                # virtual port of the node's own onion service
+ * # listen = ["/ip4/127.0.0.1/tcp/0"]   # tcp
+ * # bootstrap = ["/onion3/<56 chars>:4001/p2p/<peer id>"]
+ * # max_value_bytes = 65536
+ *
+ * [api]
+ * # socket = "/run/oht/api.sock"   # default <state dir>/run/api.sock
+ * # token_file = "/var/lib/oht/api.token"
+ *
+ * [endpoints]
+ * keep_on_shutdown = false         # true: onion endpoints stay published (detached) after exit
+ *
+ * [log]
+ * level = "info"                   # debug | info | warn | error
+ * ```
+ */
+import { readFile, stat } from 'node:fs/promises'
+import { basename, isAbsolute, join } from 'node:path'
+import { parse as parseToml } from 'smol-toml'
+import { DaemonError } from './errors.ts'
+import { defaultSocketPath, defaultTokenPath, identityPath } from './paths.ts'
+
+export type TorMode = 'launch' | 'attach' | 'none'
+export type Transport = 'tor' | 'tcp' | 'local'
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+export type ControlAddress = { host: string, port: number } | { path: string }
+
+export interface DaemonConfig {
+  identity: {
+    /** @default '<state dir>/identity.key' */
+    keyFile: string
+    /** Derive the identity from this master key file and `name` instead. @default undefined */
+    masterKeyFile?: string
+    /** Key-tree path used with masterKeyFile. @default undefined */
+    name?: string
+    /** File holding the passphrase of sealed key files. @default undefined */
+    passphraseFile?: string
+  }
+  tor: {
+    /** @default 'launch' (transport tor) */
+    mode: TorMode
+    /** attach: where tor's control port is. @default undefined */
+    control?: ControlAddress
+    /** @default undefined (cookie or no auth) */
+    controlPasswordFile?: string
+    /** attach: tor's SOCKS port. @default asked from tor */
+    socksPort?: number
+    /** @default 'tor' */
+    torPath: string
+    /** @default 120_000 */
+    bootstrapTimeoutMs: number
+    /** launch: extra torrc options. @default {} */
+    torrc: Record<string, string | number | boolean | Array<string | number>>
+    /** How often to retry a lost tor. @default 2_000 */
+    reconnectIntervalMs: number
+  }
+  node: {
+    /** @default 'tor' */
+    transport: Transport
+    /** @default 4001 */
+    onionPort: number
+    /** tcp: listen multiaddrs. @default ['/ip4/127.0.0.1/tcp/0'] */
+    listen: string[]
+    /** Peers to bootstrap from (multiaddrs). @default [] */
+    bootstrap: string[]
+    /** @default 65_536 */
+    maxValueBytes: number
+  }
+  api: {
+    /** @default '<state dir>/run/api.sock' */
+    socket: string
+    /** @default '<state dir>/api.token' */
+    tokenFile: string
+  }
+  endpoints: {
+    /** Keep onion endpoints published after the daemon exits. @default false */
+    keepOnShutdown: boolean
+  }
+  log: {
+    /** @default 'info' */
+    level: LogLevel
+  }
+}
+
+const MAX_CONFIG_BYTES = 1024 * 1024
+
+type Raw = Record<string, unknown>
+
+class Fields {
+  readonly used = new Set<string>()
+  constructor (readonly source: string, readonly section: string, readonly raw: Raw) {}
+
+  fail (field: string, what: string): never {
+    throw new DaemonError('DAEMON_CONFIG', `${this.source}: ${this.section === '' ? '' : this.section + '.'}${field} ${what}`)
+  }
+
+  private get (field: string): unknown {
+    this.used.add(field)
+    return this.raw[field]
+  }
+
+  string (field: string): string | undefined {
+    const v = this.get(field)
+    if (v === undefined) return undefined
+    if (typeof v !== 'string') this.fail(field, `must be a string, got ${describe(v)}`)
+    if (v.includes('\0')) this.fail(field, 'must not contain NUL bytes')
+    return v === '' ? undefined : v
+  }
+
+  oneOf<T extends string> (field: string, allowed: readonly T[]): T | undefined {
+    const v = this.string(field)
+    if (v === undefined) return undefined
+    if (!(allowed as readonly string[]).includes(v)) this.fail(field, `must be one of ${allowed.map(a => `"${a}"`).join(', ')}, got "${v}"`)
+    return v as T
+  }
+
+  int (field: string, min: number, max: number): number | undefined {
+    const v = this.get(field)
+    if (v === undefined) return undefined
+    const n = typeof v === 'bigint' ? Number(v) : v
+    if (typeof n !== 'number' || !Number.isInteger(n)) this.fail(field, `must be a whole number, got ${describe(v)}`)
+    if (n < min || n > max) this.fail(field, `must be between ${min} and ${max}, got ${n}`)
+    return n
+  }
+
+  bool (field: string): boolean | undefined {
+    const v = this.get(field)
+    if (v === undefined) return undefined
+    if (typeof v !== 'boolean') this.fail(field, `must be true or false, got ${describe(v)}`)
+    return v
+  }
+
+  strings (field: string): string[] | undefined {
+    const v = this.get(field)
+    if (v === undefined) return undefined
+    if (!Array.isArray(v) || v.some(x => typeof x !== 'string' || x === '')) this.fail(field, 'must be a list of non-empty strings')
+    return v as string[]
+  }
+
+  table (field: string): Raw | undefined {
+    const v = this.get(field)
+    if (v === undefined) return undefined
+    if (!isTable(v)) this.fail(field, `must be a table, got ${describe(v)}`)
+    return v
+  }
+
+  /** Rejects fields nobody read: typos must not pass silently. */
+  finish (): void {
+    for (const key of Object.keys(this.raw)) {
+      if (!this.used.has(key)) this.fail(key, 'is not a known setting (see docs/daemon.md)')
+    }
+  }
+}
+
+function isTable (v: unknown): v is Raw {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
+}
+
+function describe (v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'a list'
+  if (typeof v === 'object') return 'a table'
+  return `${typeof v} ${JSON.stringify(v)}`
+}
+
+function section (source: string, raw: Raw, name: string): Fields {
+  const v = raw[name]
+  if (v !== undefined && !isTable(v)) throw new DaemonError('DAEMON_CONFIG', `${source}: [${name}] must be a table, got ${describe(v)}`)
+  return new Fields(source, name, v ?? {})
+}
+
+function under (stateDir: string, p: string): string {
+  return isAbsolute(p) ? p : join(stateDir, p)
+}
+
+/** Parses `host:port` (loopback only) or `unix:/path`. */
+export function parseControlAddress (text: string): ControlAddress | undefined {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5)
+    return isAbsolute(path) ? { path } : undefined
+  }
+  const m = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\]):(\d{1,5})$/.exec(text)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  if (port < 1 || port > 65535) return undefined
+  return { host: m[1] === '[::1]' ? '::1' : m[1], port }
+}
+
+/**
+ * Validates a parsed config object. `source` names the file in messages; relative paths resolve
+ * against `stateDir`. Throws DaemonError DAEMON_CONFIG naming the bad field.
+ */
+export function validateConfig (raw: unknown, source: string, stateDir: string): DaemonConfig {
+  if (!isTable(raw)) throw new DaemonError('DAEMON_CONFIG', `${source}: the top level must be a table/object`)
+  const top = new Fields(source, '', raw)
+  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log']) top.table(name)
+  top.finish()
+
+  const id = section(source, raw, 'identity')
+  const keyFile = id.string('key_file')
+  const masterKeyFile = id.string('master_key_file')
+  const name = id.string('name')
+  const passphraseFile = id.string('passphrase_file')
+  id.finish()
+  if ((masterKeyFile === undefined) !== (name === undefined)) {
+    id.fail(masterKeyFile === undefined ? 'master_key_file' : 'name', 'must be set too: deriving an identity needs both master_key_file and name')
+  }
+  if (name !== undefined && !/^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/i.test(name)) id.fail('name', `must be a dotted key-tree path such as "universe.router.multiverse", got "${name}"`)
+
+  const node = section(source, raw, 'node')
+  const transport = node.oneOf('transport', ['tor', 'tcp', 'local'] as const) ?? 'tor'
+  const onionPort = node.int('onion_port', 1, 65535) ?? 4001
+  const listen = node.strings('listen') ?? ['/ip4/127.0.0.1/tcp/0']
+  const bootstrap = node.strings('bootstrap') ?? []
+  const maxValueBytes = node.int('max_value_bytes', 1, 1024 * 1024) ?? 65_536
+  node.finish()
+  for (const [i, a] of listen.entries()) if (!a.startsWith('/')) node.fail(`listen[${i}]`, `must be a multiaddr such as /ip4/127.0.0.1/tcp/0, got "${a}"`)
+  for (const [i, a] of bootstrap.entries()) if (!a.startsWith('/')) node.fail(`bootstrap[${i}]`, `must be a multiaddr such as /onion3/<address>:4001/p2p/<peer id>, got "${a}"`)
+
+  const tor = section(source, raw, 'tor')
+  const mode = tor.oneOf('mode', ['launch', 'attach', 'none'] as const) ?? (transport === 'tor' ? 'launch' : 'none')
+  const controlText = tor.string('control')
+  const control = controlText === undefined ? undefined : parseControlAddress(controlText)
+  if (controlText !== undefined && control === undefined) tor.fail('control', `must be "127.0.0.1:<port>" (loopback only) or "unix:/absolute/path", got "${controlText}"`)
+  const controlPasswordFile = tor.string('control_password_file')
+  const socksPort = tor.int('socks_port', 1, 65535)
+  const torPath = tor.string('tor_path') ?? 'tor'
+  const bootstrapTimeoutMs = tor.int('bootstrap_timeout_ms', 1000, 3_600_000) ?? 120_000
+  const reconnectIntervalMs = tor.int('reconnect_interval_ms', 100, 600_000) ?? 2_000
+  const torrcRaw = tor.table('torrc') ?? {}
+  tor.finish()
+  const torrc: DaemonConfig['tor']['torrc'] = {}
+  for (const [k, v] of Object.entries(torrcRaw)) {
+    const ok = typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) ||
+      (Array.isArray(v) && v.every(x => typeof x === 'string' || typeof x === 'number'))
+    if (!ok || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) tor.fail(`torrc.${k}`, 'must be a torrc option name with a string, number, boolean or list value')
+    torrc[k] = v as string
+  }
+  if (mode === 'attach' && control === undefined) tor.fail('control', 'must be set when tor.mode is "attach" (e.g. "127.0.0.1:9051")')
+  if (transport === 'tor' && mode === 'none') tor.fail('mode', 'cannot be "none" with node.transport = "tor": use "launch" or "attach"')
+
+  const api = section(source, raw, 'api')
+  const socket = api.string('socket')
+  const tokenFile = api.string('token_file')
+  api.finish()
+  if (socket !== undefined && Buffer.byteLength(under(stateDir, socket)) > 100) api.fail('socket', 'is too long for a unix socket path (at most 100 bytes)')
+
+  const endpoints = section(source, raw, 'endpoints')
+  const keepOnShutdown = endpoints.bool('keep_on_shutdown') ?? false
+  endpoints.finish()
+
+  const log = section(source, raw, 'log')
+  const level = log.oneOf('level', ['debug', 'info', 'warn', 'error'] as const) ?? 'info'
+  log.finish()
+
+  return {
+    identity: {
+      keyFile: keyFile !== undefined ? under(stateDir, keyFile) : identityPath(stateDir),
+      ...(masterKeyFile !== undefined ? { masterKeyFile: under(stateDir, masterKeyFile) } : {}),
+      ...(name !== undefined ? { name: name.toLowerCase() } : {}),
+      ...(passphraseFile !== undefined ? { passphraseFile: under(stateDir, passphraseFile) } : {})
+    },
+    tor: {
+      mode,
+      ...(control !== undefined ? { control } : {}),
+      ...(controlPasswordFile !== undefined ? { controlPasswordFile: under(stateDir, controlPasswordFile) } : {}),
+      ...(socksPort !== undefined ? { socksPort } : {}),
+      torPath,
+      bootstrapTimeoutMs,
+      torrc,
+      reconnectIntervalMs
+    },
+    node: { transport, onionPort, listen, bootstrap, maxValueBytes },
+    api: {
+      socket: socket !== undefined ? under(stateDir, socket) : defaultSocketPath(stateDir),
+      tokenFile: tokenFile !== undefined ? under(stateDir, tokenFile) : defaultTokenPath(stateDir)
+    },
+    endpoints: { keepOnShutdown },
+    log: { level }
+  }
+}
+
+/** Parses config text; `file` decides the format (.json, else TOML). */
+export function parseConfigText (text: string, file: string, stateDir: string): DaemonConfig {
+  const source = basename(file)
+  let raw: unknown
+  try {
+    raw = file.endsWith('.json') ? JSON.parse(text) : parseToml(text)
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err)
+    throw new DaemonError('DAEMON_CONFIG', `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'TOML'}: ${detail}`, { cause: err })
+  }
+  return validateConfig(raw, source, stateDir)
+}
+
+/**
+ * Loads the config: `file` undefined gives the defaults. A missing file named explicitly is
+ * DAEMON_CONFIG_MISSING; a missing default file is fine.
+ */
+export async function loadConfig (file: string | undefined, stateDir: string, explicit = false): Promise<DaemonConfig> {
+  if (file === undefined) return validateConfig({}, 'defaults', stateDir)
+  let size: number
+  try {
+    size = (await stat(file)).size
+  } catch (err) {
+    if (!explicit && (err as NodeJS.ErrnoException).code === 'ENOENT') return validateConfig({}, 'defaults', stateDir)
+    throw new DaemonError('DAEMON_CONFIG_MISSING', `config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}): create it or run oht init`, { cause: err })
+  }
+  if (size > MAX_CONFIG_BYTES) throw new DaemonError('DAEMON_CONFIG', `config file ${file} is ${size} bytes; a config is at most ${MAX_CONFIG_BYTES}`)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new DaemonError('DAEMON_CONFIG', `config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err })
+  }
+  return parseConfigText(text, file, stateDir)
+}

@@ -1,0 +1,291 @@
+/**
+ * The daemon: config → state dir → identity → API socket → tor → OHT node → endpoints,
+ * and the reverse on stop. It implements the local API's backend.
+ */
+import { chmod, mkdir, stat } from 'node:fs/promises'
+import type { AbortOptions, Clock, Logger } from '../core/index.ts'
+import { errorMessage, toHex } from '../core/index.ts'
+import { sha256, type Identity } from '../crypto/index.ts'
+import { startApiServer, type ApiBackend, type ApiServer, type EndpointRequest, type PutRequest } from './api-server.ts'
+import type { DaemonConfig } from './config.ts'
+import { Endpoints, type EndpointView } from './endpoints.ts'
+import { DaemonError } from './errors.ts'
+import { loadIdentity } from './identity-source.ts'
+import type { JsonLog } from './json-log.ts'
+import { family, Histogram } from './metrics.ts'
+import type { DaemonNode, NodeFactory } from './node.ts'
+import { endpointsPath } from './paths.ts'
+import { ensureToken } from './token.ts'
+import { TorLink, type TorLinkComponents } from './tor-link.ts'
+
+export type DaemonPhase = 'created' | 'starting' | 'tor' | 'node' | 'running' | 'stopping' | 'stopped'
+
+export interface DaemonInit {
+  config: DaemonConfig
+  stateDir: string
+  /** Reported by /v1/status. @default '0.0.0' */
+  version?: string
+}
+
+export interface DaemonComponents {
+  clock: Clock
+  log: JsonLog
+  createNode: NodeFactory
+  /** Needed when tor.mode is "launch". */
+  launchTor?: TorLinkComponents['launchTor']
+  /** Needed when tor.mode is "attach". */
+  attachTor?: TorLinkComponents['attachTor']
+}
+
+export class Daemon implements ApiBackend {
+  phase: DaemonPhase = 'created'
+  private identity: Identity | undefined
+  private api: ApiServer | undefined
+  private tor: TorLink | undefined
+  private node: DaemonNode | undefined
+  private endpoints: Endpoints | undefined
+  private startedAt = 0
+  private readonly putLatency = new Histogram()
+  private readonly getLatency = new Histogram()
+  private puts = 0
+  private gets = 0
+  private getMisses = 0
+  private readonly config: DaemonConfig
+  private readonly stateDir: string
+
+  constructor (private readonly init: DaemonInit, private readonly components: DaemonComponents) {
+    this.config = init.config
+    this.stateDir = init.stateDir
+  }
+
+  get socketPath (): string { return this.config.api.socket }
+  get onion (): string | undefined { return this.identity?.onion }
+
+  async start (options: AbortOptions = {}): Promise<void> {
+    if (this.phase !== 'created') throw new DaemonError('DAEMON_STATE', 'a daemon starts once')
+    const { clock, log } = this.components
+    this.phase = 'starting'
+    this.startedAt = clock.now()
+    try {
+      await prepareStateDir(this.stateDir)
+      const token = await ensureToken(this.config.api.tokenFile)
+      this.identity = await loadIdentity(this.config.identity)
+      log.info('identity loaded', { onion: this.identity.onion })
+      this.api = await startApiServer({ socketPath: this.config.api.socket, token, clock, log, maxValueBytes: this.config.node.maxValueBytes }, this)
+      log.info('api listening', { socket: this.config.api.socket })
+
+      let session
+      if (this.config.node.transport === 'tor') {
+        this.phase = 'tor'
+        const launchTor = this.components.launchTor
+        const attachTor = this.components.attachTor
+        if ((this.config.tor.mode === 'launch' && launchTor === undefined) || (this.config.tor.mode === 'attach' && attachTor === undefined)) {
+          throw new DaemonError('DAEMON_TOR', `tor.mode "${this.config.tor.mode}" is not available in this build`)
+        }
+        this.tor = new TorLink(this.config, this.stateDir, {
+          clock,
+          log,
+          launchTor: launchTor ?? (async () => { throw new DaemonError('DAEMON_TOR', 'no launcher') }),
+          attachTor: attachTor ?? (async () => { throw new DaemonError('DAEMON_TOR', 'no attach') })
+        })
+        try {
+          session = await this.tor.start(options)
+        } catch (err) {
+          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}`, { cause: err })
+        }
+      }
+
+      this.phase = 'node'
+      this.node = await this.components.createNode({
+        identity: this.identity,
+        config: this.config,
+        stateDir: this.stateDir,
+        clock,
+        log: nodeLogger(log),
+        ...(session !== undefined ? { tor: session } : {}),
+        ...options
+      })
+      log.info('node started', { transport: this.config.node.transport, addrs: this.node.addrs })
+      if (this.config.node.bootstrap.length > 0) {
+        try {
+          const r = await this.node.bootstrap(this.config.node.bootstrap, options)
+          log.info('bootstrapped', { peers: r.peers })
+        } catch (err) {
+          log.warn('bootstrap failed; will serve without peers until others reach us', { err: errorMessage(err) })
+        }
+      }
+
+      this.endpoints = new Endpoints(endpointsPath(this.stateDir), this.identity, log, this.config.endpoints.keepOnShutdown)
+      await this.endpoints.load()
+      if (session !== undefined) await this.endpoints.publishAll(session.control, options)
+      this.tor?.onReconnect(async (s) => {
+        await this.node?.torReconnected?.(s)
+        await this.endpoints?.publishAll(s.control)
+      })
+      this.phase = 'running'
+      log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.endpoints.size })
+    } catch (err) {
+      log.error('start failed', { err: errorMessage(err) })
+      await this.stop()
+      throw err
+    }
+  }
+
+  /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
+  async stop (): Promise<void> {
+    if (this.phase === 'stopped' || this.phase === 'stopping') return
+    const { log } = this.components
+    this.phase = 'stopping'
+    log.info('stopping')
+    const control = this.tor?.current?.control
+    if (this.endpoints !== undefined && !this.config.endpoints.keepOnShutdown) await this.endpoints.withdrawAll(control).catch(() => {})
+    await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
+    await this.tor?.stop().catch(() => {})
+    await this.api?.close().catch(() => {})
+    this.endpoints?.destroy()
+    this.identity?.destroy()
+    this.phase = 'stopped'
+    log.info('stopped')
+  }
+
+  private ready (): DaemonNode {
+    if (this.phase !== 'running' || this.node === undefined) throw new DaemonError('DAEMON_NOT_READY', `the daemon is not ready yet (phase: ${this.phase}): try again shortly`)
+    return this.node
+  }
+
+  identityView (): { onion: string, address: string, publicKey: string, nodeId: string } {
+    const id = this.identity as Identity
+    return { onion: id.onion, address: `${id.onion}.onion`, publicKey: toHex(id.publicKey), nodeId: toHex(sha256(id.publicKey)) }
+  }
+
+  // ---- ApiBackend ----
+
+  status (): unknown {
+    return {
+      version: this.init.version ?? '0.0.0',
+      phase: this.phase,
+      pid: process.pid,
+      uptimeMs: this.components.clock.now() - this.startedAt,
+      stateDir: this.stateDir,
+      socket: this.config.api.socket,
+      transport: this.config.node.transport,
+      identity: this.identity !== undefined ? this.identityView() : null,
+      addrs: this.node?.addrs ?? [],
+      tor: this.tor?.state ?? null,
+      node: this.node?.counters() ?? null,
+      endpoints: this.endpoints?.list() ?? []
+    }
+  }
+
+  identityInfo (): unknown { return this.identityView() }
+
+  peers (): unknown { return { peers: this.node?.peers() ?? [] } }
+
+  async put (req: PutRequest, options: AbortOptions): Promise<unknown> {
+    const node = this.ready()
+    const t0 = this.components.clock.monotonic()
+    const r = req.mutable
+      ? await node.putMutable({ salt: req.salt ?? new Uint8Array(0), value: req.value, ...(req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}), ...options })
+      : await node.putImmutable(req.value, { ...(req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}), ...options })
+    this.putLatency.observe((this.components.clock.monotonic() - t0) / 1000)
+    this.puts++
+    req.value.fill(0)
+    return { key: toHex(r.key), kind: req.mutable ? 'mutable' : 'immutable', stored: r.stored, attempted: r.attempted, ...(r.seq !== undefined ? { seq: r.seq } : {}) }
+  }
+
+  async get (key: Uint8Array, options: AbortOptions): Promise<unknown | undefined> {
+    const node = this.ready()
+    const t0 = this.components.clock.monotonic()
+    const r = await node.get(key, options)
+    this.getLatency.observe((this.components.clock.monotonic() - t0) / 1000)
+    this.gets++
+    if (r === undefined) { this.getMisses++; return undefined }
+    const out = {
+      key: toHex(key),
+      kind: r.kind,
+      value: Buffer.from(r.value).toString('base64'),
+      responses: r.responses,
+      ...(r.seq !== undefined ? { seq: r.seq } : {}),
+      ...(r.publicKey !== undefined ? { publicKey: toHex(r.publicKey) } : {})
+    }
+    r.value.fill(0)
+    return out
+  }
+
+  listEndpoints (): unknown { return { endpoints: this.endpoints?.list() ?? [] } }
+
+  async addEndpoint (req: EndpointRequest, options: AbortOptions): Promise<unknown> {
+    this.ready()
+    if (this.tor === undefined) throw new DaemonError('DAEMON_BAD_REQUEST', 'onion endpoints need node.transport = "tor"')
+    return await (this.endpoints as Endpoints).add(req, this.tor.current?.control, options)
+  }
+
+  async removeEndpoint (name: string, options: AbortOptions): Promise<void> {
+    this.ready()
+    await (this.endpoints as Endpoints).remove(name, this.tor?.current?.control, options)
+  }
+
+  metrics (): string {
+    const c = this.node?.counters()
+    const tor = this.tor?.state
+    const eps: EndpointView[] = this.endpoints?.list() ?? []
+    const parts = [
+      family('oht_up', 'gauge', '1 when the daemon is running and ready', this.phase === 'running' ? 1 : 0),
+      family('oht_uptime_seconds', 'gauge', 'seconds since the daemon started', (this.components.clock.now() - this.startedAt) / 1000),
+      family('oht_peers', 'gauge', 'peers in the routing table', c?.peers ?? 0),
+      family('oht_records_stored', 'gauge', 'records held in the local store', c?.recordsStored ?? 0),
+      family('oht_record_bytes_stored', 'gauge', 'bytes of record values held in the local store', c?.bytesStored ?? 0),
+      family('oht_lookups_total', 'counter', 'iterative lookups run by the node', c?.lookups ?? 0),
+      family('oht_lookup_failures_total', 'counter', 'lookups that found nothing', c?.lookupFailures ?? 0),
+      family('oht_requests_total', 'counter', 'DHT requests by direction', [{ labels: { direction: 'in' }, value: c?.requestsIn ?? 0 }, { labels: { direction: 'out' }, value: c?.requestsOut ?? 0 }]),
+      family('oht_request_timeouts_total', 'counter', 'DHT requests that timed out', c?.timeouts ?? 0),
+      family('oht_api_puts_total', 'counter', 'puts through the local API', this.puts),
+      family('oht_api_gets_total', 'counter', 'gets through the local API', this.gets),
+      family('oht_api_get_misses_total', 'counter', 'gets that found no record', this.getMisses),
+      this.putLatency.render('oht_put_duration_seconds', 'latency of puts through the local API'),
+      this.getLatency.render('oht_get_duration_seconds', 'latency of gets through the local API'),
+      family('oht_api_requests_total', 'counter', 'local API requests by route and status', this.api?.requests.samples() ?? []),
+      family('oht_endpoints', 'gauge', 'onion endpoints by state', [{ labels: { state: 'published' }, value: eps.filter(e => e.published).length }, { labels: { state: 'unpublished' }, value: eps.filter(e => !e.published).length }])
+    ]
+    if (tor !== undefined) {
+      parts.push(
+        family('oht_tor_connected', 'gauge', '1 while the control connection to tor is up', tor.connected ? 1 : 0),
+        family('oht_tor_bootstrap_percent', 'gauge', 'tor bootstrap progress', tor.bootstrapPercent),
+        family('oht_tor_reconnects_total', 'counter', 'times tor was lost and re-established', tor.restarts),
+        family('oht_tor_circuits_total', 'counter', 'tor circuit events by status', [
+          { labels: { status: 'built' }, value: tor.circuits.built },
+          { labels: { status: 'failed' }, value: tor.circuits.failed },
+          { labels: { status: 'closed' }, value: tor.circuits.closed }
+        ])
+      )
+    }
+    return parts.join('\n') + '\n'
+  }
+}
+
+/** The state dir holds secrets: create it 0700, tighten it if it is open to others. */
+async function prepareStateDir (dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const st = await stat(dir)
+    if (!st.isDirectory()) throw new DaemonError('DAEMON_STATE', `state dir ${dir} is not a directory`)
+    if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700)
+  } catch (err) {
+    if (err instanceof DaemonError) throw err
+    throw new DaemonError('DAEMON_STATE', `cannot use state dir ${dir}: ${errorMessage(err)}`, { cause: err })
+  }
+}
+
+/** A core Logger that writes through the JSON log (for components that take a Logger). */
+function nodeLogger (log: JsonLog): Logger {
+  const make = (ns: string): Logger => {
+    const l = ((msg: string, ...args: unknown[]) => { log.debug(msg, { ns, args: args.map(a => a instanceof Uint8Array ? `<${a.byteLength} bytes>` : a) }) }) as Logger
+    Object.defineProperty(l, 'enabled', { value: false })
+    Object.defineProperty(l, 'namespace', { value: ns })
+    l.error = (msg: string, ...args: unknown[]) => { log.error(msg, { ns, args: args.map(String) }) }
+    l.warn = (msg: string, ...args: unknown[]) => { log.warn(msg, { ns, args: args.map(String) }) }
+    l.extend = (sub: string) => make(`${ns}:${sub}`)
+    return l
+  }
+  return make('oht:node')
+}

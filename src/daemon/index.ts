@@ -1,0 +1,49 @@
+/**
+ * The OHT daemon for router VMs (and desktops): reads its config, starts or attaches to tor,
+ * loads its identity, runs an OHT node, serves the local API on a 0600 unix socket with a
+ * bearer token, restores onion endpoints at the same addresses after restarts and survives
+ * tor restarting under it. `oht daemon` (src/cli) is its command line; docs/daemon.md the guide.
+ *
+ * @example
+ * import { createDaemon, loadConfig, createJsonLog } from './daemon/index.ts'
+ * const config = await loadConfig('/etc/multiverse/oht.toml', '/var/lib/oht', true)
+ * const daemon = createDaemon({ config, stateDir: '/var/lib/oht' }, {
+ *   clock: systemClock, log: createJsonLog(l => process.stderr.write(l + '\n'), systemClock),
+ *   createNode: defaultNodeFactory, launchTor, attachTor
+ * })
+ * await daemon.start({ signal })
+ * // ... until SIGTERM:
+ * await daemon.stop()   // endpoints withdrawn (unless kept), store wiped, socket removed
+ */
+import type { Identity } from '../crypto/index.ts'
+import { Daemon, type DaemonComponents, type DaemonInit } from './daemon.ts'
+import { createLocalNode } from './local-node.ts'
+import type { DaemonNode, NodeFactoryInput } from './node.ts'
+
+export { Daemon, type DaemonInit, type DaemonComponents, type DaemonPhase } from './daemon.ts'
+export { DaemonError } from './errors.ts'
+export { loadConfig, parseConfigText, validateConfig, parseControlAddress, type DaemonConfig, type TorMode, type Transport, type LogLevel, type ControlAddress } from './config.ts'
+export { resolvePaths, defaultConfigDir, defaultStateDir, identityPath, defaultSocketPath, defaultTokenPath, endpointsPath, torDataDir, type ResolvedPaths, type PathInputs } from './paths.ts'
+export { createJsonLog, type JsonLog } from './json-log.ts'
+export { readToken, ensureToken, tokenMatches } from './token.ts'
+export { startApiServer, MAX_BODY_BYTES, type ApiBackend, type ApiServer, type ApiServerInit, type PutRequest, type EndpointRequest } from './api-server.ts'
+export { createLocalNode, type LocalNodeInit } from './local-node.ts'
+export { loadIdentity } from './identity-source.ts'
+export { validateEndpoint, type EndpointSpec, type EndpointView } from './endpoints.ts'
+export type { DaemonNode, DaemonPeer, DaemonPutResult, DaemonGetResult, NodeCounters, NodeFactory, NodeFactoryInput } from './node.ts'
+
+export function createDaemon (init: DaemonInit, components: DaemonComponents): Daemon {
+  return new Daemon(init, components)
+}
+
+/**
+ * The node for `node.transport`: `local` in process, `tor`/`tcp` the OHT on libp2p (loaded
+ * lazily: libp2p is large and only the daemon needs it).
+ */
+export async function defaultNodeFactory (input: NodeFactoryInput): Promise<DaemonNode> {
+  if (input.config.node.transport === 'local') {
+    return createLocalNode(input.identity as Pick<Identity, 'publicKey'>, input.clock, { maxValueBytes: input.config.node.maxValueBytes })
+  }
+  const { createOverlayDaemonNode } = await import('./overlay-node.ts')
+  return await createOverlayDaemonNode(input)
+}
