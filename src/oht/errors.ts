@@ -17,7 +17,7 @@ import { OhtStackError } from '../core/errors.ts'
  * - OHT_QUOTA (wire): the peer (or the whole store) is over its storage quota.
  * - OHT_INTERNAL (wire): the handler failed unexpectedly.
  * - OHT_BAD_RESPONSE: a peer answered with the wrong frame type.
- * - OHT_NOT_STARTED: the node was used before start() or after stop().
+ * - OHT_NOT_STARTED (wire): the node was used before start() or after stop().
  * - OHT_BAD_ARGUMENT: an API argument is out of range (e.g. a key that is not 32 bytes).
  * - OHT_NO_PEERS: the routing table is empty: bootstrap first.
  */
@@ -43,7 +43,8 @@ export const WIRE_ERROR_CODES: readonly OhtErrorCode[] = [
   'OHT_EXPIRED', // 7
   'OHT_BAD_TOKEN', // 8
   'OHT_RATE_LIMITED', // 9
-  'OHT_QUOTA' // 10
+  'OHT_QUOTA', // 10
+  'OHT_NOT_STARTED' // 11
 ]
 
 export function wireErrorNumber (code: string): number {

@@ -46,7 +46,19 @@ export interface Testnet {
   bus: MemoryBus
   nodes: OhtNode[]
   identities: Identity[]
+  /** Moves the clock in `stepMs` steps, letting background work finish between steps. */
+  advance(ms: number, stepMs?: number): Promise<void>
+  /** Adds and bootstraps one more node. */
+  join(init?: Partial<OhtNodeInit>): Promise<OhtNode>
   stop(): Promise<void>
+}
+
+/** Lets zero-latency work run to completion (macrotask turns until nothing is pending). */
+export async function settle (nodes: OhtNode[], maxTurns = 200): Promise<void> {
+  for (let i = 0; i < maxTurns; i++) {
+    await new Promise<void>((resolve) => { setImmediate(resolve) })
+    if (nodes.every(n => n.pendingWork === 0)) return
+  }
 }
 
 export function makeIdentity (rng: SeededRng): Identity {
@@ -74,11 +86,30 @@ export async function testnet (options: { size: number, seed?: string, init?: Pa
     // A second round so the early nodes learn of the later ones.
     for (let i = 0; i < Math.min(nodes.length, 5); i++) await nodes[i].bootstrap([nodes[(i + 1) % nodes.length].contact])
   }
+  let next = nodes.length
   return {
     clock,
     bus,
     nodes,
     identities,
+    async advance (ms: number, stepMs = 1000) {
+      for (let done = 0; done < ms; done += stepMs) {
+        await clock.advance(Math.min(stepMs, ms - done))
+        await settle(nodes)
+      }
+    },
+    async join (init?: Partial<OhtNodeInit>) {
+      const identity = makeIdentity(rng)
+      identities.push(identity)
+      const addr = `mem:${next}`
+      const net = bus.endpoint({ publicKey: identity.publicKey, addrs: [addr] })
+      const node = createOhtNode({ addrs: [addr], ...options.init, ...init }, { identity, net, clock, rng: rng.fork(`node-${next}`) })
+      next++
+      await node.start()
+      nodes.push(node)
+      await node.bootstrap([nodes[0].contact])
+      return node
+    },
     async stop () { for (const n of nodes) await n.stop() }
   }
 }

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { createRttEstimator } from '../../src/oht/index.ts'
+
+describe('adaptive request timeouts (RFC 6298 style)', () => {
+  it('an unknown peer gets the conservative initial timeout', () => {
+    const rtt = createRttEstimator({ initialMs: 8000, minMs: 500, maxMs: 30_000 })
+    assert.equal(rtt.timeout('new'), 8000)
+    assert.equal(rtt.estimate('new'), undefined)
+  })
+
+  it('converges to SRTT + 4·RTTVAR of a steady peer, bounded below by minMs', () => {
+    const rtt = createRttEstimator({ initialMs: 10_000, minMs: 500, maxMs: 30_000 })
+    rtt.sample('p', 2000)
+    assert.equal(rtt.timeout('p'), 6000, 'first sample: RTT + 4·RTT/2')
+    for (let i = 0; i < 60; i++) rtt.sample('p', 2000)
+    const e = rtt.estimate('p')
+    assert.ok(e !== undefined && Math.abs(e.srtt - 2000) < 1)
+    assert.ok(rtt.timeout('p') < 2100 && rtt.timeout('p') >= 2000)
+    for (let i = 0; i < 60; i++) rtt.sample('fast', 10)
+    assert.equal(rtt.timeout('fast'), 500)
+  })
+
+  it('a jittery peer gets a longer timeout than a steady one with the same mean', () => {
+    const rtt = createRttEstimator({ initialMs: 10_000, minMs: 100, maxMs: 60_000 })
+    for (let i = 0; i < 100; i++) { rtt.sample('steady', 1500); rtt.sample('jittery', i % 2 === 0 ? 500 : 2500) }
+    assert.ok(rtt.timeout('jittery') > rtt.timeout('steady') + 1000)
+  })
+
+  it('a timeout doubles the next timeout up to maxMs; a sample brings it back', () => {
+    const rtt = createRttEstimator({ initialMs: 10_000, minMs: 500, maxMs: 30_000 })
+    for (let i = 0; i < 30; i++) rtt.sample('p', 1000)
+    const before = rtt.timeout('p')
+    rtt.timedOut('p')
+    assert.equal(rtt.timeout('p'), Math.min(30_000, before * 2))
+    for (let i = 0; i < 10; i++) rtt.timedOut('p')
+    assert.equal(rtt.timeout('p'), 30_000)
+    rtt.sample('p', 1000)
+    assert.ok(rtt.timeout('p') < 30_000)
+    rtt.timedOut('unknown')
+    assert.equal(rtt.timeout('unknown'), 20_000)
+  })
+})
