@@ -8,6 +8,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 
 export interface ExecResult { code: number | null, stdout: string, stderr: string }
 
@@ -38,12 +39,22 @@ export async function canUseNetns (): Promise<boolean> {
   return r.code === 0
 }
 
-export async function createNetns (label: string): Promise<Netns> {
+export interface NetnsOptions {
+  /** Contents of the namespace's own /etc/resolv.conf (`ip netns exec` bind-mounts /etc/netns/NAME/). */
+  resolvConf?: string
+}
+
+export async function createNetns (label: string, opts: NetnsOptions = {}): Promise<Netns> {
   const name = `oni-${label}-${process.pid}-${randomBytes(3).toString('hex')}`
   const add = await run('ip', ['netns', 'add', name])
   if (add.code !== 0) throw new Error(`ip netns add ${name} failed: ${add.stderr.trim()}`)
   const children = new Set<ChildProcess>()
   await run('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
+  const etc = `/etc/netns/${name}`
+  if (opts.resolvConf !== undefined) {
+    await mkdir(etc, { recursive: true })
+    await writeFile(`${etc}/resolv.conf`, opts.resolvConf)
+  }
   return {
     name,
     exec: async (cmd, args, opts = {}) => await run('ip', ['netns', 'exec', name, cmd, ...args], opts.timeoutMs, opts.input),
@@ -67,6 +78,7 @@ export async function createNetns (label: string): Promise<Netns> {
         try { process.kill(Number(p), 'SIGKILL') } catch { /* already gone */ }
       }
       await run('ip', ['netns', 'delete', name])
+      if (opts.resolvConf !== undefined) await rm(etc, { recursive: true, force: true })
     }
   }
 }
