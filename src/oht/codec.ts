@@ -88,21 +88,36 @@ function bad (message: string, cause?: unknown): OhtError {
 
 class Writer {
   readonly buf: Uint8Array
-  private readonly view: DataView
   off = 0
-  constructor (size: number) {
-    this.buf = new Uint8Array(size)
-    this.view = new DataView(this.buf.buffer)
-  }
+  constructor (size: number) { this.buf = new Uint8Array(size) }
 
   u8 (v: number): void { this.buf[this.off++] = v }
-  u16 (v: number): void { this.view.setUint16(this.off, v); this.off += 2 }
-  u32 (v: number): void { this.view.setUint32(this.off, v); this.off += 4 }
-  u64 (v: number): void {
-    this.view.setUint32(this.off, Math.floor(v / 2 ** 32)); this.view.setUint32(this.off + 4, v >>> 0); this.off += 8
+  u16 (v: number): void { const b = this.buf; b[this.off++] = v >>> 8; b[this.off++] = v & 0xff }
+  u32 (v: number): void {
+    const b = this.buf
+    b[this.off++] = v >>> 24; b[this.off++] = (v >>> 16) & 0xff; b[this.off++] = (v >>> 8) & 0xff; b[this.off++] = v & 0xff
   }
 
+  u64 (v: number): void { this.u32(Math.floor(v / 2 ** 32)); this.u32(v >>> 0) }
   bytes (b: Uint8Array): void { this.buf.set(b, this.off); this.off += b.byteLength }
+  /** Writes an address: ASCII (the usual case) without an intermediate encoding. */
+  addr (a: EncodedAddr): void {
+    if (typeof a === 'string') {
+      this.u16(a.length)
+      const b = this.buf
+      for (let i = 0; i < a.length; i++) b[this.off++] = a.charCodeAt(i)
+    } else {
+      this.u16(a.byteLength); this.bytes(a)
+    }
+  }
+}
+
+/** An address ready to write: the string itself when pure ASCII, else its UTF-8 bytes. */
+type EncodedAddr = string | Uint8Array
+
+function isAscii (s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
+  return true
 }
 
 function u64ok (v: number, what: string): void {
@@ -114,24 +129,25 @@ function fixed (b: Uint8Array, n: number, what: string): Uint8Array {
   return b
 }
 
-function encodedAddrs (addrs: string[]): Uint8Array[] {
+function encodedAddrs (addrs: string[]): EncodedAddr[] {
   if (addrs.length > MAX_ADDRS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_ADDRS} addresses per contact, got ${addrs.length}`)
   return addrs.map(a => {
-    const b = enc.encode(a)
-    if (b.byteLength > MAX_ADDR_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `address longer than ${MAX_ADDR_BYTES} bytes`)
+    const b: EncodedAddr = isAscii(a) ? a : enc.encode(a)
+    const len = typeof b === 'string' ? b.length : b.byteLength
+    if (len > MAX_ADDR_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `address longer than ${MAX_ADDR_BYTES} bytes`)
     return b
   })
 }
 
-function addrsSize (encoded: Uint8Array[]): number {
+function addrsSize (encoded: EncodedAddr[]): number {
   let n = 1
-  for (const a of encoded) n += 2 + a.byteLength
+  for (const a of encoded) n += 2 + (typeof a === 'string' ? a.length : a.byteLength)
   return n
 }
 
-function writeAddrs (w: Writer, encoded: Uint8Array[]): void {
+function writeAddrs (w: Writer, encoded: EncodedAddr[]): void {
   w.u8(encoded.length)
-  for (const a of encoded) { w.u16(a.byteLength); w.bytes(a) }
+  for (const a of encoded) w.addr(a)
 }
 
 function recordSize (r: OhtRecord): number {
@@ -193,7 +209,7 @@ export function encodeRequest (req: OhtRequest): Uint8Array {
   return w.buf
 }
 
-interface ContactItem { id: Uint8Array, pk: Uint8Array, addrs: Uint8Array[] }
+interface ContactItem { id: Uint8Array, pk: Uint8Array, addrs: EncodedAddr[] }
 
 function encodeContacts (contacts: WireContact[]): { size: number, items: ContactItem[] } {
   if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
@@ -251,23 +267,24 @@ export function encodeResponse (res: OhtResponse): Uint8Array {
 // ---------------------------------------------------------------- reading
 
 class Reader {
-  private readonly view: DataView
   off = 0
-  constructor (readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  }
+  constructor (readonly buf: Uint8Array) {}
 
   need (n: number, what: string): void {
     if (this.buf.byteLength - this.off < n) throw bad(`truncated frame: ${what} needs ${n} bytes, ${this.buf.byteLength - this.off} left`)
   }
 
   u8 (what: string): number { this.need(1, what); return this.buf[this.off++] }
-  u16 (what: string): number { this.need(2, what); const v = this.view.getUint16(this.off); this.off += 2; return v }
-  u32 (what: string): number { this.need(4, what); const v = this.view.getUint32(this.off); this.off += 4; return v }
+  u16 (what: string): number { this.need(2, what); const b = this.buf; const v = (b[this.off] << 8) | b[this.off + 1]; this.off += 2; return v }
+  u32 (what: string): number {
+    this.need(4, what)
+    const b = this.buf; const o = this.off
+    this.off += 4
+    return ((b[o] << 24) >>> 0) + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3])
+  }
+
   u64 (what: string): number {
-    this.need(8, what)
-    const hi = this.view.getUint32(this.off); const lo = this.view.getUint32(this.off + 4)
-    this.off += 8
+    const hi = this.u32(what); const lo = this.u32(what)
     if (hi >= 2 ** 21) throw bad(`${what} exceeds 2^53 - 1`)
     return hi * 2 ** 32 + lo
   }
@@ -287,6 +304,9 @@ function readAddrs (r: Reader): string[] {
     const len = r.u16('address length')
     if (len > MAX_ADDR_BYTES) throw bad(`address too long: ${len} > ${MAX_ADDR_BYTES}`)
     const b = r.view_(len, 'address')
+    let ascii = true
+    for (let j = 0; j < b.byteLength; j++) if (b[j] > 0x7f) { ascii = false; break }
+    if (ascii) { out.push(String.fromCharCode.apply(null, b as unknown as number[])); continue }
     try { out.push(dec.decode(b)) } catch (err) { throw bad('address is not valid UTF-8', err) }
   }
   return out

@@ -10,6 +10,7 @@
 import { setMaxListeners } from 'node:events'
 import { bytesEqual, toHex } from '../core/bytes.ts'
 import { abortReason } from '../core/abort.ts'
+import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance } from './distance.ts'
 import type { WireContact } from './codec.ts'
 import { OhtError } from './errors.ts'
@@ -38,6 +39,8 @@ export interface Candidate {
   /** False while the id is only what another peer claimed. */
   verified: boolean
   state: 'new' | 'inflight' | 'answered' | 'failed'
+  /** Still in flight but slow: the path no longer waits for it (it may still answer). */
+  stalled?: boolean
   result?: QueryResult
 }
 
@@ -52,6 +55,10 @@ export interface LookupSpec {
   /** SHA-256 of a public key (the caller caches it). */
   idOf: (publicKey: Uint8Array) => Uint8Array
   query: (candidate: Candidate, signal: AbortSignal) => Promise<QueryResult>
+  /** Clock for stall timers. */
+  clock?: Clock
+  /** Ms after which a path stops waiting for a candidate and asks another (undefined: never). */
+  stallAfter?: (candidate: Candidate) => number | undefined
   onEvent?: (event: LookupEvent) => void
   /** Checked after every answer: true ends the lookup early (e.g. a value was found). */
   done?: () => boolean
@@ -134,7 +141,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       for (let i = 0; i < list.length && seen < k; i++) {
         const c = list[i]
         if (c.state === 'new' && inflight[p] < alpha) launch(c) // may fail id verification
-        if (c.state === 'failed') continue
+        if (c.state === 'failed' || c.stalled === true) continue
         seen++
         if (c.state === 'new' || c.state === 'inflight') busy = true
       }
@@ -162,11 +169,27 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       inflight[c.path]++
       queried++
       onEvent?.({ type: 'query', peer: c.contact, path: c.path })
+      let stallTimer: TimerHandle | undefined
+      const stallMs = spec.clock !== undefined ? spec.stallAfter?.(c) : undefined
+      if (stallMs !== undefined && spec.clock !== undefined) {
+        stallTimer = spec.clock.setTimeout(() => {
+          stallTimer = undefined
+          if (settled || c.state !== 'inflight') return
+          c.stalled = true
+          inflight[c.path]--
+          step()
+        }, stallMs)
+      }
+      const landed = (): void => {
+        stallTimer?.cancel()
+        if (c.stalled === true) c.stalled = false
+        else inflight[c.path]--
+      }
       spec.query(c, controller.signal).then((result) => {
-        if (settled) return
+        if (settled) { stallTimer?.cancel(); return }
+        landed()
         c.state = 'answered'
         c.result = result
-        inflight[c.path]--
         if (result.record !== undefined) onEvent?.({ type: 'value', peer: c.contact, path: c.path, record: result.record })
         onEvent?.({ type: 'peer-response', peer: c.contact, path: c.path, closer: result.closer.map(w => w.contact) })
         for (const w of result.closer) {
@@ -175,9 +198,9 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         }
         step()
       }, (error: unknown) => {
-        if (settled) return
+        if (settled) { stallTimer?.cancel(); return }
+        landed()
         c.state = 'failed'
-        inflight[c.path]--
         onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: error instanceof Error ? error : new Error(String(error)) })
         step()
       })

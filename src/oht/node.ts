@@ -4,7 +4,7 @@
  * only through DhtNet. One maintenance timer per node does the periodic work that is due.
  */
 import { setMaxListeners } from 'node:events'
-import { raceSignal, scopedSignal, throwIfAborted, type AbortOptions } from '../core/abort.ts'
+import { raceSignal, scopedSignal, throwIfAborted, type AbortOptions, type ScopedSignal } from '../core/abort.ts'
 import { bytesEqual, toHex } from '../core/bytes.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { isCodedError, OhtStackError } from '../core/errors.ts'
@@ -61,6 +61,13 @@ export interface OhtNodeInit {
   replicationsPerTick?: number
   /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 3 */
   bootstrapRefreshes?: number
+  /**
+   * A full bucket with waiting replacement candidates pings its least recently seen contact
+   * once that contact has been silent this long (dead ones then make room). @default 900000
+   */
+  probeAfterMs?: number
+  /** Such pings per tick at most. @default 1 */
+  probesPerTick?: number
   /** Per-peer and whole-store limits. */
   limits?: {
     /** @default 16777216 */ maxBytesPerPeer?: number
@@ -133,6 +140,8 @@ interface Resolved {
   replicateIntervalMs: number
   refreshesPerTick: number
   replicationsPerTick: number
+  probeAfterMs: number
+  probesPerTick: number
   maxBytesPerPeer: number
   maxRecordsPerPeer: number
   maxStoreBytes: number
@@ -190,6 +199,8 @@ export class OhtNodeImpl {
       replicateIntervalMs: positive(init.replicateIntervalMs, HOUR, 'replicateIntervalMs'),
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
+      probeAfterMs: positive(init.probeAfterMs, 15 * MINUTE, 'probeAfterMs'),
+      probesPerTick: Math.floor(positive(init.probesPerTick, 1, 'probesPerTick')),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
       maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),
@@ -258,8 +269,21 @@ export class OhtNodeImpl {
 
   // ------------------------------------------------------------------ outbound requests
 
-  /** One request/response with adaptive timeout and routing-table upkeep. */
-  private async request (peer: { id: Uint8Array, contact: PeerContact }, req: OhtRequest, signal?: AbortSignal): Promise<OhtResponse> {
+  /**
+   * A signal for one API operation: aborts when the caller's does or the node stops. Requests
+   * then listen to this one signal only (one listener per request, not two).
+   */
+  private opSignal (signal?: AbortSignal): ScopedSignal {
+    const op = scopedSignal(this.clock, undefined, signal, this.controller.signal)
+    setMaxListeners(0, op.signal)
+    return op
+  }
+
+  /**
+   * One request/response with adaptive timeout and routing-table upkeep. `signal` must follow
+   * the node's lifetime (an opSignal, a lookup's signal or the node's own).
+   */
+  private async request (peer: { id: Uint8Array, contact: PeerContact }, req: OhtRequest, signal: AbortSignal): Promise<OhtResponse> {
     const key = toHex(peer.id)
     const counters = this.stats.requestsOut
     if (req.type === 'ping') counters.ping++
@@ -269,7 +293,7 @@ export class OhtNodeImpl {
     const frame = encodeRequest(req)
     this.stats.bytesOut += frame.byteLength
     const timeoutMs = this.rtt.timeout(key)
-    const scoped = scopedSignal(this.clock, timeoutMs, signal, this.controller.signal)
+    const scoped = scopedSignal(this.clock, timeoutMs, signal)
     const started = this.clock.monotonic()
     let answer: Uint8Array
     try {
@@ -278,7 +302,7 @@ export class OhtNodeImpl {
     } catch (err) {
       this.stats.requestFailures++
       const timedOut = isCodedError(err, 'CORE_TIMEOUT')
-      const callerAborted = !timedOut && (signal?.aborted === true || this.controller.signal.aborted)
+      const callerAborted = !timedOut && signal.aborted
       if (timedOut) { this.stats.timeouts++; this.rtt.timedOut(key) }
       if (!callerAborted && this.running) this.routingTable.markFailed(peer.id)
       throw err
@@ -461,6 +485,18 @@ export class OhtNodeImpl {
     const d = options.disjointPaths ?? this.cfg.disjointPaths
     const bucket = this.routingTable.bucketIndex(target)
     if (bucket < ID_BITS) this.routingTable.markRefreshed(bucket, this.clock.now())
+    const op = this.opSignal(options.signal)
+    try {
+      return await this.runIterate(target, kind, d, options, op.signal)
+    } finally {
+      op.clear()
+    }
+  }
+
+  private async runIterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', d: number, options: {
+    onEvent?: (e: LookupEvent) => void
+    done?: () => boolean
+  }, signal: AbortSignal): Promise<Candidate[]> {
     const outcome = await runLookup({
       target,
       selfId: this.id,
@@ -469,10 +505,12 @@ export class OhtNodeImpl {
       alpha: this.cfg.alpha,
       disjointPaths: d,
       idOf: (pk) => this.idOf(pk),
-      query: async (c, signal) => { this.stats.lookupQueries++; return await this.query(c, kind, target, signal) },
+      query: async (c, querySignal) => { this.stats.lookupQueries++; return await this.query(c, kind, target, querySignal) },
+      clock: this.clock,
+      stallAfter: (c) => this.rtt.stallAfter(c.key),
       onEvent: options.onEvent,
       done: options.done,
-      signal: options.signal
+      signal
     })
     return outcome.closest
   }
@@ -515,14 +553,19 @@ export class OhtNodeImpl {
   async bootstrap (contacts: PeerContact[], options: AbortOptions = {}): Promise<{ peers: number }> {
     this.assertRunning()
     const others = contacts.filter(c => !bytesEqual(c.publicKey, this.identity.publicKey))
-    await Promise.all(others.map(async (c) => {
-      try {
-        await this.request({ id: this.idOf(c.publicKey), contact: c }, { type: 'ping', addrs: this.contact.addrs }, options.signal)
-      } catch (err) {
-        throwIfAborted(options.signal)
-        this.log('bootstrap peer unreachable: %s', String(err))
-      }
-    }))
+    const op = this.opSignal(options.signal)
+    try {
+      await Promise.all(others.map(async (c) => {
+        try {
+          await this.request({ id: this.idOf(c.publicKey), contact: c }, { type: 'ping', addrs: this.contact.addrs }, op.signal)
+        } catch (err) {
+          throwIfAborted(op.signal)
+          this.log('bootstrap peer unreachable: %s', String(err))
+        }
+      }))
+    } finally {
+      op.clear()
+    }
     if (others.length > 0 && this.routingTable.size === 0) {
       throw new OhtError('OHT_NO_PEERS', `none of the ${others.length} bootstrap peers answered: check their addresses and that they are running`)
     }
@@ -608,18 +651,21 @@ export class OhtNodeImpl {
         errors.push({ peer: this.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: String(err) })
       }
     }
+    const op = this.opSignal(options.signal)
     await Promise.all(targets.map(async (c) => {
       attempted++
       try {
         const req: OhtRequest = { type: 'put', addrs: this.contact.addrs, token: c.result?.token as Uint8Array, key, remainingMs, record }
         if (options.cas !== undefined) req.cas = options.cas
-        const res = await this.request(c, req, options.signal)
+        const res = await this.request(c, req, op.signal)
         if (res.type !== 'stored') throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT with a ${res.type} frame`)
         stored++
       } catch (err) {
         errors.push({ peer: c.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
       }
     }))
+    op.clear()
+    throwIfAborted(options.signal)
     if (options.republish !== true) {
       const now = this.clock.now()
       this.own.set(toHex(key), { key, record, expiresAt: now + remainingMs, nextAt: now + this.cfg.republishIntervalMs })
@@ -694,10 +740,10 @@ export class OhtNodeImpl {
   private probeStaleBuckets (now: number): void {
     let probes = 0
     const deepest = this.routingTable.deepestBucket
-    for (let i = 0; i <= deepest && probes < 2; i++) {
+    for (let i = 0; i <= deepest && probes < this.cfg.probesPerTick; i++) {
       if (this.routingTable.replacementCount(i) === 0) continue
       const oldest = this.routingTable.oldest(i)
-      if (oldest === undefined || now - oldest.lastSeen < this.cfg.maintenanceIntervalMs) continue
+      if (oldest === undefined || now - oldest.lastSeen < this.cfg.probeAfterMs) continue
       probes++
       this.spawn('probe', async (signal) => await this.request(oldest, { type: 'ping', addrs: this.contact.addrs }, signal))
     }

@@ -1,6 +1,6 @@
 /**
  * Per-peer request rate limiting: a token bucket per peer on the injected clock. The table of
- * buckets is bounded (the least recently refilled peers are forgotten first) so many distinct
+ * buckets is bounded (the longest-known peers are forgotten first) so many distinct
  * peers cannot grow it without limit.
  */
 import type { Clock } from '../core/clock.ts'
@@ -32,14 +32,14 @@ export function createRateLimiter (clock: Clock, init: RateLimiterInit = {}): Ra
       const now = clock.monotonic()
       let b = buckets.get(peer)
       if (b === undefined) {
-        b = { tokens: burst, at: now }
+        // Oldest-inserted peer goes first: a forgotten peer merely starts with a full bucket.
         if (buckets.size >= maxPeers) buckets.delete(buckets.keys().next().value as string)
+        b = { tokens: burst, at: now }
+        buckets.set(peer, b)
       } else {
-        buckets.delete(peer) // re-insert below: Map order = least recently used first
         b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * rate)
         b.at = now
       }
-      buckets.set(peer, b)
       if (b.tokens < 1) return false
       b.tokens -= 1
       return true

@@ -31,7 +31,7 @@ export interface RoutingTableInit {
 export type AddOutcome = 'added' | 'updated' | 'replacement' | 'self' | 'ignored'
 
 interface Bucket {
-  entries: RoutingEntry[] // least recently seen first
+  entries: RoutingEntry[] // insertion order; oldest() scans lastSeen (k is small, updates are hot)
   replacements: RoutingEntry[] // most recently seen last
   lastRefreshed: number
 }
@@ -74,6 +74,7 @@ class KBucketTable implements RoutingTable {
   private readonly maxFailures: number
   private readonly buckets: Array<Bucket | undefined> = new Array(ID_BITS)
   private readonly byKey = new Map<string, RoutingEntry>()
+  private readonly keys = new WeakMap<Uint8Array, string>()
   private readonly createdAt: number
 
   constructor (readonly selfId: Uint8Array, init: RoutingTableInit, now: number) {
@@ -105,18 +106,13 @@ class KBucketTable implements RoutingTable {
     const index = commonPrefixLength(this.selfId, id)
     if (index === ID_BITS) return 'self'
     if (contact.addrs.length === 0) return 'ignored' // cannot be dialled back: not routable
-    const key = toHex(id)
+    const key = this.keyOf(id)
     const existing = this.byKey.get(key)
     const b = this.bucket(index)
     if (existing !== undefined) {
-      existing.contact = contact
+      if (!sameAddrs(existing.contact.addrs, contact.addrs)) existing.contact = contact
       existing.lastSeen = now
       existing.failures = 0
-      const at = b.entries.indexOf(existing)
-      if (at >= 0 && at !== b.entries.length - 1) {
-        b.entries.splice(at, 1)
-        b.entries.push(existing)
-      }
       return 'updated'
     }
     if (b.entries.length < this.k) {
@@ -134,7 +130,7 @@ class KBucketTable implements RoutingTable {
   }
 
   remove (id: Uint8Array): boolean {
-    const key = toHex(id)
+    const key = this.keyOf(id)
     const entry = this.byKey.get(key)
     const b = this.buckets[commonPrefixLength(this.selfId, id)]
     if (entry === undefined || b === undefined) {
@@ -156,7 +152,7 @@ class KBucketTable implements RoutingTable {
   }
 
   markFailed (id: Uint8Array): boolean {
-    const key = toHex(id)
+    const key = this.keyOf(id)
     const entry = this.byKey.get(key)
     if (entry === undefined) {
       // A failing candidate is dropped from the replacement cache.
@@ -170,8 +166,15 @@ class KBucketTable implements RoutingTable {
     return this.remove(id)
   }
 
-  get (id: Uint8Array): RoutingEntry | undefined { return this.byKey.get(toHex(id)) }
-  has (id: Uint8Array): boolean { return this.byKey.has(toHex(id)) }
+  get (id: Uint8Array): RoutingEntry | undefined { return this.byKey.get(this.keyOf(id)) }
+  has (id: Uint8Array): boolean { return this.byKey.has(this.keyOf(id)) }
+
+  /** Hex of an id, cached per id object (the node hands us the same id objects again and again). */
+  private keyOf (id: Uint8Array): string {
+    let k = this.keys.get(id)
+    if (k === undefined) { k = toHex(id); this.keys.set(id, k) }
+    return k
+  }
 
   closest (target: Uint8Array, n = this.k): RoutingEntry[] {
     const out: RoutingEntry[] = []
@@ -202,7 +205,11 @@ class KBucketTable implements RoutingTable {
   contacts (): RoutingEntry[] { return [...this.byKey.values()] }
   bucketSize (index: number): number { return this.buckets[index]?.entries.length ?? 0 }
   replacementCount (index: number): number { return this.buckets[index]?.replacements.length ?? 0 }
-  oldest (index: number): RoutingEntry | undefined { return this.buckets[index]?.entries[0] }
+  oldest (index: number): RoutingEntry | undefined {
+    let best: RoutingEntry | undefined
+    for (const e of this.buckets[index]?.entries ?? []) if (best === undefined || e.lastSeen < best.lastSeen) best = e
+    return best
+  }
   lastRefreshed (index: number): number { return this.buckets[index]?.lastRefreshed ?? this.createdAt }
   markRefreshed (index: number, now: number): void { this.bucket(index).lastRefreshed = now }
 
@@ -210,4 +217,11 @@ class KBucketTable implements RoutingTable {
     this.buckets.fill(undefined)
     this.byKey.clear()
   }
+}
+
+function sameAddrs (a: string[], b: string[]): boolean {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -20,6 +20,12 @@ interface RttState { srtt: number, rttvar: number, rto: number }
 
 export interface RttEstimator {
   timeout(peer: string): number
+  /**
+   * When a lookup stops waiting for `peer` and asks someone else meanwhile (the request itself
+   * stays open until `timeout`): for a peer never measured, the network-wide RTO once enough
+   * samples exist; undefined when the hard timeout should be the only limit.
+   */
+  stallAfter(peer: string): number | undefined
   sample(peer: string, rttMs: number): void
   /** A request timed out: back off that peer's timeout. */
   timedOut(peer: string): void
@@ -33,16 +39,32 @@ export function createRttEstimator (init: RttInit = {}): RttEstimator {
   const max = init.maxMs ?? 30_000
   const maxPeers = init.maxPeers ?? 512
   const peers = new Map<string, RttState>()
+  // Network-wide estimate over all samples: what an unmeasured peer probably looks like.
+  const global: RttState & { n: number } = { srtt: 0, rttvar: 0, rto: initial, n: 0 }
   const clamp = (v: number): number => Math.min(max, Math.max(min, v))
   const remember = (peer: string, s: RttState): void => {
-    peers.delete(peer)
     if (peers.size >= maxPeers) peers.delete(peers.keys().next().value as string)
     peers.set(peer, s)
   }
   return {
     timeout (peer) { return peers.get(peer)?.rto ?? clamp(initial) },
+    stallAfter (peer) {
+      const s = peers.get(peer)
+      if (s !== undefined && s.srtt >= 0) {
+        // Measured peer: its own RTO, unless a timeout backed it off (then stall at the estimate).
+        const est = clamp(s.srtt + 4 * s.rttvar)
+        return est < s.rto ? est : undefined
+      }
+      if (global.n < 8) return undefined
+      return clamp(global.srtt + 4 * global.rttvar)
+    },
     sample (peer, rtt) {
       const r = Math.max(0, rtt)
+      if (global.n === 0) { global.srtt = r; global.rttvar = r / 2 } else {
+        global.rttvar = 0.75 * global.rttvar + 0.25 * Math.abs(global.srtt - r)
+        global.srtt = 0.875 * global.srtt + 0.125 * r
+      }
+      global.n++
       const s = peers.get(peer)
       if (s === undefined || s.srtt < 0) {
         remember(peer, { srtt: r, rttvar: r / 2, rto: clamp(r + 2 * r) })
@@ -51,7 +73,6 @@ export function createRttEstimator (init: RttInit = {}): RttEstimator {
       s.rttvar = 0.75 * s.rttvar + 0.25 * Math.abs(s.srtt - r)
       s.srtt = 0.875 * s.srtt + 0.125 * r
       s.rto = clamp(s.srtt + 4 * s.rttvar)
-      remember(peer, s)
     },
     timedOut (peer) {
       const s = peers.get(peer)
@@ -62,6 +83,6 @@ export function createRttEstimator (init: RttInit = {}): RttEstimator {
       const s = peers.get(peer)
       return s === undefined || s.srtt < 0 ? undefined : { ...s }
     },
-    clear () { peers.clear() }
+    clear () { peers.clear(); global.n = 0 }
   }
 }

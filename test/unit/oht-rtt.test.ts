@@ -41,3 +41,23 @@ describe('adaptive request timeouts (RFC 6298 style)', () => {
     assert.equal(rtt.timeout('unknown'), 20_000)
   })
 })
+
+describe('stall threshold (lookups stop waiting, requests stay open)', () => {
+  it('unmeasured peers stall at the network-wide RTO once enough samples exist', () => {
+    const rtt = createRttEstimator({ initialMs: 10_000, minMs: 100, maxMs: 30_000 })
+    assert.equal(rtt.stallAfter('x'), undefined, 'no samples yet: only the hard timeout')
+    for (let i = 0; i < 20; i++) rtt.sample(`p${i}`, 1000 + (i % 2) * 1000)
+    const stall = rtt.stallAfter('x')
+    assert.ok(stall !== undefined && stall > 1500 && stall < 10_000, `stall ${String(stall)}`)
+    assert.equal(rtt.timeout('x'), 10_000, 'the request itself keeps the conservative timeout')
+  })
+
+  it('a measured peer that timed out stalls at its estimate instead of its backed-off timeout', () => {
+    const rtt = createRttEstimator({ initialMs: 10_000, minMs: 100, maxMs: 30_000 })
+    for (let i = 0; i < 20; i++) rtt.sample('p', 1000)
+    assert.equal(rtt.stallAfter('p'), undefined, 'healthy peer: its RTO is the limit')
+    rtt.timedOut('p')
+    const stall = rtt.stallAfter('p')
+    assert.ok(stall !== undefined && stall < rtt.timeout('p'))
+  })
+})
