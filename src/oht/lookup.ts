@@ -69,6 +69,12 @@ export interface LookupOutcome {
   /** Peers that answered, closest first (up to k, merged over all paths). */
   closest: Candidate[]
   queried: number
+  /**
+   * Settles when the requests still in flight at the end have answered or timed out. They are
+   * not cancelled when the lookup ends, so a dead peer still gets its failure counted (and a
+   * slow one its success) by the caller's routing-table upkeep.
+   */
+  drained: Promise<void>
 }
 
 /** Runs one lookup to completion (or abort). */
@@ -114,20 +120,30 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const seeds = spec.seeds.slice().sort((a, b) => compareDistance(a.id, b.id, target))
   seeds.forEach((s, i) => { insert(i % d, s.id, s.contact, true) })
 
+  let active = 0
+  let onDrained: (() => void) | undefined
+  const drained = new Promise<void>((resolve) => { onDrained = resolve })
+  const release = (): void => {
+    active--
+    if (active === 0 && settledOuter) onDrained?.()
+  }
+  let settledOuter = false
+
   return await new Promise<LookupOutcome>((resolve, reject) => {
     let settled = false
     const finish = (err?: Error): void => {
       if (settled) return
       settled = true
-      controller.abort()
+      settledOuter = true
+      if (active === 0) onDrained?.()
       spec.signal?.removeEventListener('abort', onAbort)
-      if (err !== undefined) { reject(err); return }
+      if (err !== undefined) { controller.abort(err); reject(err); return }
       const answered: Candidate[] = []
       for (const list of paths) for (const c of list) if (c.state === 'answered') answered.push(c)
       answered.sort((a, b) => compareDistance(a.id, b.id, target))
       const closest = answered.slice(0, k)
       onEvent?.({ type: 'final-peers', peers: closest.map(c => c.contact) })
-      resolve({ closest, queried })
+      resolve({ closest, queried, drained })
     }
     const onAbort = (): void => { if (spec.signal !== undefined) finish(abortReason(spec.signal)) }
     if (spec.signal?.aborted === true) { onAbort(); return }
@@ -185,7 +201,8 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         if (c.stalled === true) c.stalled = false
         else inflight[c.path]--
       }
-      spec.query(c, controller.signal).then((result) => {
+      active++
+      spec.query(c, controller.signal).finally(release).then((result) => {
         if (settled) { stallTimer?.cancel(); return }
         landed()
         c.state = 'answered'

@@ -14,7 +14,7 @@ import { sha256 } from '../crypto/index.ts'
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_CONTACTS, type OhtRequest, type OhtResponse, type WireContact } from './codec.ts'
 import { compareDistance, ID_BITS } from './distance.ts'
 import { OhtError, OhtRemoteError } from './errors.ts'
-import { runLookup, type Candidate, type LookupEvent, type QueryResult } from './lookup.ts'
+import { runLookup, type Candidate, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
 import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type MutableRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
@@ -487,17 +487,21 @@ export class OhtNodeImpl {
     if (bucket < ID_BITS) this.routingTable.markRefreshed(bucket, this.clock.now())
     const op = this.opSignal(options.signal)
     try {
-      return await this.runIterate(target, kind, d, options, op.signal)
-    } finally {
+      const outcome = await this.runIterate(target, kind, d, options, op.signal)
+      // Late answers still update the routing table; the op signal lives until they land.
+      void outcome.drained.then(() => { op.clear() })
+      return outcome.closest
+    } catch (err) {
       op.clear()
+      throw err
     }
   }
 
   private async runIterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', d: number, options: {
     onEvent?: (e: LookupEvent) => void
     done?: () => boolean
-  }, signal: AbortSignal): Promise<Candidate[]> {
-    const outcome = await runLookup({
+  }, signal: AbortSignal): Promise<LookupOutcome> {
+    return await runLookup({
       target,
       selfId: this.id,
       seeds: this.routingTable.closest(target, this.cfg.k * Math.max(1, d)),
@@ -512,7 +516,6 @@ export class OhtNodeImpl {
       done: options.done,
       signal
     })
-    return outcome.closest
   }
 
   /** Streams a lookup's progress; ends with a `final-peers` event. */
