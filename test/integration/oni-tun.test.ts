@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cryptoRng } from '../../src/core/index.ts'
 import { deriveChildSeed, generateIdentity, identityFromSeed, type Identity } from '../../src/crypto/index.ts'
-import { createEndpointManager, type EndpointManager } from '../../src/oni/endpoints.ts'
-import { createOnet, type Onet } from '../../src/oni/onet.ts'
+import { createOni, type Oni } from '../../src/oni/index.ts'
+import type { Onet } from '../../src/oni/onet.ts'
 import { createMemoryMappingDirectory, signMapping } from '../../src/oni/mapping.ts'
 import { isOniError } from '../../src/oni/errors.ts'
 import { openTun } from '../../src/oni/tun.ts'
@@ -22,7 +22,7 @@ import { ONET_DNS_ADDRESS } from '../../src/oni/virtual-address.ts'
 import { canUseNetns, createNetns, type Netns } from '../helpers/netns.ts'
 import { testnet, type Testnet } from '../helpers/tor-testnet.ts'
 
-interface Side { ns: Netns, onet: Onet, manager: EndpointManager, identity: Identity, stateDir: string }
+interface Side { ns: Netns, oni: Oni, onet: Onet, identity: Identity, stateDir: string }
 
 describe('onet: IP between two namespaces over onion links', { timeout: 900_000 }, async () => {
   const privileged = await canUseNetns()
@@ -39,27 +39,24 @@ describe('onet: IP between two namespaces over onion links', { timeout: 900_000 
       const ns = await createNetns(`tun${i}`, { resolvConf: `nameserver ${ONET_DNS_ADDRESS}\noptions timeout:30 attempts:1\n` })
       const stateDir = await mkdtemp(join(tmpdir(), 'oni-tun-'))
       const client = net.clients[i]
-      const onet = createOnet({
+      const oni = createOni({
+        stateDir,
+        masterSeed: masters[i],
         torSocksPort: client.socksPort,
-        ifname: 'onet%d',
-        netns: ns.name,
-        name: `node${i}`,
-        names: { peer: identities[1 - i].onion }
-      }, { identity: identities[i], rng: cryptoRng, directory })
-      const manager = createEndpointManager({ stateDir, masterSeed: masters[i], probeSocksPort: net.clients[1 - i].socksPort, probeIntervalMs: 3_600_000 }, {
-        connectTor: async (o) => await client.control(o)
-      })
-      sides.push({ ns, onet, manager, identity: identities[i], stateDir })
-      await onet.start()
-      await manager.start()
-      await manager.create({ name: 'onet', key: { type: 'derived', path: 'oni.onet' }, routes: [{ virtualPort: onet.linkPort, target: `127.0.0.1:${onet.listenPort}`, mode: 'direct' }] })
+        probeSocksPort: net.clients[1 - i].socksPort,
+        probeIntervalMs: 3_600_000,
+        socks: false,
+        onet: { ifname: 'onet%d', netns: ns.name, name: `node${i}`, names: { peer: identities[1 - i].onion } }
+      }, { connectTor: async (o) => await client.control(o), directory })
+      await oni.start()
+      assert.ok(oni.onet, JSON.stringify(oni.status().onet))
+      sides.push({ ns, oni, onet: oni.onet, identity: identities[i], stateDir })
     }
   })
 
   after(async () => {
     for (const s of sides) {
-      await s.onet.stop().catch(() => {})
-      await s.manager.stop().catch(() => {})
+      await s.oni.stop().catch(() => {})
       await s.ns.delete().catch(() => {})
       await rm(s.stateDir, { recursive: true, force: true })
     }
@@ -72,7 +69,8 @@ describe('onet: IP between two namespaces over onion links', { timeout: 900_000 
       return
     }
     const [a, b] = sides
-    assert.equal(sides[0].manager.get('onet')?.address, `${a.onet.onion}.onion`)
+    assert.equal(a.oni.endpoints.get('onet')?.address, `${a.onet.onion}.onion`)
+    assert.equal(a.onet.onion, a.identity.onion)
     const ab = await a.ns.exec('ping', ['-6', '-n', '-c', '3', '-i', '0.5', '-w', '90', `${b.onet.onion}.onet`], { timeoutMs: 120_000 })
     assert.equal(ab.code, 0, ab.stdout + ab.stderr)
     assert.match(ab.stdout, /3 received/)
@@ -82,6 +80,11 @@ describe('onet: IP between two namespaces over onion links', { timeout: 900_000 
     assert.match(ba.stdout, /3 received/)
     assert.ok(a.onet.stats.dnsQueries >= 1 && b.onet.stats.dnsQueries >= 1)
     assert.equal(a.onet.stats.spoofed + b.onet.stats.spoofed, 0)
+    const status = a.oni.status()
+    const onetStatus = status.onet !== null && 'peers' in status.onet ? status.onet : undefined
+    assert.equal(onetStatus?.address, a.onet.addressText)
+    assert.ok(onetStatus?.peers.some(p => p.onion === b.onet.onion && p.link === 'up' && p.packetsIn >= 3), JSON.stringify(onetStatus))
+    assert.equal(status.endpoints.find(e => e.name === 'onet')?.state, 'ready')
   })
 
   it('echoes a UDP datagram between unmodified programs', async () => {
