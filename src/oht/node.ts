@@ -722,6 +722,7 @@ export class OhtNodeImpl {
     try {
       const now = this.clock.now()
       this.store.purgeExpired()
+      this.rateLimiter.sweep()
       this.probeStaleBuckets(now)
       this.refreshBuckets(now)
       this.republishDue(now)
@@ -779,8 +780,10 @@ export class OhtNodeImpl {
   }
 
   /**
-   * Records held for others that no PUT refreshed for a replicate interval are pushed to the
-   * current k closest that lack them (peers answer GET-metadata with the seq they hold).
+   * Records held for others that no PUT refreshed for a replicate interval are PUT again to
+   * the current k closest. Holders of the same write just refresh it (no signature check), and
+   * that refresh resets their own replication clock, so about one holder per interval does the
+   * work instead of all k.
    */
   private replicateDue (now: number): void {
     if (now >= this.nextReplicationPass) {
@@ -807,10 +810,11 @@ export class OhtNodeImpl {
     if (current === undefined) return
     const record = current.record
     const seq = record.kind === 'mutable' ? record.seq : 0
-    const lacking = closest.filter(c => c.result?.seq === undefined || c.result.seq < seq)
+    // A peer holding a newer write needs nothing from us.
+    const targets = closest.filter(c => c.result?.seq === undefined || c.result.seq <= seq)
     const remainingMs = current.expiresAt - this.clock.now()
     if (remainingMs <= 0) return
-    await Promise.all(lacking.map(async (c) => {
+    await Promise.all(targets.map(async (c) => {
       const token = c.result?.token
       if (token === undefined) return
       try {

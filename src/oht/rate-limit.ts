@@ -8,6 +8,9 @@ import type { Clock } from '../core/clock.ts'
 export interface RateLimiter {
   /** Takes one token for `peer`; false when the peer is over its rate. */
   take(peer: string): boolean
+  /** Forgets peers whose bucket has refilled (they are indistinguishable from new ones). */
+  sweep(): void
+  readonly size: number
   clear(): void
 }
 
@@ -44,6 +47,12 @@ export function createRateLimiter (clock: Clock, init: RateLimiterInit = {}): Ra
       b.tokens -= 1
       return true
     },
+    sweep () {
+      const now = clock.monotonic()
+      const refillMs = (burst / rate) * 1000
+      for (const [peer, b] of buckets) if (now - b.at >= refillMs) buckets.delete(peer)
+    },
+    get size () { return buckets.size },
     clear () { buckets.clear() }
   }
 }
