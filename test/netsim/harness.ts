@@ -17,7 +17,6 @@
  */
 import { EventEmitter } from 'node:events'
 import { bytesEqual, toHex, type AbortOptions } from '../../src/core/index.ts'
-import { identityFromSeed, type Identity } from '../../src/crypto/index.ts'
 import {
   createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, immutableKey, mutableKey,
   type DhtNet, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact
@@ -26,6 +25,7 @@ import {
   churnPerHour, createSimulation, dropAllRequests, summarize, torLatency,
   type Churn, type Interceptor, type LatencyModel, type NetworkStats, type SimHost, type Simulation, type Summary
 } from '../../src/netsim/index.ts'
+import { simIdentityFromSeed, type SimIdentity } from './sim-identity.ts'
 
 // Thousands of nodes each keep more than ten requests in flight on one long-lived AbortSignal;
 // Node's leak warning (11 listeners) would flood the output. Test processes only.
@@ -67,7 +67,7 @@ export interface TestnetInit {
 
 export interface SimPeer {
   readonly host: SimHost
-  readonly identity: Identity
+  readonly identity: SimIdentity
   readonly node: OhtNode
   readonly id: Uint8Array
   /** First 32 bits of `id`, for fast distance ranking. */
@@ -196,7 +196,7 @@ export class Testnet {
   // ---------------------------------------------------------------- membership
 
   private makePeer (adversary?: AdversaryKind): SimPeer {
-    const identity = identityFromSeed(this.idRng.bytes(32))
+    const identity = simIdentityFromSeed(this.idRng.bytes(32))
     const host = this.sim.addHost({ publicKey: identity.publicKey })
     const net = this.trackedNet(host)
     const node = createOhtNode({ ...this.nodeInit, addrs: [host.address] }, { identity, net, clock: host.clock, rng: host.rng, verifier: this.verifier })
@@ -236,26 +236,36 @@ export class Testnet {
     const rng = this.sim.fork('warm-start')
     const k = this.nodeInit.k ?? 20
     const now = this.sim.now
-    const n = this.peers.length
-    const byBucket: number[][] = []
+    // Peers sorted by id prefix: bucket b of a node is one contiguous range of this order
+    // (same first b bits, bit b flipped), found by binary search: O(n log n) per node.
+    const order = this.peers.map((_, i) => i).sort((a, b) => this.peers[a].prefix - this.peers[b].prefix || compareFull(this.peers[a].id, this.peers[b].id, new Uint8Array(32)))
+    const prefixes = Float64Array.from(order, i => this.peers[i].prefix)
+    const lowerBound = (v: number): number => {
+      let lo = 0; let hi = prefixes.length
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (prefixes[mid] < v) lo = mid + 1; else hi = mid }
+      return lo
+    }
+    const scratch: number[] = []
     for (const self of this.peers) {
-      byBucket.length = 0
-      for (let j = 0; j < n; j++) {
-        const other = this.peers[j]
-        if (other === self) continue
-        const x = (self.prefix ^ other.prefix) >>> 0
-        const b = x === 0 ? 32 + cplTail(self.id, other.id) : Math.clz32(x)
-        ;(byBucket[b] ??= []).push(j)
-      }
-      for (const list of byBucket) {
-        if (list === undefined) continue
-        // Partial Fisher-Yates: k random members of the bucket.
-        const take = Math.min(k, list.length)
-        for (let i = 0; i < take; i++) {
-          const r = i + rng.int(list.length - i)
-          const t = list[i]; list[i] = list[r]; list[r] = t
-          const other = this.peers[list[i]]
-          self.node.routingTable.add(other.id, other.node.contact, now)
+      for (let b = 0; b < 32; b++) {
+        const span = 2 ** (31 - b)
+        const base = Math.floor(self.prefix / (2 * span)) * 2 * span + (Math.floor(self.prefix / span) % 2 === 0 ? span : 0)
+        const lo = lowerBound(base)
+        const hi = lowerBound(base + span)
+        const size = hi - lo
+        if (size === 0) continue
+        scratch.length = 0
+        if (size <= k) {
+          for (let i = lo; i < hi; i++) scratch.push(order[i])
+        } else {
+          // k distinct random members of the range (rejection: k is small next to size).
+          const picked = new Set<number>()
+          while (picked.size < k) picked.add(lo + rng.int(size))
+          for (const i of picked) scratch.push(order[i])
+        }
+        for (const j of scratch) {
+          const other = this.peers[j]
+          if (other !== self) self.node.routingTable.add(other.id, other.node.contact, now)
         }
       }
     }
@@ -549,14 +559,6 @@ function holds (p: SimPeer, key: Uint8Array, seq?: number): boolean {
   const e = p.node.store.get(key)
   if (e === undefined) return false
   return seq === undefined || (e.record.kind === 'mutable' && e.record.seq === seq)
-}
-
-function cplTail (a: Uint8Array, b: Uint8Array): number {
-  for (let i = 4; i < 32; i++) {
-    const x = a[i] ^ b[i]
-    if (x !== 0) return (i - 4) * 8 + Math.clz32(x) - 24
-  }
-  return 224
 }
 
 function safeDecodeRequest (frame: Uint8Array): ReturnType<typeof decodeRequest> | undefined {
