@@ -233,6 +233,27 @@ describe('tor control: arguments', () => {
     assert.deepEqual(t.written, ['PROTOCOLINFO 1\r\n'])
   })
 
+  it('a refused SAFECOOKIE challenge is TOR_AUTH_FAILED with tor\'s status; a second authenticate() after success sends nothing', async () => {
+    const t = scripted()
+    const p = t.control.authenticate({ cookie: new Uint8Array(32) })
+    await tick()
+    t.push('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=SAFECOOKIE\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n')
+    for (let i = 0; i < 10 && t.written.length < 2; i++) await tick()
+    assert.match(t.written[1], /^AUTHCHALLENGE SAFECOOKIE [0-9a-f]{64}\r\n$/)
+    t.push('513 Invalid base16 client nonce\r\n')
+    await assert.rejects(p, code('TOR_AUTH_FAILED', 513))
+
+    const u = scripted()
+    const q = u.control.authenticate()
+    await tick()
+    u.push('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n')
+    for (let i = 0; i < 10 && u.written.length < 2; i++) await tick()
+    u.push('250 OK\r\n')
+    await q
+    await u.control.authenticate()
+    assert.deepEqual(u.written, ['PROTOCOLINFO 1\r\n', 'AUTHENTICATE\r\n'])
+  })
+
   it('refuses an auth method tor does not offer, and says which it offers', async () => {
     const t = scripted()
     const p = t.control.authenticate({ method: 'SAFECOOKIE' })
@@ -296,5 +317,35 @@ describe('tor control: cookie files and connecting', () => {
     }
     await assert.rejects(connectTorControl({ port }), code('TOR_CONTROL_CONNECT'))
     await assert.rejects(connectTorControl({ port: 0 }), code('TOR_BAD_ARGUMENT'))
+  })
+
+  it('a TCP reset rejects pending commands with TOR_CONTROL_CLOSED carrying the socket error', async () => {
+    const server = createServer((s) => { s.once('data', () => { s.resetAndDestroy() }) })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const control = await connectTorControl({ port: (server.address() as { port: number }).port })
+      const closed = new Promise<Error | undefined>((resolve) => { control.onClose(resolve) })
+      await assert.rejects(control.getInfoOne('version'), (e: unknown) => code('TOR_CONTROL_CLOSED')(e) && (e as Error).cause instanceof Error)
+      assert.ok((await closed) instanceof TorError)
+    } finally {
+      await new Promise(resolve => server.close(resolve))
+    }
+  })
+
+  it('connectTorControl over a unix socket; the server hanging up rejects pending commands', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'oht-ctl-'))
+    const path = join(dir, 'control.sock')
+    const server = createServer((s) => { s.once('data', () => { s.destroy() }) })
+    await new Promise<void>(resolve => server.listen(path, resolve))
+    try {
+      const control = await connectTorControl({ path })
+      const closed = new Promise<Error | undefined>((resolve) => { control.onClose(resolve) })
+      await assert.rejects(control.getInfoOne('version'), code('TOR_CONTROL_CLOSED'))
+      assert.ok((await closed) instanceof TorError)
+    } finally {
+      await new Promise(resolve => server.close(resolve))
+      await rm(dir, { recursive: true, force: true })
+    }
+    await assert.rejects(connectTorControl({ path }), code('TOR_CONTROL_CONNECT'))
   })
 })

@@ -114,7 +114,10 @@ export class TorControl {
     if (init.onWire !== undefined) this.onWire = init.onWire
     this.log = init.log ?? logger('tor:control')
     transport.on('data', (chunk: Uint8Array | string) => { this.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk) })
-    transport.on('error', (err: unknown) => { this.transportError = err })
+    transport.on('error', (err: unknown) => {
+      this.transportError = err
+      this.shutdown(this.closedError('the control connection failed', err))
+    })
     transport.on('close', () => { this.shutdown(this.closedError('tor closed the control connection')) })
     transport.on('end', () => { this.shutdown(this.closedError('tor closed the control connection')) })
   }
@@ -292,6 +295,7 @@ export class TorControl {
    * names); HASHEDPASSWORD needs `password`.
    */
   async authenticate (opts: AuthenticateOptions = {}): Promise<void> {
+    if (this.isAuthenticated) return
     const info = await this.protocolInfo(opts)
     let methods = new Set(info.authMethods)
     if (opts.method !== undefined) {
@@ -341,7 +345,11 @@ export class TorControl {
 
   private async safeCookie (cookie: Uint8Array, opts: CommandOptions): Promise<void> {
     const clientNonce = this.rng.bytes(SAFECOOKIE_NONCE_BYTES)
-    const challenge = parseAuthChallenge(await this.send(`AUTHCHALLENGE SAFECOOKIE ${toHex(clientNonce)}`, opts))
+    const reply = await this.send(`AUTHCHALLENGE SAFECOOKIE ${toHex(clientNonce)}`, opts)
+    if (reply.status !== 250) {
+      throw new TorError('TOR_AUTH_FAILED', `tor refused the SAFECOOKIE challenge: ${reply.status} ${replyMessage(reply)}`, { status: reply.status })
+    }
+    const challenge = parseAuthChallenge(reply)
     try {
       verifyServerHash(cookie, clientNonce, challenge.serverNonce, challenge.serverHash)
     } catch (err) {
