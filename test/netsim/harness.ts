@@ -16,7 +16,7 @@
  * net.stop()
  */
 import { EventEmitter } from 'node:events'
-import { bytesEqual, toHex, type AbortOptions } from '../../src/core/index.ts'
+import { bytesEqual, logger, toHex, type AbortOptions } from '../../src/core/index.ts'
 import {
   createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, immutableKey, mutableKey,
   type DhtNet, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact
@@ -112,6 +112,7 @@ export interface GetOutcome {
 export interface TestnetMetrics {
   deterministic: {
     seed: string
+    adversaries: { lies: number, forgeries: number, fakePuts: number }
     virtualMs: number
     events: number
     nodesOnline: number
@@ -177,6 +178,8 @@ export class Testnet {
   private readonly puts = { attempted: 0, succeeded: 0 }
   /** Last error codes seen by failing operations (diagnostics). */
   readonly failures: string[] = []
+  /** What the adversaries did: lying NODES/VALUE answers, forged records served, PUTs swallowed. */
+  readonly adversaryStats = { lies: 0, forgeries: 0, fakePuts: 0 }
 
   constructor (init: TestnetInit) {
     this.init = init
@@ -199,7 +202,9 @@ export class Testnet {
     const identity = simIdentityFromSeed(this.idRng.bytes(32))
     const host = this.sim.addHost({ publicKey: identity.publicKey })
     const net = this.trackedNet(host)
-    const node = createOhtNode({ ...this.nodeInit, addrs: [host.address] }, { identity, net, clock: host.clock, rng: host.rng, verifier: this.verifier })
+    // Per-node log namespace: OHT_DEBUG=oht:node:sim:42 follows one node.
+    const log = logger(`oht:node:${host.address}`)
+    const node = createOhtNode({ ...this.nodeInit, addrs: [host.address] }, { identity, net, clock: host.clock, rng: host.rng, verifier: this.verifier, log })
     const peer: SimPeer = { host, identity, node, id: node.id, prefix: prefixOf(node.id), adversary, joinedAt: this.sim.now }
     if (adversary !== undefined) host.interceptor = this.interceptorFor(peer, adversary)
     this.peers.push(peer)
@@ -471,11 +476,12 @@ export class Testnet {
         if (req === undefined) return real
         const res = safeDecodeResponse(real)
         if (res === undefined) return real
-        if (req.type === 'put') return encodeResponse({ type: 'stored', grantedMs: req.remainingMs })
+        if (req.type === 'put') { this.adversaryStats.fakePuts++; return encodeResponse({ type: 'stored', grantedMs: req.remainingMs }) }
         if (res.type !== 'nodes' && res.type !== 'value') return real
         const target = req.type === 'find-node' ? req.target : req.type === 'get' ? req.key : undefined
         if (target === undefined) return real
         const liars = this.closestAdversaries(target, this.k, self)
+        this.adversaryStats.lies++
         const forged: OhtResponse = res.type === 'value'
           ? { type: 'value', token: res.token, contacts: liars }
           : { type: 'nodes', token: res.token, contacts: liars }
@@ -499,6 +505,7 @@ export class Testnet {
       } else {
         record = { kind: 'immutable', ttlMs: 3_600_000, value: self.host.rng.bytes(16) }
       }
+      if (!req.metadataOnly) this.adversaryStats.forgeries++
       return encodeResponse({ type: 'value', token: res.token, contacts: res.contacts, seq: record.kind === 'mutable' ? record.seq : 0, record: req.metadataOnly ? undefined : record })
     }
   }
@@ -523,6 +530,7 @@ export class Testnet {
     return {
       deterministic: {
         seed: this.sim.seed,
+        adversaries: { ...this.adversaryStats },
         virtualMs: this.sim.elapsed,
         events: this.sim.scheduler.eventsProcessed,
         nodesOnline: this.online.length,

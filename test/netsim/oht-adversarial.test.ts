@@ -22,6 +22,7 @@ describe(`OHT with 20 % adversarial nodes and ${DISJOINT_PATHS} disjoint paths (
     await net.sim.settle(runWorkload(net, { minutes: 20, putEveryMs: 30_000, getEveryMs: 6_000 }))
     m = net.metrics()
     report(`20 % adversaries, d=${DISJOINT_PATHS}`, m)
+    console.log(`   adversary actions: ${JSON.stringify(m.deterministic.adversaries)}`)
   })
 
   after(() => { net?.stop() })
@@ -32,6 +33,8 @@ describe(`OHT with 20 % adversarial nodes and ${DISJOINT_PATHS} disjoint paths (
     assert.equal([...kinds.values()].reduce((a, b) => a + b, 0), 200)
     assert.deepEqual([...kinds.keys()].sort(), ['dropper', 'forger', 'wrong-closer'])
     assert.ok(m.deterministic.network.swallowed > 0, 'droppers swallowed nothing: they were never asked')
+    const a = m.deterministic.adversaries
+    assert.ok(a.lies > 100 && a.forgeries > 0 && a.fakePuts > 0, `the adversaries barely acted: ${JSON.stringify(a)}`)
   })
 
   it('GET success >= 99 %, and a forged value is never returned', () => {
