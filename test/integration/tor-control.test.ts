@@ -126,13 +126,13 @@ describe('tor control with a real tor', () => {
     const pid = tor?.pid
     assert.ok(pid !== undefined)
     process.kill(pid, 'SIGSTOP') // frozen: the next command cannot be answered
-    const pending = control.getInfoOne('version')
+    const pending = assert.rejects(control.getInfoOne('version'), failsWith('TOR_CONTROL_CLOSED'))
     await systemClock.sleep(50)
     assert.equal(control.pendingCommands, 1)
     const exited = new Promise(resolve => tor?.once('exit', resolve))
     process.kill(pid, 'SIGKILL')
     await exited
-    await assert.rejects(pending, failsWith('TOR_CONTROL_CLOSED'))
+    await pending
     const err = await closed
     assert.ok(err instanceof TorError && err.code === 'TOR_CONTROL_CLOSED')
     assert.equal(control.closed, true)
