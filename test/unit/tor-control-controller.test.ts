@@ -12,7 +12,7 @@ import { Duplex } from 'node:stream'
 import { describe, it } from 'node:test'
 import { FakeClock, isCodedError } from '../../src/core/index.ts'
 import { connectTorControl, readCookieFile, TorControl } from '../../src/tor/control/index.ts'
-import type { TorControlInit } from '../../src/tor/control/index.ts'
+import type { HsDescEvent, TorControlInit } from '../../src/tor/control/index.ts'
 import { TorError } from '../../src/tor/errors.ts'
 
 interface Scripted { control: TorControl, written: string[], push: (s: string) => void, hangUp: () => void, clock: FakeClock }
@@ -122,6 +122,30 @@ describe('tor control: event subscriptions', () => {
     await d
     assert.deepEqual(t.written.slice(2), ['SETEVENTS HS_DESC\r\n', 'SETEVENTS HS_DESC\r\n'])
     assert.deepEqual(t.control.events, ['HS_DESC'])
+  })
+})
+
+describe('tor control: waiting for events', () => {
+  it('waitForEvent resolves on the first match, times out on the clock, and rejects when the connection closes', async () => {
+    const t = scripted()
+    const up = t.control.waitForEvent((e): e is HsDescEvent => e.type === 'HS_DESC' && e.action === 'UPLOADED')
+    t.push('650 HS_DESC UPLOAD abc UNKNOWN $AA~x\r\n650 HS_DESC UPLOADED abc UNKNOWN $BB~y\r\n')
+    const ev = await up
+    assert.equal(ev.hsDir, '$BB~y')
+
+    const never = assert.rejects(t.control.waitForEvent(() => false, { timeoutMs: 500 }), code('TOR_CONTROL_TIMEOUT'))
+    await t.clock.advance(500)
+    await never
+
+    const ac = new AbortController()
+    const aborted = assert.rejects(t.control.waitForEvent(() => false, { signal: ac.signal }), (e: unknown) => isCodedError(e, 'CORE_ABORTED'))
+    ac.abort()
+    await aborted
+
+    const closing = assert.rejects(t.control.waitForEvent(() => false), code('TOR_CONTROL_CLOSED'))
+    t.hangUp()
+    await closing
+    assert.equal(t.clock.pending, 0, 'no timer is left behind')
   })
 })
 

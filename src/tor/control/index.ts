@@ -27,6 +27,7 @@
  */
 import { createConnection } from 'node:net'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { AbortOptions } from '../../core/index.ts'
 import { abortReason, systemClock } from '../../core/index.ts'
 import { TorError } from '../errors.ts'
@@ -44,6 +45,11 @@ export { ReplyFramer, parseReplies, DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_REPLY_BY
 export { quoteString, unquote, tokenize, splitArgs } from './quoting.ts'
 export { readCookieFile } from './auth.ts'
 export { TorError, isTorError } from '../errors.ts'
+
+/** Wraps an already-connected stream (a socket, or an in-memory Duplex in tests). */
+export function createTorControl (transport: Duplex, init: TorControlInit = {}): TorControl {
+  return new TorControl(transport, init)
+}
 
 /** Where tor's control port listens: TCP (host defaults to 127.0.0.1) or a unix socket. */
 export type ControlTarget = { host?: string, port: number } | { path: string }

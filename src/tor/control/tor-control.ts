@@ -148,6 +148,41 @@ export class TorControl {
   }
 
   /**
+   * Resolves with the first event `match` accepts. It does not subscribe: call
+   * setEvents/addEvents first. Rejects TOR_CONTROL_TIMEOUT after `timeoutMs` (default: the
+   * command timeout), TOR_CONTROL_CLOSED if the connection closes, CORE_ABORTED on abort.
+   *
+   * @example
+   * await control.addEvents(['HS_DESC'])
+   * const up = await control.waitForEvent((e): e is HsDescEvent => e.type === 'HS_DESC' && e.action === 'UPLOADED', { timeoutMs: 30_000 })
+   */
+  async waitForEvent<E extends TorEvent = TorEvent> (match: ((event: TorEvent) => event is E) | ((event: TorEvent) => boolean), opts: CommandOptions = {}): Promise<E> {
+    if (opts.signal?.aborted === true) throw abortReason(opts.signal)
+    if (this.isClosed) throw this.closedError('cannot wait for an event: the control connection is closed')
+    return await new Promise<E>((resolve, reject) => {
+      const signal = opts.signal
+      const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs
+      const done = (): void => {
+        offEvent()
+        offClose()
+        timer?.cancel()
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => { done(); if (signal !== undefined) reject(abortReason(signal)) }
+      const offEvent = this.onEvent((event) => {
+        let ok = false
+        try { ok = match(event) } catch (err) { done(); reject(err); return }
+        if (ok) { done(); resolve(event as E) }
+      })
+      const offClose = this.onClose((err) => { done(); reject(err ?? this.closedError('the control connection was closed while waiting for an event')) })
+      const timer = Number.isFinite(timeoutMs)
+        ? this.clock.setTimeout(() => { done(); reject(new TorError('TOR_CONTROL_TIMEOUT', `no matching tor event within ${timeoutMs} ms`)) }, timeoutMs)
+        : undefined
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /**
    * Sends one raw command line (no CRLF) and resolves with tor's reply, whatever its status.
    * Prefer the typed calls; this is the escape hatch for commands they do not cover.
    */
