@@ -15,7 +15,7 @@
  *                   [cas:u64] | record
  * responses
  *   PONG      0x81  (empty)
- *   NODES     0x82  token[32] | n:u8 | contact*n
+ *   NODES     0x82  flags:u8 (bit0 = token) | [token[32]] | n:u8 | contact*n
  *   VALUE     0x83  token[32] | n:u8 | contact*n | flags:u8 (bit0 = holds, bit1 = record) |
  *                   [seq:u64 if holds] | [record if bit1]
  *   STORED    0x84  grantedMs:u64 (the lifetime the storing node granted)
@@ -30,6 +30,10 @@
  *              value | signature[64]
  * ```
  * Integers are big-endian; u64 fields must fit 2^53 - 1.
+ *
+ * Decoded byte fields are views into the frame (no copies on the hot path): the frame must not
+ * be reused by the transport, and whoever keeps bytes longer than the frame (routing table,
+ * store) copies them.
  */
 import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
 import type { PeerContact } from './network.ts'
@@ -67,7 +71,7 @@ export interface WireContact { id: Uint8Array, contact: PeerContact }
 
 export type OhtResponse =
   | { type: 'pong' }
-  | { type: 'nodes', token: Uint8Array, contacts: WireContact[] }
+  | { type: 'nodes', token?: Uint8Array, contacts: WireContact[] }
   | { type: 'value', token: Uint8Array, contacts: WireContact[], seq?: number, record?: OhtRecord }
   | { type: 'stored', grantedMs: number }
   | { type: 'error', code: string, message: string }
@@ -232,8 +236,10 @@ export function encodeResponse (res: OhtResponse): Uint8Array {
     case 'pong': return Uint8Array.of(WIRE_VERSION, MSG.PONG)
     case 'nodes': {
       const c = encodeContacts(res.contacts)
-      const w = new Writer(2 + TOKEN_BYTES + c.size)
-      w.u8(WIRE_VERSION); w.u8(MSG.NODES); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, c.items)
+      const w = new Writer(3 + (res.token !== undefined ? TOKEN_BYTES : 0) + c.size)
+      w.u8(WIRE_VERSION); w.u8(MSG.NODES); w.u8(res.token !== undefined ? 1 : 0)
+      if (res.token !== undefined) w.bytes(fixed(res.token, TOKEN_BYTES, 'token'))
+      writeContacts(w, c.items)
       return w.buf
     }
     case 'value': {
@@ -289,9 +295,7 @@ class Reader {
     return hi * 2 ** 32 + lo
   }
 
-  /** A copy (for small fields kept long, e.g. public keys: no pinning of the frame). */
-  copy (n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.slice(this.off, this.off + n); this.off += n; return b }
-  /** A view into the frame (for values, which the store copies anyway). */
+  /** A view into the frame: decoding allocates no copies; whoever keeps bytes copies them. */
   view_ (n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.subarray(this.off, this.off + n); this.off += n; return b }
   end (): void { if (this.off !== this.buf.byteLength) throw bad(`${this.buf.byteLength - this.off} trailing bytes after frame`) }
 }
@@ -304,9 +308,6 @@ function readAddrs (r: Reader): string[] {
     const len = r.u16('address length')
     if (len > MAX_ADDR_BYTES) throw bad(`address too long: ${len} > ${MAX_ADDR_BYTES}`)
     const b = r.view_(len, 'address')
-    let ascii = true
-    for (let j = 0; j < b.byteLength; j++) if (b[j] > 0x7f) { ascii = false; break }
-    if (ascii) { out.push(String.fromCharCode.apply(null, b as unknown as number[])); continue }
     try { out.push(dec.decode(b)) } catch (err) { throw bad('address is not valid UTF-8', err) }
   }
   return out
@@ -317,8 +318,8 @@ function readContacts (r: Reader): WireContact[] {
   if (n > MAX_CONTACTS) throw bad(`too many contacts: ${n} > ${MAX_CONTACTS}`)
   const out: WireContact[] = []
   for (let i = 0; i < n; i++) {
-    const id = r.copy(KEY_BYTES, 'contact id')
-    const publicKey = r.copy(PUBLIC_KEY_BYTES, 'contact key')
+    const id = r.view_(KEY_BYTES, 'contact id')
+    const publicKey = r.view_(PUBLIC_KEY_BYTES, 'contact key')
     out.push({ id, contact: { publicKey, addrs: readAddrs(r) } })
   }
   return out
@@ -333,16 +334,16 @@ function readRecord (r: Reader, maxValueBytes: number): OhtRecord {
     return { kind: 'immutable', ttlMs, value: r.view_(len, 'value') }
   }
   if (kind === 1) {
-    const publicKey = r.copy(PUBLIC_KEY_BYTES, 'public key')
+    const publicKey = r.view_(PUBLIC_KEY_BYTES, 'public key')
     const saltLen = r.u8('salt length')
     if (saltLen > MAX_SALT_BYTES) throw bad(`salt too long: ${saltLen} > ${MAX_SALT_BYTES}`)
-    const salt = r.copy(saltLen, 'salt')
+    const salt = r.view_(saltLen, 'salt')
     const seq = r.u64('seq')
     const ttlMs = r.u64('ttl')
     const len = r.u32('value length')
     if (len > maxValueBytes) throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${len} bytes; at most ${maxValueBytes} are accepted`)
     const value = r.view_(len, 'value')
-    const signature = r.copy(SIGNATURE_BYTES, 'signature')
+    const signature = r.view_(SIGNATURE_BYTES, 'signature')
     return { kind: 'mutable', publicKey, salt, seq, ttlMs, value, signature }
   }
   throw bad(`unknown record kind ${kind}`)
@@ -364,10 +365,10 @@ export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): Oht
   let out: OhtRequest
   switch (type) {
     case MSG.PING: out = { type: 'ping', addrs: readAddrs(r) }; break
-    case MSG.FIND_NODE: out = { type: 'find-node', addrs: readAddrs(r), target: r.copy(KEY_BYTES, 'target') }; break
+    case MSG.FIND_NODE: out = { type: 'find-node', addrs: readAddrs(r), target: r.view_(KEY_BYTES, 'target') }; break
     case MSG.GET: {
       const addrs = readAddrs(r)
-      const key = r.copy(KEY_BYTES, 'key')
+      const key = r.view_(KEY_BYTES, 'key')
       const flags = r.u8('flags')
       if ((flags & ~1) !== 0) throw bad(`unknown GET flags ${flags}`)
       out = { type: 'get', addrs, key, metadataOnly: (flags & 1) !== 0 }
@@ -375,8 +376,8 @@ export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): Oht
     }
     case MSG.PUT: {
       const addrs = readAddrs(r)
-      const token = r.copy(TOKEN_BYTES, 'token')
-      const key = r.copy(KEY_BYTES, 'key')
+      const token = r.view_(TOKEN_BYTES, 'token')
+      const key = r.view_(KEY_BYTES, 'key')
       const remainingMs = r.u64('remaining')
       const flags = r.u8('flags')
       if ((flags & ~1) !== 0) throw bad(`unknown PUT flags ${flags}`)
@@ -397,9 +398,14 @@ export function decodeResponse (frame: Uint8Array, limits: CodecLimits = {}): Oh
   let out: OhtResponse
   switch (type) {
     case MSG.PONG: out = { type: 'pong' }; break
-    case MSG.NODES: out = { type: 'nodes', token: r.copy(TOKEN_BYTES, 'token'), contacts: readContacts(r) }; break
+    case MSG.NODES: {
+      const flags = r.u8('flags')
+      if ((flags & ~1) !== 0) throw bad(`unknown NODES flags ${flags}`)
+      out = (flags & 1) !== 0 ? { type: 'nodes', token: r.view_(TOKEN_BYTES, 'token'), contacts: readContacts(r) } : { type: 'nodes', contacts: readContacts(r) }
+      break
+    }
     case MSG.VALUE: {
-      const token = r.copy(TOKEN_BYTES, 'token')
+      const token = r.view_(TOKEN_BYTES, 'token')
       const contacts = readContacts(r)
       const flags = r.u8('flags')
       if ((flags & ~3) !== 0) throw bad(`unknown VALUE flags ${flags}`)

@@ -8,7 +8,8 @@
  * The transport-facing work (encode, timeouts, routing-table upkeep) is the caller's `query`.
  */
 import { setMaxListeners } from 'node:events'
-import { bytesEqual, toHex } from '../core/bytes.ts'
+import { bytesEqual } from '../core/bytes.ts'
+import { IdMap } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance } from './distance.ts'
@@ -33,7 +34,6 @@ export type LookupEvent =
 
 export interface Candidate {
   readonly id: Uint8Array
-  readonly key: string
   readonly contact: PeerContact
   readonly path: number
   /** False while the id is only what another peer claimed. */
@@ -52,8 +52,8 @@ export interface LookupSpec {
   k: number
   alpha: number
   disjointPaths: number
-  /** SHA-256 of a public key (the caller caches it). */
-  idOf: (publicKey: Uint8Array) => Uint8Array
+  /** True if `id` is SHA-256 of `publicKey` (the caller may answer from verified knowledge). */
+  verifyId: (id: Uint8Array, publicKey: Uint8Array) => boolean
   query: (candidate: Candidate, signal: AbortSignal) => Promise<QueryResult>
   /** Clock for stall timers. */
   clock?: Clock
@@ -82,31 +82,29 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const { target, k, onEvent } = spec
   const alpha = Math.max(1, spec.alpha)
   const d = Math.max(1, spec.disjointPaths)
-  const claimed = new Map<string, Candidate>()
+  const claimed = new IdMap<Candidate>()
   const paths: Candidate[][] = Array.from({ length: d }, () => [])
   const inflight = new Array<number>(d).fill(0)
   const controller = new AbortController()
   setMaxListeners(0, controller.signal) // one listener per request in flight
-  const selfKey = toHex(spec.selfId)
   let queried = 0
 
   const insert = (path: number, id: Uint8Array, contact: PeerContact, verified: boolean): void => {
-    const key = toHex(id)
-    if (key === selfKey) return
-    const prior = claimed.get(key)
+    if (bytesEqual(id, spec.selfId)) return
+    const prior = claimed.get(id)
     if (prior !== undefined) {
       // Two contacts claim one id: at most one can be honest. Settle it now so a forged claim
       // cannot shadow the real peer.
       if (prior.verified || prior.state !== 'new' || bytesEqual(prior.contact.publicKey, contact.publicKey)) return
-      if (!bytesEqual(spec.idOf(prior.contact.publicKey), prior.id)) {
+      if (!spec.verifyId(prior.id, prior.contact.publicKey)) {
         prior.state = 'failed'
       } else {
         prior.verified = true
         return
       }
     }
-    const c: Candidate = { id, key, contact, path, state: 'new', verified }
-    claimed.set(key, c)
+    const c: Candidate = { id, contact, path, state: 'new', verified }
+    claimed.set(id, c)
     const list = paths[path]
     let lo = 0; let hi = list.length
     while (lo < hi) {
@@ -175,7 +173,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     const launch = (c: Candidate): void => {
       if (!c.verified) {
         c.verified = true
-        if (!bytesEqual(spec.idOf(c.contact.publicKey), c.id)) {
+        if (!spec.verifyId(c.id, c.contact.publicKey)) {
           c.state = 'failed'
           onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: new OhtError('OHT_BAD_RESPONSE', 'a peer advertised a contact whose id is not the hash of its key') })
           return

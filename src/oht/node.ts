@@ -14,6 +14,7 @@ import { sha256 } from '../crypto/index.ts'
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_CONTACTS, type OhtRequest, type OhtResponse, type WireContact } from './codec.ts'
 import { compareDistance, ID_BITS } from './distance.ts'
 import { OhtError, OhtRemoteError } from './errors.ts'
+import { idPrefix } from './id-map.ts'
 import { runLookup, type Candidate, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
@@ -261,6 +262,13 @@ export class OhtNodeImpl {
     if (!this.running) throw new OhtError('OHT_NOT_STARTED', 'the OHT node is not running: call start() first')
   }
 
+  /** Checks a claimed id against a key; a routing-table entry (verified on entry) saves the hash. */
+  private verifyId (id: Uint8Array, publicKey: Uint8Array): boolean {
+    const known = this.routingTable.get(id)
+    if (known !== undefined && bytesEqual(known.contact.publicKey, publicKey)) return true
+    return bytesEqual(this.idOf(publicKey), id)
+  }
+
   idOf (publicKey: Uint8Array): Uint8Array {
     let id = this.idCache.get(publicKey)
     if (id === undefined) { id = sha256(publicKey); this.idCache.set(publicKey, id) }
@@ -284,7 +292,7 @@ export class OhtNodeImpl {
    * the node's lifetime (an opSignal, a lookup's signal or the node's own).
    */
   private async request (peer: { id: Uint8Array, contact: PeerContact }, req: OhtRequest, signal: AbortSignal): Promise<OhtResponse> {
-    const key = toHex(peer.id)
+    const key = idPrefix(peer.id)
     const counters = this.stats.requestsOut
     if (req.type === 'ping') counters.ping++
     else if (req.type === 'find-node') counters.findNode++
@@ -323,7 +331,7 @@ export class OhtNodeImpl {
     if (this.running) this.routingTable.add(peer.id, peer.contact, this.clock.now())
     if (res.type === 'error') {
       this.stats.remoteErrors++
-      throw new OhtRemoteError(res.code, `peer ${key.slice(0, 12)} refused: ${res.message}`)
+      throw new OhtRemoteError(res.code, `peer ${toHex(peer.id.subarray(0, 6))} refused: ${res.message}`)
     }
     return res
   }
@@ -334,7 +342,7 @@ export class OhtNodeImpl {
       ? { type: 'find-node', addrs, target }
       : { type: 'get', addrs, key: target, metadataOnly: kind === 'get-meta' }
     const res = await this.request(peer, req, signal)
-    if (res.type === 'nodes') return { closer: res.contacts, token: res.token }
+    if (res.type === 'nodes') return res.token === undefined ? { closer: res.contacts } : { closer: res.contacts, token: res.token }
     if (res.type === 'value') return { closer: res.contacts, token: res.token, record: res.record, seq: res.seq }
     throw new OhtError('OHT_BAD_RESPONSE', `peer answered ${kind} with a ${res.type} frame`)
   }
@@ -375,7 +383,8 @@ export class OhtNodeImpl {
         break
       case 'find-node':
         this.stats.requestsIn.findNode++
-        res = { type: 'nodes', token: this.tokens.issue(from.publicKey, req.target), contacts: this.closerContacts(req.target, fromKey) }
+        // No write token here: every PUT path looks up with GET, and an HMAC per FIND_NODE adds up.
+        res = { type: 'nodes', contacts: this.closerContacts(req.target, fromKey) }
         break
       case 'get': {
         this.stats.requestsIn.get++
@@ -508,10 +517,10 @@ export class OhtNodeImpl {
       k: this.cfg.k,
       alpha: this.cfg.alpha,
       disjointPaths: d,
-      idOf: (pk) => this.idOf(pk),
+      verifyId: (id, pk) => this.verifyId(id, pk),
       query: async (c, querySignal) => { this.stats.lookupQueries++; return await this.query(c, kind, target, querySignal) },
       clock: this.clock,
-      stallAfter: (c) => this.rtt.stallAfter(c.key),
+      stallAfter: (c) => this.rtt.stallAfter(idPrefix(c.id)),
       onEvent: options.onEvent,
       done: options.done,
       signal

@@ -6,12 +6,13 @@
  * replacement then takes its place.
  */
 import { toHex } from '../core/bytes.ts'
+import { IdMap } from './id-map.ts'
 import { commonPrefixLength, compareDistance, ID_BITS } from './distance.ts'
 import type { PeerContact } from './network.ts'
 
 export interface RoutingEntry {
   readonly id: Uint8Array
-  /** Hex of `id`, the map key. */
+  /** Hex of `id` (computed on first use). */
   readonly key: string
   contact: PeerContact
   readonly addedAt: number
@@ -73,8 +74,7 @@ class KBucketTable implements RoutingTable {
   private readonly replacementCacheSize: number
   private readonly maxFailures: number
   private readonly buckets: Array<Bucket | undefined> = new Array(ID_BITS)
-  private readonly byKey = new Map<string, RoutingEntry>()
-  private readonly keys = new WeakMap<Uint8Array, string>()
+  private readonly byId = new IdMap<RoutingEntry>()
   private readonly createdAt: number
 
   constructor (readonly selfId: Uint8Array, init: RoutingTableInit, now: number) {
@@ -84,7 +84,7 @@ class KBucketTable implements RoutingTable {
     this.createdAt = now
   }
 
-  get size (): number { return this.byKey.size }
+  get size (): number { return this.byId.size }
 
   get deepestBucket (): number {
     for (let i = ID_BITS - 1; i >= 0; i--) if ((this.buckets[i]?.entries.length ?? 0) > 0) return i
@@ -106,58 +106,62 @@ class KBucketTable implements RoutingTable {
     const index = commonPrefixLength(this.selfId, id)
     if (index === ID_BITS) return 'self'
     if (contact.addrs.length === 0) return 'ignored' // cannot be dialled back: not routable
-    const key = this.keyOf(id)
-    const existing = this.byKey.get(key)
-    const b = this.bucket(index)
+    const existing = this.byId.get(id)
     if (existing !== undefined) {
-      if (!sameAddrs(existing.contact.addrs, contact.addrs)) existing.contact = contact
+      if (!sameAddrs(existing.contact.addrs, contact.addrs)) existing.contact = { publicKey: existing.contact.publicKey, addrs: contact.addrs.slice() }
       existing.lastSeen = now
       existing.failures = 0
       return 'updated'
     }
+    const b = this.bucket(index)
     if (b.entries.length < this.k) {
-      const entry: RoutingEntry = { id, key, contact, addedAt: now, lastSeen: now, failures: 0 }
+      const entry = newEntry(id, contact, now)
       b.entries.push(entry)
-      this.byKey.set(key, entry)
+      this.byId.set(entry.id, entry)
       return 'added'
     }
     // Full: keep the long-lived contacts, remember the newcomer as a candidate.
-    const r = b.replacements.findIndex(e => e.key === key)
-    if (r >= 0) b.replacements.splice(r, 1)
-    b.replacements.push({ id, key, contact, addedAt: now, lastSeen: now, failures: 0 })
-    if (b.replacements.length > this.replacementCacheSize) b.replacements.shift()
+    const r = b.replacements.findIndex(e => sameBytes(e.id, id))
+    if (r >= 0) {
+      const e = b.replacements[r]
+      b.replacements.splice(r, 1)
+      e.lastSeen = now
+      b.replacements.push(e)
+    } else {
+      b.replacements.push(newEntry(id, contact, now))
+      if (b.replacements.length > this.replacementCacheSize) b.replacements.shift()
+    }
     return 'replacement'
   }
 
   remove (id: Uint8Array): boolean {
-    const key = this.keyOf(id)
-    const entry = this.byKey.get(key)
+    const entry = this.byId.get(id)
     const b = this.buckets[commonPrefixLength(this.selfId, id)]
     if (entry === undefined || b === undefined) {
       if (b !== undefined) {
-        const r = b.replacements.findIndex(e => e.key === key)
+        const r = b.replacements.findIndex(e => sameBytes(e.id, id))
         if (r >= 0) b.replacements.splice(r, 1)
       }
       return false
     }
     const at = b.entries.indexOf(entry)
     if (at >= 0) b.entries.splice(at, 1)
-    this.byKey.delete(key)
+    this.byId.delete(id)
     const promoted = b.replacements.pop()
     if (promoted !== undefined) {
+      promoted.failures = 0
       b.entries.push(promoted)
-      this.byKey.set(promoted.key, promoted)
+      this.byId.set(promoted.id, promoted)
     }
     return true
   }
 
   markFailed (id: Uint8Array): boolean {
-    const key = this.keyOf(id)
-    const entry = this.byKey.get(key)
+    const entry = this.byId.get(id)
     if (entry === undefined) {
       // A failing candidate is dropped from the replacement cache.
       const b = this.buckets[commonPrefixLength(this.selfId, id)]
-      const r = b?.replacements.findIndex(e => e.key === key) ?? -1
+      const r = b?.replacements.findIndex(e => sameBytes(e.id, id)) ?? -1
       if (r >= 0) b?.replacements.splice(r, 1)
       return false
     }
@@ -166,43 +170,35 @@ class KBucketTable implements RoutingTable {
     return this.remove(id)
   }
 
-  get (id: Uint8Array): RoutingEntry | undefined { return this.byKey.get(this.keyOf(id)) }
-  has (id: Uint8Array): boolean { return this.byKey.has(this.keyOf(id)) }
-
-  /** Hex of an id, cached per id object (the node hands us the same id objects again and again). */
-  private keyOf (id: Uint8Array): string {
-    let k = this.keys.get(id)
-    if (k === undefined) { k = toHex(id); this.keys.set(id, k) }
-    return k
-  }
+  get (id: Uint8Array): RoutingEntry | undefined { return this.byId.get(id) }
+  has (id: Uint8Array): boolean { return this.byId.has(id) }
 
   closest (target: Uint8Array, n = this.k): RoutingEntry[] {
     const out: RoutingEntry[] = []
     if (n <= 0) return out
-    const sortInto = (group: RoutingEntry[]): void => {
-      group.sort((a, b) => compareDistance(a.id, b.id, target))
-      for (const e of group) { if (out.length >= n) return; out.push(e) }
-    }
     const i = commonPrefixLength(this.selfId, target)
     // Bucket i holds the contacts sharing more than i bits with the target; buckets above it
     // all sit at distance with top bit i; buckets below i get farther one bit at a time.
     if (i < ID_BITS) {
       const same = this.buckets[i]
-      if (same !== undefined) sortInto(same.entries.slice())
+      if (same !== undefined && same.entries.length > 0) sortedInto(same.entries, target, out, n)
     }
     if (out.length < n) {
       const deeper: RoutingEntry[] = []
-      for (let j = i + 1; j < ID_BITS; j++) { const b = this.buckets[j]; if (b !== undefined) deeper.push(...b.entries) }
-      sortInto(deeper)
+      for (let j = i + 1; j < ID_BITS; j++) {
+        const b = this.buckets[j]
+        if (b !== undefined) for (const e of b.entries) deeper.push(e)
+      }
+      if (deeper.length > 0) sortedInto(deeper, target, out, n)
     }
     for (let j = Math.min(i, ID_BITS) - 1; j >= 0 && out.length < n; j--) {
       const b = this.buckets[j]
-      if (b !== undefined && b.entries.length > 0) sortInto(b.entries.slice())
+      if (b !== undefined && b.entries.length > 0) sortedInto(b.entries, target, out, n)
     }
     return out
   }
 
-  contacts (): RoutingEntry[] { return [...this.byKey.values()] }
+  contacts (): RoutingEntry[] { return [...this.byId.values()] }
   bucketSize (index: number): number { return this.buckets[index]?.entries.length ?? 0 }
   replacementCount (index: number): number { return this.buckets[index]?.replacements.length ?? 0 }
   oldest (index: number): RoutingEntry | undefined {
@@ -215,7 +211,7 @@ class KBucketTable implements RoutingTable {
 
   clear (): void {
     this.buckets.fill(undefined)
-    this.byKey.clear()
+    this.byId.clear()
   }
 }
 
@@ -224,4 +220,65 @@ function sameAddrs (a: string[], b: string[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
+}
+
+class Entry implements RoutingEntry {
+  private hex?: string
+  failures = 0
+  constructor (readonly id: Uint8Array, public contact: PeerContact, readonly addedAt: number, public lastSeen: number) {}
+  get key (): string { this.hex ??= toHex(this.id); return this.hex }
+}
+
+/**
+ * The table keeps its own copies (decoded frames hand out views that must not be pinned): id
+ * and public key share one 64-byte buffer.
+ */
+function newEntry (id: Uint8Array, contact: PeerContact, now: number): RoutingEntry {
+  const buf = new Uint8Array(64)
+  buf.set(id, 0)
+  buf.set(contact.publicKey, 32)
+  return new Entry(buf.subarray(0, 32), { publicKey: buf.subarray(32, 64), addrs: contact.addrs.slice() }, now, now)
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return a.byteLength === b.byteLength
+}
+
+/**
+ * Appends `group` to `out` in XOR order to `target`, up to `n` in total. Sorts packed numbers
+ * (top 40 bits of the distance, then the index) in a Float64Array instead of calling a
+ * comparator; entries whose top 40 bits tie are then ordered exactly by the full distance.
+ */
+function sortedInto (group: RoutingEntry[], target: Uint8Array, out: RoutingEntry[], n: number): void {
+  const m = group.length
+  if (m > 8192) { // beyond the index bits: plain comparator sort (never with sane k)
+    const copy = group.slice().sort((a, b) => compareDistance(a.id, b.id, target))
+    for (const e of copy) { if (out.length >= n) return; out.push(e) }
+    return
+  }
+  const keys = new Float64Array(m)
+  const thi = (target[0] << 16) | (target[1] << 8) | target[2]
+  const tlo = (target[3] << 8) | target[4]
+  for (let k = 0; k < m; k++) {
+    const id = group[k].id
+    const hi = ((id[0] << 16) | (id[1] << 8) | id[2]) ^ thi
+    const lo = ((id[3] << 8) | id[4]) ^ tlo
+    keys[k] = (hi * 65536 + lo) * 8192 + k
+  }
+  keys.sort()
+  const start = out.length
+  for (let k = 0; k < m; k++) {
+    // Past n, keep going only while the 40-bit prefix ties (the exact order may differ there).
+    if (out.length >= n && Math.floor(keys[k] / 8192) !== Math.floor(keys[k - 1] / 8192)) break
+    out.push(group[keys[k] % 8192])
+  }
+  // Exact order among 40-bit ties (insertion sort over the rare equal runs).
+  for (let a = start + 1; a < out.length; a++) {
+    if (Math.floor(keys[a - start] / 8192) !== Math.floor(keys[a - start - 1] / 8192)) continue
+    for (let b = a; b > start && Math.floor(keys[b - start] / 8192) === Math.floor(keys[b - start - 1] / 8192) && compareDistance(out[b].id, out[b - 1].id, target) < 0; b--) {
+      const t = out[b]; out[b] = out[b - 1]; out[b - 1] = t
+    }
+  }
+  if (out.length > n) out.length = n
 }

@@ -18,18 +18,21 @@ export interface RttInit {
 
 interface RttState { srtt: number, rttvar: number, rto: number }
 
+/** Peers are keyed by a number (e.g. the first 48 bits of their id: collisions merely share an estimate). */
+export type PeerKey = number
+
 export interface RttEstimator {
-  timeout(peer: string): number
+  timeout(peer: PeerKey): number
   /**
    * When a lookup stops waiting for `peer` and asks someone else meanwhile (the request itself
    * stays open until `timeout`): for a peer never measured, the network-wide RTO once enough
    * samples exist; undefined when the hard timeout should be the only limit.
    */
-  stallAfter(peer: string): number | undefined
-  sample(peer: string, rttMs: number): void
+  stallAfter(peer: PeerKey): number | undefined
+  sample(peer: PeerKey, rttMs: number): void
   /** A request timed out: back off that peer's timeout. */
-  timedOut(peer: string): void
-  estimate(peer: string): { srtt: number, rttvar: number, rto: number } | undefined
+  timedOut(peer: PeerKey): void
+  estimate(peer: PeerKey): { srtt: number, rttvar: number, rto: number } | undefined
   clear(): void
 }
 
@@ -38,12 +41,12 @@ export function createRttEstimator (init: RttInit = {}): RttEstimator {
   const min = init.minMs ?? 500
   const max = init.maxMs ?? 30_000
   const maxPeers = init.maxPeers ?? 256
-  const peers = new Map<string, RttState>()
+  const peers = new Map<PeerKey, RttState>()
   // Network-wide estimate over all samples: what an unmeasured peer probably looks like.
   const global: RttState & { n: number } = { srtt: 0, rttvar: 0, rto: initial, n: 0 }
   const clamp = (v: number): number => Math.min(max, Math.max(min, v))
-  const remember = (peer: string, s: RttState): void => {
-    if (peers.size >= maxPeers) peers.delete(peers.keys().next().value as string)
+  const remember = (peer: PeerKey, s: RttState): void => {
+    if (peers.size >= maxPeers) peers.delete(peers.keys().next().value as PeerKey)
     peers.set(peer, s)
   }
   return {

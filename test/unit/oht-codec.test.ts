@@ -22,7 +22,7 @@ const requests: OhtRequest[] = [
 const responses: OhtResponse[] = [
   { type: 'pong' },
   { type: 'nodes', token: rng.bytes(32), contacts: wc(20) },
-  { type: 'nodes', token: rng.bytes(32), contacts: [] },
+  { type: 'nodes', contacts: [] },
   { type: 'value', token: rng.bytes(32), contacts: wc(3) },
   { type: 'value', token: rng.bytes(32), contacts: wc(2), seq: 9 },
   { type: 'value', token: rng.bytes(32), contacts: wc(1), seq: 9, record: mutable },

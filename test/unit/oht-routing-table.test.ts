@@ -90,6 +90,26 @@ describe('k-bucket routing table', () => {
     assert.deepEqual(table.closest(self, 7).map(e => e.key), expectedSelf.map(x => Buffer.from(x).toString('hex')))
   })
 
+  it('closest() stays exact when ids share long prefixes (ties beyond the packed sort key)', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 20 })
+    const base = rng.bytes(32)
+    const all: Uint8Array[] = []
+    for (let i = 0; i < 60; i++) {
+      const id = rng.bytes(32)
+      id.set(base.subarray(0, 5 + (i % 3)), 0) // 40-56 shared leading bits
+      if (table.add(id, contact(), 0) === 'added') all.push(id)
+    }
+    for (let trial = 0; trial < 20; trial++) {
+      const target = rng.bytes(32)
+      if (trial % 2 === 0) target.set(base.subarray(0, 5), 0)
+      for (const n of [1, 7, 20]) {
+        const expected = all.slice().sort((a, b) => compareDistance(a, b, target)).slice(0, n)
+        assert.deepEqual(table.closest(target, n).map(e => e.key), expected.map(x => Buffer.from(x).toString('hex')))
+      }
+    }
+  })
+
   it('seeing a contact again moves it to the most-recently-seen end', () => {
     const self = rng.bytes(32)
     const table = createRoutingTable(self, { k: 3 })
