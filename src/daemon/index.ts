@@ -37,13 +37,13 @@ export function createDaemon (init: DaemonInit, components: DaemonComponents): D
 }
 
 /**
- * The node for `node.transport`: `local` in process, `tor`/`tcp` the OHT on libp2p (loaded
- * lazily: libp2p is large and only the daemon needs it).
+ * The node for `node.transport`: `local` in process, `tor`/`tcp` the SDK's createNode() (the OHT on
+ * libp2p; loaded lazily: libp2p is large and only the daemon needs it).
  */
 export async function defaultNodeFactory (input: NodeFactoryInput): Promise<DaemonNode> {
   if (input.config.node.transport === 'local') {
     return createLocalNode(input.identity as Pick<Identity, 'publicKey'>, input.clock, { maxValueBytes: input.config.node.maxValueBytes })
   }
-  const { createOverlayDaemonNode } = await import('./overlay-node.ts')
-  return await createOverlayDaemonNode(input)
+  const { createSdkDaemonNode } = await import('./sdk-node.ts')
+  return await createSdkDaemonNode(input)
 }

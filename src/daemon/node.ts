@@ -4,7 +4,7 @@
  */
 import type { AbortOptions, Clock, Logger } from '../core/index.ts'
 import type { Identity } from '../crypto/index.ts'
-import type { TorControl } from '../tor/control/index.ts'
+import type { TorSession } from './tor-link.ts'
 import type { DaemonConfig } from './config.ts'
 
 export interface DaemonPeer {
@@ -53,7 +53,7 @@ export interface DaemonNode {
   peers(): DaemonPeer[]
   counters(): NodeCounters
   /** tor came back after a restart: re-publish the node's onion service on the new connection. */
-  torReconnected?(tor: { control: TorControl, socksPort: number }, options?: AbortOptions): Promise<void>
+  torReconnected?(tor: TorSession, options?: AbortOptions): Promise<void>
   /** Stops the node and wipes its store. */
   stop(): Promise<void>
 }
@@ -66,7 +66,7 @@ export interface NodeFactoryInput extends AbortOptions {
   clock: Clock
   log: Logger
   /** Set when node.transport is "tor": a usable tor. */
-  tor?: { control: TorControl, socksPort: number }
+  tor?: TorSession
 }
 
 export type NodeFactory = (input: NodeFactoryInput) => Promise<DaemonNode>

@@ -17,6 +17,8 @@ import { torDataDir } from './paths.ts'
 export interface LaunchedTor {
   readonly pid: number
   readonly control: TorControl
+  readonly controlPort: number
+  readonly cookiePath: string
   readonly socksPort?: number
   readonly exited: Promise<unknown>
   stop(): Promise<void>
@@ -49,7 +51,16 @@ export interface TorState {
   lastError?: string
 }
 
-export interface TorSession { control: TorControl, socksPort: number }
+/** A usable tor: our control connection, its SOCKS port and how others may attach to it. */
+export interface TorSession {
+  control: TorControl
+  socksPort: number
+  /** tor's control port on loopback TCP (what the SDK attaches to), when it has one. */
+  controlPort?: number
+  controlHost?: string
+  cookiePath?: string
+  password?: string
+}
 
 export class TorLink {
   readonly state: TorState
@@ -84,11 +95,20 @@ export class TorLink {
     const cfg = this.config.tor
     let control: TorControl
     let socksPort: number | undefined
+    const extra: Omit<TorSession, 'control' | 'socksPort'> = {}
     if (cfg.mode === 'attach') {
       const target = cfg.control as ControlAddress
       const password = cfg.controlPasswordFile !== undefined ? (await readFile(cfg.controlPasswordFile, 'utf8')).trim() : undefined
       control = await this.components.attachTor(target, { clock, ...(password !== undefined ? { password } : {}), ...options })
       socksPort = cfg.socksPort ?? await askSocksPort(control, options)
+      if (password !== undefined) extra.password = password
+      if ('port' in target) {
+        extra.controlPort = target.port
+        extra.controlHost = target.host
+      } else {
+        const port = await askListenerPort(control, 'control', options)
+        if (port !== undefined) { extra.controlPort = port; extra.controlHost = '127.0.0.1' }
+      }
       this.state.pid = Number(await control.getInfoOne('process/pid', options).catch(() => '0')) || undefined
       log.info('attached to tor', { control: 'path' in target ? target.path : `${target.host}:${target.port}`, socksPort })
     } else {
@@ -110,6 +130,9 @@ export class TorLink {
       this.launched = tor
       control = tor.control
       socksPort = tor.socksPort
+      extra.controlPort = tor.controlPort
+      extra.controlHost = '127.0.0.1'
+      extra.cookiePath = tor.cookiePath
       this.state.pid = tor.pid
       void tor.exited.then(() => { if (!this.stopped && this.launched === tor) this.lost(new DaemonError('DAEMON_TOR', 'tor exited')) })
     }
@@ -118,7 +141,7 @@ export class TorLink {
     await this.watch(control, options)
     this.state.connected = true
     delete this.state.lastError
-    return { control, socksPort }
+    return { control, socksPort, ...extra }
   }
 
   private async watch (control: TorControl, options: AbortOptions): Promise<void> {
@@ -202,8 +225,13 @@ export class TorLink {
 
 /** SOCKS port of an attached tor, from `GETINFO net/listeners/socks` ("127.0.0.1:9050" ...). */
 async function askSocksPort (control: TorControl, options: AbortOptions): Promise<number | undefined> {
+  return await askListenerPort(control, 'socks', options)
+}
+
+/** tor's first loopback listener of a kind (`GETINFO net/listeners/<kind>`). */
+async function askListenerPort (control: TorControl, kind: 'socks' | 'control', options: AbortOptions): Promise<number | undefined> {
   if (options.signal?.aborted === true) throw abortReason(options.signal)
-  const text = await control.getInfoOne('net/listeners/socks', options).catch(() => '')
+  const text = await control.getInfoOne(`net/listeners/${kind}`, options).catch(() => '')
   for (const part of text.split(/\s+/)) {
     const m = /^"?(127\.\d+\.\d+\.\d+|\[::1\]):(\d+)"?$/.exec(part)
     if (m !== null) return Number(m[2])
