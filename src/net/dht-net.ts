@@ -13,6 +13,7 @@
  * `from` of an inbound request is the Ed25519 key the peer proved in the noise handshake and
  * the addresses it announced through identify (onion ones checked against that key).
  */
+import { setMaxListeners } from 'node:events'
 import { lpStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
@@ -124,6 +125,8 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
     this.idleTimeoutMs = init.idleTimeoutMs ?? 300_000
     this.maxStreams = init.maxStreams ?? 256
     this.log = components.log ?? logger('net:dht')
+    // every inbound request listens on this signal
+    setMaxListeners(Infinity, this.shutdown.signal)
   }
 
   handle (handler: DhtRequestHandler): void {

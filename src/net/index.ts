@@ -21,7 +21,7 @@
 import './polyfill.ts'
 
 export { NetError, type NetErrorCode } from './errors.ts'
-export { createNetNode, type NetNodeInit, type NetLibp2p, type NetServices } from './node.ts'
+export { createNetNode, listTransports, type NetNodeInit, type NetLibp2p, type NetServices } from './node.ts'
 export { onion3, type OnionTransportInit, type OnionTransportComponents, type OnionConnector, type OnionConnectOptions, type OnionPublisher, type OnionPublishOptions, type PublishedOnion } from './onion-transport.ts'
 export { parseOnion3Multiaddr, onion3Multiaddr, isOnion3, type Onion3Addr } from './onion-addr.ts'
 export { createGater, onionMatchesPeer, type GaterInit } from './gater.ts'

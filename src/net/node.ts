@@ -96,7 +96,10 @@ export async function createNetNode (init: NetNodeInit): Promise<NetLibp2p> {
       // onion round trips are seconds, and a rendezvous several
       dialTimeout: onionOnly ? 60_000 : 10_000,
       // no /dnsaddr resolution: in onion mode DNS would leak outside tor, elsewhere unused
-      resolvers: {}
+      resolvers: {},
+      // every inbound onion connection comes from tor on 127.0.0.1: a per-IP rate limit
+      // would throttle the whole network to a handful of peers per second
+      ...(init.onion !== undefined ? { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 256 } : {})
     },
     services: {
       identify: identify({ timeout: onionOnly ? 30_000 : 5_000 }),
@@ -113,4 +116,12 @@ export async function createNetNode (init: NetNodeInit): Promise<NetLibp2p> {
     }
   })
   return node
+}
+
+/** Names of the transports a node can dial and listen with (e.g. ['@oht/onion3']), for audits. */
+export function listTransports (node: NetLibp2p): string[] {
+  const components = (node as unknown as { components?: { transportManager?: { getTransports(): Array<{ [Symbol.toStringTag]: string }> } } }).components
+  const transports = components?.transportManager?.getTransports()
+  if (transports === undefined) throw new NetError('NET_BAD_CONFIG', 'this libp2p build does not expose its transport manager')
+  return transports.map(t => t[Symbol.toStringTag])
 }

@@ -7,6 +7,7 @@
  * Tor itself is behind two small functions (an `OnionConnector` and an `OnionPublisher`), so
  * the same transport runs against a real tor (src/net/tor-adapters.ts) or a test double.
  */
+import { setMaxListeners } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import {
   TypedEventEmitter, serviceCapabilities, transportSymbol,
@@ -131,7 +132,11 @@ class OnionListener extends TypedEventEmitter<ListenerEvents> implements Listene
     private readonly publish: OnionPublisher,
     private readonly upgrader: Upgrader,
     private readonly log: Logger
-  ) { super() }
+  ) {
+    super()
+    // every inbound upgrade listens on this signal
+    setMaxListeners(Infinity, this.shutdown.signal)
+  }
 
   async listen (ma: Multiaddr): Promise<void> {
     const { address, port } = parseOnion3Multiaddr(ma)
