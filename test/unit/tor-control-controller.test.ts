@@ -195,6 +195,16 @@ describe('tor control: closing and broken streams', () => {
     assert.ok((closeErr.cause as TorError).code === 'TOR_CONTROL_PROTOCOL')
   })
 
+  it('replies completed before a broken line in the same chunk still reach their commands', async () => {
+    const t = scripted()
+    const a = t.control.getInfoOne('a')
+    const b = t.control.getInfoOne('b')
+    t.push('250-a=1\r\n250 OK\r\nnot a reply line\r\n')
+    assert.equal(await a, '1')
+    await assert.rejects(b, code('TOR_CONTROL_PROTOCOL'))
+    assert.equal(t.control.closed, true)
+  })
+
   it('a reply nobody asked for is a protocol error', async () => {
     const t = scripted()
     const closed = new Promise<Error | undefined>((resolve) => { t.control.onClose(resolve) })

@@ -83,6 +83,30 @@ describe('tor control events', () => {
     assert.deepEqual(seen, expected)
   })
 
+  it('a real data event (650+NEWCONSENSUS) and a real data reply (ns/all) come through intact', async () => {
+    const fixture = loadFixture('events-data')
+    const tor = new ReplayTor(fixture, { rng: new SeededRng('data-chunks'), maxChunk: 9 })
+    const control = new TorControl(tor.transport, { rng: new SeededRng(fixture.rngSeed) })
+    await control.authenticate({ cookie: fromHex(fixture.cookieHex ?? '') })
+    const info = await control.getInfo(['status/bootstrap-phase', 'status/circuit-established', 'ns/all'])
+    assert.equal(info.get('status/bootstrap-phase'), 'NOTICE BOOTSTRAP PROGRESS=100 TAG=done SUMMARY="Done"')
+    assert.equal(info.get('status/circuit-established'), '1')
+    const ns = info.get('ns/all') ?? ''
+    assert.equal(ns.split('\n').filter(l => l.startsWith('r ')).length, 5, 'three authorities and two relays')
+    // wait first: the event may arrive in the same chunk as the SETEVENTS reply
+    const next = control.waitForEvent((e) => e.name === 'NEWCONSENSUS', { timeoutMs: 5_000 })
+    await control.setEvents(['NEWCONSENSUS'])
+    const consensus = await next
+    assert.equal(consensus.type, 'RAW')
+    assert.equal(consensus.lines[0].divider, '+')
+    assert.equal(consensus.lines[0].data, ns, 'the event carries the same consensus as GETINFO ns/all')
+    assert.equal(consensus.lines[1].text, 'OK')
+    await control.setEvents([])
+    await control.close()
+    assert.deepEqual(tor.mismatches, [])
+    assert.ok(tor.finished)
+  })
+
   it('parses keyword arguments with escapes and positional paths in old $fp=nick form', () => {
     const ev = one('650 STATUS_CLIENT WARN BOOTSTRAP PROGRESS=10 TAG=conn_done SUMMARY="say \\"hi\\"\\n" WARNING="no route" REASON=NOROUTE\r\n') as StatusEvent
     assert.deepEqual(ev.bootstrap, { progress: 10, tag: 'conn_done', summary: 'say "hi"\n', warning: 'no route', reason: 'NOROUTE' })

@@ -98,23 +98,30 @@ export class ReplyFramer {
     return this.partial.byteLength > 0 || this.lines.length > 0 || this.data !== undefined
   }
 
+  /**
+   * The error that broke the stream, once one did. Replies completed earlier in the same
+   * chunk are still returned by that push(); the next push() throws this error.
+   */
+  get error (): TorError | undefined { return this.failed }
+
   push (chunk: Uint8Array): ControlReply[] {
     if (this.failed !== undefined) throw this.failed
+    const out: ControlReply[] = []
     try {
-      return this.consume(chunk)
+      this.consume(chunk, out)
     } catch (err) {
       this.failed = err instanceof TorError ? err : new TorError('TOR_CONTROL_PROTOCOL', 'control-port decoder failed', { cause: err })
       this.partial = new Uint8Array(0)
       this.lines = []
       this.data = undefined
-      throw this.failed
+      if (out.length === 0) throw this.failed
     }
+    return out
   }
 
-  private consume (bytes: Uint8Array): ControlReply[] {
+  private consume (bytes: Uint8Array, out: ControlReply[]): void {
     // A Buffer view: its indexOf is a native memchr, Uint8Array's is not.
     const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    const out: ControlReply[] = []
     let start = 0
     while (start < chunk.byteLength) {
       const lf = chunk.indexOf(LF, start)
@@ -141,7 +148,6 @@ export class ReplyFramer {
       start = lf + 1
       if (reply !== undefined) out.push(reply)
     }
-    return out
   }
 
   /** One line: `buf[start, end)` without its CRLF. */
@@ -201,6 +207,7 @@ function join (a: Uint8Array, b: Uint8Array): Uint8Array {
 export function parseReplies (bytes: Uint8Array, init?: ReplyFramerInit): ControlReply[] {
   const framer = new ReplyFramer(init)
   const replies = framer.push(bytes)
+  if (framer.error !== undefined) throw framer.error
   if (framer.midReply) throw protocolError('input ends in the middle of a reply')
   return replies
 }

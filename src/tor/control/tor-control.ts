@@ -148,13 +148,16 @@ export class TorControl {
   }
 
   /**
-   * Resolves with the first event `match` accepts. It does not subscribe: call
-   * setEvents/addEvents first. Rejects TOR_CONTROL_TIMEOUT after `timeoutMs` (default: the
+   * Resolves with the first event `match` accepts from now on. It does not subscribe: call
+   * setEvents/addEvents too, and start waiting before the command that causes the event (its
+   * event can arrive together with the command's reply). Rejects TOR_CONTROL_TIMEOUT after `timeoutMs` (default: the
    * command timeout), TOR_CONTROL_CLOSED if the connection closes, CORE_ABORTED on abort.
    *
    * @example
    * await control.addEvents(['HS_DESC'])
-   * const up = await control.waitForEvent((e): e is HsDescEvent => e.type === 'HS_DESC' && e.action === 'UPLOADED', { timeoutMs: 30_000 })
+   * const uploaded = control.waitForEvent((e): e is HsDescEvent => e.type === 'HS_DESC' && e.action === 'UPLOADED', { timeoutMs: 30_000 })
+   * await control.addOnion({ ... })
+   * await uploaded
    */
   async waitForEvent<E extends TorEvent = TorEvent> (match: ((event: TorEvent) => event is E) | ((event: TorEvent) => boolean), opts: CommandOptions = {}): Promise<E> {
     if (opts.signal?.aborted === true) throw abortReason(opts.signal)
@@ -253,6 +256,8 @@ export class TorControl {
       this.log(`recv ${reply.status} for ${head.name}${head.settled ? ' (abandoned, dropped)' : ''}`)
       head.resolve(reply)
     }
+    // Replies before a broken line were delivered above; now the stream is unusable.
+    if (this.framer.error !== undefined && !this.isClosed) this.fail(this.framer.error)
   }
 
   private dispatchEvent (reply: ControlReply): void {
