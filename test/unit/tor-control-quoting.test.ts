@@ -13,12 +13,12 @@ const badArg = (e: unknown): boolean => e instanceof TorError && e.code === 'TOR
 const KEY = Buffer.alloc(64, 3).toString('base64')
 
 describe('tor control quoting', () => {
-  it('quoteString escapes quotes and backslashes and unquote inverts it (2000 random strings)', () => {
+  it('quoteString escapes quotes and backslashes and unquote inverts it (500 random strings)', () => {
     const rng = new SeededRng('quoting')
-    const chars = 'ab "\\\t=é€😀x '
-    for (let i = 0; i < 2000; i++) {
+    const chars = [...'ab "\\\t=é€😀x ']
+    for (let i = 0; i < 500; i++) {
       let s = ''
-      for (let n = rng.int(20); n > 0; n--) s += [...chars][rng.int([...chars].length)]
+      for (let n = rng.int(20); n > 0; n--) s += chars[rng.int(chars.length)]
       const q = quoteString(s)
       assert.ok(q.startsWith('"') && q.endsWith('"'))
       assert.equal(unquote(q), s)

@@ -48,13 +48,17 @@ function protocolError (message: string): TorError {
  */
 export function readQuoted (text: string, start: number): { value: string, end: number } {
   if (text[start] !== '"') throw protocolError('expected a quoted string')
-  const bytes: number[] = []
+  let out = ''
+  // Octal escapes are bytes: a run of them may spell one multi-byte UTF-8 character.
+  let bytes: number[] = []
+  const flush = (): void => {
+    if (bytes.length > 0) { out += Buffer.from(bytes).toString('utf8'); bytes = [] }
+  }
   let i = start + 1
-  const pushText = (s: string): void => { for (const b of Buffer.from(s, 'utf8')) bytes.push(b) }
   while (i < text.length) {
-    const c = text[i]
-    if (c === '"') return { value: Buffer.from(bytes).toString('utf8'), end: i + 1 }
-    if (c === '\\') {
+    const c = text.charCodeAt(i)
+    if (c === 0x22) { flush(); return { value: out, end: i + 1 } }
+    if (c === 0x5c) {
       const n = text[i + 1]
       if (n === undefined) break
       if (n >= '0' && n <= '7') {
@@ -65,16 +69,20 @@ export function readQuoted (text: string, start: number): { value: string, end: 
         i += 1 + oct.length
         continue
       }
-      const mapped = n === 'n' ? '\n' : n === 'r' ? '\r' : n === 't' ? '\t' : n
-      pushText(mapped)
+      flush()
+      out += n === 'n' ? '\n' : n === 'r' ? '\r' : n === 't' ? '\t' : n
       i += 2
       continue
     }
-    // Take the whole code point (surrogate pairs) at once.
-    const cp = text.codePointAt(i) ?? 0
-    const ch = String.fromCodePoint(cp)
-    pushText(ch)
-    i += ch.length
+    let j = i + 1
+    while (j < text.length) {
+      const d = text.charCodeAt(j)
+      if (d === 0x22 || d === 0x5c) break
+      j++
+    }
+    flush()
+    out += text.slice(i, j)
+    i = j
   }
   throw protocolError('unterminated quoted string')
 }
