@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { SeededRng } from '../../src/core/index.ts'
-import { addOnionCommand, delOnionCommand, setConfCommand, setEventsCommand } from '../../src/tor/control/commands.ts'
+import { addOnionCommand, delOnionCommand, onionClientAuthAddCommand, setConfCommand, setEventsCommand } from '../../src/tor/control/commands.ts'
 import { quoteString, splitArgs, tokenize, unquote } from '../../src/tor/control/index.ts'
 import { TorError } from '../../src/tor/errors.ts'
 
@@ -102,6 +102,15 @@ describe('tor control command builders', () => {
     assert.equal(setConfCommand({ ContactInfo: '' }), 'SETCONF ContactInfo=""')
     assert.throws(() => setConfCommand({}), badArg)
     assert.throws(() => setConfCommand({ X: Number.NaN }), badArg)
+  })
+
+  it('ONION_CLIENT_AUTH_ADD checks the address, the 32-byte key and the nickname', () => {
+    const id = 'b'.repeat(56)
+    const key = Buffer.alloc(32, 1).toString('base64')
+    assert.equal(onionClientAuthAddCommand(`${id}.onion`, key, { nickname: 'bob', permanent: true }), `ONION_CLIENT_AUTH_ADD ${id} x25519:${key} ClientName=bob Flags=Permanent`)
+    assert.throws(() => onionClientAuthAddCommand('nope', key), badArg)
+    assert.throws(() => onionClientAuthAddCommand(id, Buffer.alloc(31).toString('base64')), badArg)
+    assert.throws(() => onionClientAuthAddCommand(id, key, { nickname: 'a b' }), badArg)
   })
 
   it('SETEVENTS takes upper-case event names only', () => {

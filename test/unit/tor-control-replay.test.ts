@@ -89,9 +89,11 @@ describe('tor control against recorded transcripts', () => {
     assert.equal(c2.closed, true)
   })
 
-  it('COOKIE (forced): sends the cookie in hex; SIGNAL ok, unknown signal is 552', async () => {
+  it('COOKIE (forced): sends the cookie in hex; TAKEOWNERSHIP/DROPOWNERSHIP; SIGNAL ok, unknown signal is 552', async () => {
     const { control, tor, fixture } = replay('auth-cookie')
     await control.authenticate({ method: 'COOKIE', cookie: cookieOf(fixture) })
+    await control.takeOwnership()
+    await control.dropOwnership()
     await control.signal('HEARTBEAT')
     await assert.rejects(control.signal('NOSUCHSIGNAL' as 'HEARTBEAT'), failsWith('TOR_COMMAND_FAILED', 552))
     await finish(control, tor)
@@ -194,6 +196,13 @@ describe('tor control against recorded transcripts', () => {
     await control.delOnion(own.serviceId)
     await assert.rejects(control.delOnion(own.serviceId), failsWith('TOR_COMMAND_FAILED', 552))
     assert.equal((await control.command('ADD_ONION NEW:ED25519-V3 Port=0')).status, 512)
+
+    const clientKey = Buffer.alloc(32, 0x41).toString('base64')
+    assert.equal(await control.onionClientAuthAdd(own.serviceId, clientKey, { nickname: 'alice' }), 250)
+    assert.equal(await control.onionClientAuthAdd(own.serviceId, clientKey), 251, 'replaced')
+    assert.equal(await control.onionClientAuthRemove(`${own.serviceId}.onion`), 250)
+    assert.equal(await control.onionClientAuthRemove(own.serviceId), 251, 'nothing left to remove')
+    assert.equal((await control.command(`ONION_CLIENT_AUTH_ADD ${own.serviceId} x25519:bm90IGEga2V5`)).status, 512)
     await finish(control, tor)
   })
 

@@ -199,3 +199,40 @@ export function addOnionCommand (opts: AddOnionOptions): string {
   }
   return parts.join(' ')
 }
+
+export interface OnionClientAuthOptions {
+  /** ClientName=: a label tor shows in ONION_CLIENT_AUTH_VIEW. */
+  nickname?: string
+  /** Keep the credential on disk (Flags=Permanent; needs ClientOnionAuthDir). */
+  permanent?: boolean
+}
+
+function onionAddress (what: string, address: string): string {
+  const id = address.endsWith('.onion') ? address.slice(0, -6) : address
+  assertSafeArgument(what, id)
+  if (!SERVICE_ID.test(id)) throw bad(`${JSON.stringify(address.slice(0, 70))} is not a v3 onion address (56 base32 characters)`)
+  return id
+}
+
+/**
+ * `ONION_CLIENT_AUTH_ADD <address> x25519:<base64 private key> [ClientName=..] [Flags=Permanent]`:
+ * the client side of ClientAuthV3.
+ */
+export function onionClientAuthAddCommand (address: string, x25519PrivateKey: string, opts: OnionClientAuthOptions = {}): string {
+  const id = onionAddress('onion address', address)
+  assertSafeArgument('client auth key', x25519PrivateKey)
+  if (!BASE64.test(x25519PrivateKey) || Buffer.from(x25519PrivateKey, 'base64').byteLength !== 32) {
+    throw bad('the client auth key must be the base64 of a 32-byte x25519 private key')
+  }
+  const parts = ['ONION_CLIENT_AUTH_ADD', id, `x25519:${x25519PrivateKey}`]
+  if (opts.nickname !== undefined) {
+    assertWord('client nickname', opts.nickname, /^[A-Za-z0-9_-]{1,64}$/)
+    parts.push(`ClientName=${opts.nickname}`)
+  }
+  if (opts.permanent === true) parts.push('Flags=Permanent')
+  return parts.join(' ')
+}
+
+export function onionClientAuthRemoveCommand (address: string): string {
+  return `ONION_CLIENT_AUTH_REMOVE ${onionAddress('onion address', address)}`
+}

@@ -36,7 +36,7 @@ import { DEFAULT_COMMAND_TIMEOUT_MS, TorControl } from './tor-control.ts'
 
 export { TorControl, DEFAULT_COMMAND_TIMEOUT_MS } from './tor-control.ts'
 export type { TorControlInit, CommandOptions, AuthenticateOptions, AuthMethod } from './tor-control.ts'
-export type { AddOnionOptions, AddOnionPort, PowDefenses, ConfValue, SignalName } from './commands.ts'
+export type { AddOnionOptions, AddOnionPort, PowDefenses, ConfValue, SignalName, OnionClientAuthOptions } from './commands.ts'
 export type { AddOnionResult, ProtocolInfo, AuthChallenge } from './replies.ts'
 export type { TorEvent, StatusEvent, HsDescEvent, CircEvent, StreamEvent, RawTorEvent } from './events.ts'
 export { TYPED_EVENTS, parseEvent } from './events.ts'

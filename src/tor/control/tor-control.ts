@@ -17,10 +17,11 @@ import type { AbortOptions, Clock, Logger, Rng, TimerHandle } from '../../core/i
 import { abortReason, cryptoRng, logger, systemClock, toHex, wipe } from '../../core/index.ts'
 import { TorError } from '../errors.ts'
 import { readCookieFile, safeCookieClientHash, SAFECOOKIE_NONCE_BYTES, verifyServerHash } from './auth.ts'
-import type { AddOnionOptions, ConfValue, SignalName } from './commands.ts'
+import type { AddOnionOptions, ConfValue, OnionClientAuthOptions, SignalName } from './commands.ts'
 import {
   addOnionCommand, authenticateCommand, delOnionCommand, getConfCommand, getInfoCommand,
-  resetConfCommand, setConfCommand, setEventsCommand, signalCommand
+  onionClientAuthAddCommand, onionClientAuthRemoveCommand, resetConfCommand, setConfCommand,
+  setEventsCommand, signalCommand
 } from './commands.ts'
 import type { TorEvent } from './events.ts'
 import { parseEvent } from './events.ts'
@@ -501,6 +502,26 @@ export class TorControl {
 
   async signal (name: SignalName, opts: CommandOptions = {}): Promise<void> {
     expectOk('SIGNAL', await this.send(signalCommand(name), opts))
+  }
+
+  /**
+   * Registers the x25519 private key (base64, 32 bytes) this tor uses to reach an onion
+   * service that requires client authorization (ClientAuthV3). Resolves with tor's code:
+   * 250 added, 251 replaced an existing credential, 252 added and a cached descriptor
+   * could now be decrypted.
+   */
+  async onionClientAuthAdd (address: string, x25519PrivateKey: string, opts: OnionClientAuthOptions & CommandOptions = {}): Promise<number> {
+    return expectOk('ONION_CLIENT_AUTH_ADD', await this.send(onionClientAuthAddCommand(address, x25519PrivateKey, opts), opts)).status
+  }
+
+  /** Forgets the credential for `address`; resolves 250, or 251 when there was none. */
+  async onionClientAuthRemove (address: string, opts: CommandOptions = {}): Promise<number> {
+    return expectOk('ONION_CLIENT_AUTH_REMOVE', await this.send(onionClientAuthRemoveCommand(address), opts)).status
+  }
+
+  /** DROPOWNERSHIP: undoes TAKEOWNERSHIP, so tor outlives this connection. */
+  async dropOwnership (opts: CommandOptions = {}): Promise<void> {
+    expectOk('DROPOWNERSHIP', await this.send('DROPOWNERSHIP', opts))
   }
 
   /** TAKEOWNERSHIP: tor exits when this connection closes. */
