@@ -60,15 +60,15 @@ export interface OhtNodeInit {
   refreshesPerTick?: number
   /** Replication lookups started per tick at most. @default 4 */
   replicationsPerTick?: number
-  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 3 */
+  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 2 */
   bootstrapRefreshes?: number
   /**
    * A full bucket with waiting replacement candidates pings its least recently seen contact
    * once that contact has been silent this long (dead ones then make room). @default 900000
    */
   probeAfterMs?: number
-  /** Such pings per tick at most. @default 1 */
-  probesPerTick?: number
+  /** At most one such ping per this interval (every message is an onion round trip). @default 300000 */
+  probeIntervalMs?: number
   /** Per-peer and whole-store limits. */
   limits?: {
     /** @default 16777216 */ maxBytesPerPeer?: number
@@ -142,7 +142,7 @@ interface Resolved {
   refreshesPerTick: number
   replicationsPerTick: number
   probeAfterMs: number
-  probesPerTick: number
+  probeIntervalMs: number
   maxBytesPerPeer: number
   maxRecordsPerPeer: number
   maxStoreBytes: number
@@ -177,6 +177,7 @@ export class OhtNodeImpl {
   private readonly own = new Map<string, OwnRecord>()
   private readonly replicationQueue: string[] = []
   private nextReplicationPass = 0
+  private nextProbeAt = 0
   private running = false
   private controller = new AbortController()
   private tickTimer?: TimerHandle
@@ -201,7 +202,7 @@ export class OhtNodeImpl {
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
       probeAfterMs: positive(init.probeAfterMs, 15 * MINUTE, 'probeAfterMs'),
-      probesPerTick: Math.floor(positive(init.probesPerTick, 1, 'probesPerTick')),
+      probeIntervalMs: positive(init.probeIntervalMs, 5 * MINUTE, 'probeIntervalMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
       maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),
@@ -222,7 +223,7 @@ export class OhtNodeImpl {
     this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs)
     this.rateLimiter = createRateLimiter(this.clock, { ratePerSecond: lim.requestsPerSecondPerPeer ?? 50, burst: lim.burst ?? 100 })
     this.rtt = createRttEstimator(init.requestTimeout ?? {})
-    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 3
+    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 2
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -374,7 +375,8 @@ export class OhtNodeImpl {
     const req = decodeRequest(frame, { maxValueBytes: this.cfg.maxValueBytes })
     const addrs = req.addrs.length > 0 ? req.addrs : from.addrs
     const now = this.clock.now()
-    this.routingTable.add(fromId, { publicKey: from.publicKey, addrs }, now)
+    // The transport's contact and our own hash of it are not frame views: no copy needed.
+    this.routingTable.add(fromId, addrs === from.addrs ? from : { publicKey: from.publicKey, addrs: addrs.slice() }, now, true)
     let res: OhtResponse
     switch (req.type) {
       case 'ping':
@@ -751,29 +753,52 @@ export class OhtNodeImpl {
 
   /** A bucket with waiting replacements pings its least-recently-seen contact. */
   private probeStaleBuckets (now: number): void {
+    if (now < this.nextProbeAt) return
     let probes = 0
     const deepest = this.routingTable.deepestBucket
-    for (let i = 0; i <= deepest && probes < this.cfg.probesPerTick; i++) {
+    for (let i = 0; i <= deepest && probes < 1; i++) {
       if (this.routingTable.replacementCount(i) === 0) continue
       const oldest = this.routingTable.oldest(i)
       if (oldest === undefined || now - oldest.lastSeen < this.cfg.probeAfterMs) continue
       probes++
+      this.nextProbeAt = now + this.cfg.probeIntervalMs
       this.spawn('probe', async (signal) => await this.request(oldest, { type: 'ping', addrs: this.contact.addrs }, signal))
     }
   }
 
+  /**
+   * Bucket refresh, Kademlia style but frugal (every message is an onion round trip): the
+   * buckets of our own neighbourhood (from the one holding our k-th closest contact down) are
+   * all refreshed by one self-lookup; a farther bucket gets a random lookup only when no lookup
+   * went through it for `refreshIntervalMs` and it is not full (a full bucket's dead contacts
+   * are found by lookups and probes and replaced from its candidates).
+   */
   private refreshBuckets (now: number): void {
-    if (this.routingTable.size === 0) return
+    const table = this.routingTable
+    if (table.size === 0) return
+    const interval = this.cfg.refreshIntervalMs
+    // Cheap check first: most ticks find nothing due.
+    let due = false
+    for (let i = 0, deepest = table.deepestBucket + 1; i <= deepest && i < ID_BITS && !due; i++) due = now - table.lastRefreshed(i) >= interval
+    if (!due) return
+    const near = table.closest(this.id, this.cfg.k)
+    const hood = near.length < this.cfg.k ? 0 : table.bucketIndex(near[near.length - 1].id)
     let started = 0
-    const deepest = Math.min(ID_BITS - 1, this.routingTable.deepestBucket + 1)
-    for (let i = 0; i <= deepest && started < this.cfg.refreshesPerTick; i++) {
-      if (now - this.routingTable.lastRefreshed(i) < this.cfg.refreshIntervalMs) continue
+    for (let i = 0; i < hood && started < this.cfg.refreshesPerTick; i++) {
+      if (now - table.lastRefreshed(i) < interval) continue
+      table.markRefreshed(i, now)
+      if (table.bucketSize(i) >= this.cfg.k) continue
       started++
-      this.routingTable.markRefreshed(i, now)
       const target = this.randomIdInBucket(i)
       this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', { signal }))
     }
+    if (started < this.cfg.refreshesPerTick && now - table.lastRefreshed(Math.min(hood, ID_BITS - 1)) >= interval) {
+      const deepest = Math.min(ID_BITS - 1, Math.max(hood, table.deepestBucket + 1))
+      for (let i = hood; i <= deepest; i++) table.markRefreshed(i, now)
+      this.spawn('refresh', async (signal) => await this.iterate(this.id, 'find-node', { signal }))
+    }
   }
+
 
   private republishDue (now: number): void {
     for (const [id, own] of this.own) {

@@ -41,8 +41,11 @@ export interface RoutingTable {
   readonly size: number
   readonly k: number
   readonly selfId: Uint8Array
-  /** Adds or refreshes a contact seen alive at `now`. */
-  add(id: Uint8Array, contact: PeerContact, now: number): AddOutcome
+  /**
+   * Adds or refreshes a contact seen alive at `now`. The table copies the bytes it keeps unless
+   * `owned` says they are not views into a frame (e.g. the transport's authenticated contact).
+   */
+  add(id: Uint8Array, contact: PeerContact, now: number, owned?: boolean): AddOutcome
   /** Removes a contact outright; the freshest replacement takes its place. */
   remove(id: Uint8Array): boolean
   /** Counts an unanswered request; evicts after `maxFailures` in a row. Returns true if evicted. */
@@ -102,7 +105,7 @@ class KBucketTable implements RoutingTable {
     return b
   }
 
-  add (id: Uint8Array, contact: PeerContact, now: number): AddOutcome {
+  add (id: Uint8Array, contact: PeerContact, now: number, owned = false): AddOutcome {
     const index = commonPrefixLength(this.selfId, id)
     if (index === ID_BITS) return 'self'
     if (contact.addrs.length === 0) return 'ignored' // cannot be dialled back: not routable
@@ -115,7 +118,7 @@ class KBucketTable implements RoutingTable {
     }
     const b = this.bucket(index)
     if (b.entries.length < this.k) {
-      const entry = newEntry(id, contact, now)
+      const entry = newEntry(id, contact, now, owned)
       b.entries.push(entry)
       this.byId.set(entry.id, entry)
       return 'added'
@@ -128,7 +131,7 @@ class KBucketTable implements RoutingTable {
       e.lastSeen = now
       b.replacements.push(e)
     } else {
-      b.replacements.push(newEntry(id, contact, now))
+      b.replacements.push(newEntry(id, contact, now, owned))
       if (b.replacements.length > this.replacementCacheSize) b.replacements.shift()
     }
     return 'replacement'
@@ -233,7 +236,8 @@ class Entry implements RoutingEntry {
  * The table keeps its own copies (decoded frames hand out views that must not be pinned): id
  * and public key share one 64-byte buffer.
  */
-function newEntry (id: Uint8Array, contact: PeerContact, now: number): RoutingEntry {
+function newEntry (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): RoutingEntry {
+  if (owned) return new Entry(id, contact, now, now)
   const buf = new Uint8Array(64)
   buf.set(id, 0)
   buf.set(contact.publicKey, 32)
