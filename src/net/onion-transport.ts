@@ -55,10 +55,11 @@ export interface OnionTransportInit {
   publish?: OnionPublisher
   /**
    * `'per-peer'`: one tor circuit per remote peer (SOCKS username = its onion address), so
-   * traffic to different peers cannot be linked by a relay. `'none'`: tor's default.
+   * traffic to different peers cannot be linked by a relay. `'none'`: tor's default. A
+   * function gives the SOCKS username per target (e.g. to force fresh circuits).
    * @default 'per-peer'
    */
-  isolation?: 'per-peer' | 'none'
+  isolation?: 'per-peer' | 'none' | ((target: Onion3Addr) => string)
   /** Called before every dial with the target, for audit logs and tests. */
   onDial?: (target: Onion3Addr) => void
 }
@@ -82,7 +83,8 @@ class OnionTransport implements Transport {
     const target = parseOnion3Multiaddr(ma)
     options.signal.throwIfAborted()
     this.init.onDial?.(target)
-    const isolation = (this.init.isolation ?? 'per-peer') === 'per-peer' ? target.address : undefined
+    const mode = this.init.isolation ?? 'per-peer'
+    const isolation = typeof mode === 'function' ? mode(target) : mode === 'per-peer' ? target.address : undefined
     let socket: Socket
     try {
       socket = await this.init.connect({ host: `${target.address}.onion`, port: target.port, isolation, signal: options.signal })

@@ -7,7 +7,7 @@
 import type { Clock } from '../core/index.ts'
 import { systemClock } from '../core/index.ts'
 import { identityFromSeed, torKeyBlob } from '../crypto/index.ts'
-import type { TorControl } from '../tor/control/index.ts'
+import { isTorError, type TorControl } from '../tor/control/index.ts'
 import { publishOnion, type OnionProbe } from '../tor/endpoint.ts'
 import { socksConnect } from '../tor/socks.ts'
 import { NetError } from './errors.ts'
@@ -53,8 +53,10 @@ export interface TorPublisherInit {
   seed: Uint8Array
   /** Also wait until a connect through this other tor client's SOCKS port succeeds. */
   probe?: OnionProbe
-  /** Deadline for the descriptor uploads (and probe). @default 90_000 */
+  /** Deadline for the descriptor uploads (and probe), per attempt. @default 45_000 */
   timeoutMs?: number
+  /** Publish attempts when tor does not confirm the uploads in time. @default 2 */
+  attempts?: number
   /** @default systemClock */
   clock?: Clock
 }
@@ -65,24 +67,32 @@ export interface TorPublisherInit {
  * descriptor upload.
  */
 export function torPublisher (init: TorPublisherInit): OnionPublisher {
+  const attempts = Math.max(1, init.attempts ?? 2)
   return async ({ virtualPort, targetPort, signal }) => {
-    const identity = identityFromSeed(init.seed)
-    let blob: string
-    try { blob = torKeyBlob(identity) } finally { identity.destroy() }
-    try {
-      const endpoint = await publishOnion(init.control, {
-        key: { type: 'ED25519-V3', blob },
-        ports: [{ virtualPort, target: `127.0.0.1:${targetPort}` }],
-        probe: init.probe,
-        timeoutMs: init.timeoutMs ?? 90_000,
-        clock: init.clock ?? systemClock,
-        signal
-      })
-      return { address: endpoint.serviceId, remove: async () => { await endpoint.remove() } }
-    } catch (err) {
-      throw new NetError('NET_BAD_CONFIG', `tor could not publish the node's onion service: ${(err as Error).message}`, { cause: err })
-    } finally {
-      blob = ''
+    let last: unknown
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const identity = identityFromSeed(init.seed)
+      let blob: string
+      try { blob = torKeyBlob(identity) } finally { identity.destroy() }
+      try {
+        const endpoint = await publishOnion(init.control, {
+          key: { type: 'ED25519-V3', blob },
+          ports: [{ virtualPort, target: `127.0.0.1:${targetPort}` }],
+          probe: init.probe,
+          timeoutMs: init.timeoutMs ?? 45_000,
+          clock: init.clock ?? systemClock,
+          signal
+        })
+        return { address: endpoint.serviceId, remove: async () => { await endpoint.remove() } }
+      } catch (err) {
+        last = err
+        // publishOnion removed the service; a second try re-adds it with fresh uploads, which
+        // helps when tor started re-uploads that never got an answer (seen under load)
+        if (signal.aborted || !isTorError(err, 'TOR_ONION_UNREACHABLE')) break
+      } finally {
+        blob = ''
+      }
     }
+    throw new NetError('NET_BAD_CONFIG', `tor could not publish the node's onion service: ${(last as Error).message}`, { cause: last })
   }
 }
