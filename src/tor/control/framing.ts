@@ -57,6 +57,7 @@ export interface ReplyFramerInit {
 const LF = 0x0a
 const CR = 0x0d
 const DOT = 0x2e
+const NEWLINE = Buffer.from('\n')
 
 function protocolError (message: string): TorError {
   return new TorError('TOR_CONTROL_PROTOCOL', `malformed control-port reply: ${message}`)
@@ -84,7 +85,8 @@ export class ReplyFramer {
   private partial: Uint8Array = new Uint8Array(0)
   private lines: ReplyLine[] = []
   private replyBytes = 0
-  private data: string[] | undefined
+  /** Data block so far: alternating "\n" and line views (the leading "\n" is dropped). */
+  private data: Uint8Array[] | undefined
   private failed: TorError | undefined
 
   constructor (init: ReplyFramerInit = {}) {
@@ -155,16 +157,17 @@ export class ReplyFramer {
     this.replyBytes += end - start + 2
     if (this.replyBytes > this.maxReplyBytes) throw protocolError(`reply larger than ${this.maxReplyBytes} bytes`)
     if (this.data !== undefined) {
-      if (this.data.length >= this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
+      if (this.data.length >= 2 * this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
       if (buf[start] === DOT) {
         if (end - start === 1) {
-          this.lines[this.lines.length - 1].data = this.data.join('\n')
+          this.lines[this.lines.length - 1].data = this.data.length === 0 ? '' : Buffer.concat(this.data).toString('utf8', 1)
           this.data = undefined
           return undefined
         }
         start++ // dot-stuffed: the first dot was added on the wire
       }
-      this.data.push(buf.toString('utf8', start, end))
+      // Views, not strings: one decode for the whole block when it ends.
+      this.data.push(NEWLINE, buf.subarray(start, end))
       return undefined
     }
     if (this.lines.length >= this.maxReplyLines) throw protocolError(`more than ${this.maxReplyLines} lines in one reply`)
