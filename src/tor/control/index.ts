@@ -11,13 +11,20 @@
  * await control.authenticate()                       // SAFECOOKIE when tor offers it
  * const version = await control.getInfoOne('version')
  * control.onEvent((e) => { if (e.type === 'HS_DESC' && e.action === 'UPLOADED') ... })
- * await control.setEvents(['HS_DESC', 'STATUS_CLIENT'])
+ * await control.addEvents(['HS_DESC', 'STATUS_CLIENT'])   // union with what is subscribed
+ * const uploaded = control.waitForEvent((e) => e.type === 'HS_DESC' && e.action === 'UPLOADED')
  * const { serviceId } = await control.addOnion({
  *   key: { type: 'ED25519-V3', blob: torKeyBlob(identity) },
  *   ports: [{ virtualPort: 80, target: '127.0.0.1:8080' }]
  * })
+ * await uploaded
  * await control.delOnion(serviceId)
  * await control.close()
+ *
+ * Events are a union on `type`: 'STATUS_CLIENT' | 'STATUS_GENERAL' | 'STATUS_SERVER' (with
+ * `bootstrap` for BOOTSTRAP), 'HS_DESC', 'CIRC', 'STREAM' parsed into fields; every other
+ * event arrives as type 'RAW' with its keyword in `name` and its lines (data blocks
+ * included) in `lines`.
  *
  * Errors are TorError with codes TOR_CONTROL_CONNECT, TOR_CONTROL_CLOSED,
  * TOR_CONTROL_PROTOCOL, TOR_CONTROL_TIMEOUT, TOR_AUTH_FAILED, TOR_AUTH_COOKIE,
