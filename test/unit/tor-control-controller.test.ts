@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Duplex } from 'node:stream'
 import { describe, it } from 'node:test'
-import { FakeClock, isCodedError } from '../../src/core/index.ts'
+import { FakeClock, isCodedError, SeededRng } from '../../src/core/index.ts'
 import { connectTorControl, readCookieFile, TorControl } from '../../src/tor/control/index.ts'
 import type { HsDescEvent, TorControlInit } from '../../src/tor/control/index.ts'
 import { TorError } from '../../src/tor/errors.ts'
@@ -76,6 +76,36 @@ describe('tor control: command queue', () => {
     await assert.rejects(first, (e: unknown) => isCodedError(e, 'CORE_ABORTED'))
     t.push('250-first=1\r\n250 OK\r\n250-second=2\r\n250 OK\r\n')
     assert.equal(await second, '2')
+  })
+
+  it('random aborts and timeouts among 400 pipelined commands never hand a reply to the wrong command', async () => {
+    const seed = 'tor-control-fifo'
+    const rng = new SeededRng(seed)
+    const t = scripted({ commandTimeoutMs: 1_000 })
+    const outcomes: Array<Promise<string>> = []
+    const expected: string[] = []
+    const sent: number[] = []
+    for (let i = 0; i < 400; i++) {
+      const ac = new AbortController()
+      const fate = rng.int(4) // 0: abort, 1: short deadline, else answered
+      const p = t.control.getInfoOne(`k${i}`, { signal: ac.signal, timeoutMs: fate === 1 ? 10 : 1_000 })
+        .then((v) => v, (e: unknown) => isCodedError(e, 'CORE_ABORTED') ? 'aborted' : isCodedError(e, 'TOR_CONTROL_TIMEOUT') ? 'timeout' : `other ${String(e)}`)
+      outcomes.push(p)
+      expected.push(fate === 0 ? 'aborted' : fate === 1 ? 'timeout' : `v${i}`)
+      if (fate === 0) ac.abort()
+      sent.push(i)
+    }
+    await t.clock.advance(10) // the short deadlines pass before any reply
+    // tor answers every command, in order, in random chunks
+    let wire = ''
+    for (const i of sent) wire += `250-k${i}=v${i}\r\n250 OK\r\n`
+    for (let off = 0; off < wire.length;) {
+      const n = 1 + rng.int(80)
+      t.push(wire.slice(off, off + n))
+      off += n
+    }
+    assert.deepEqual(await Promise.all(outcomes), expected, `seed ${seed}`)
+    assert.equal(t.control.pendingCommands, 0)
   })
 
   it('a signal aborted before the call sends nothing', async () => {
