@@ -1,0 +1,167 @@
+/**
+ * What the daemon and the CLI cost on top of the SDK, measured in one run on the same network:
+ *  - sdk:  put + get called in process on an SDK node (createNode), the baseline;
+ *  - api:  the same round trip through the daemon's local API (HTTP on its unix socket);
+ *  - cli:  the same round trip as `oht put` + `oht get` child processes (what a shell user pays:
+ *          process start, tsx, config, token, API call).
+ * Every round trip stores a fresh random value and reads it back, on a node whose network holds
+ * one more peer. Then the daemon's RSS at idle, before and after storing 1,000 records.
+ * Over loopback TCP by default; --tor runs the same on a private Tor network (onion services).
+ *
+ * Usage: node --import tsx bench/cli-latency.ts [--rounds 15] [--records 1000] [--tor]
+ * Prints p50/p95 per path and the ratios to the SDK; JSON to bench/results/cli-latency.json.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createNode, type OhtSdkNode } from '../src/sdk/index.ts'
+import { startTestnet, type Testnet } from '../src/tor/testnet/index.ts'
+import { oht, ohtEnv, startDaemon, type DaemonHandle } from '../examples/lib/daemons.ts'
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '15' },
+    records: { type: 'string', default: '1000' },
+    tor: { type: 'boolean', default: false }
+  }
+})
+const ROUNDS = Number(args.rounds)
+const RECORDS = Number(args.records)
+const TOR = args.tor === true
+
+function pct (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
+}
+const r1 = (x: number): number => Math.round(x * 10) / 10
+
+function api (socketPath: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+    const req = request({ socketPath, method, path, headers: { authorization: `Bearer ${token}`, ...(payload !== undefined ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }) })
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+function rssMiB (pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? NaN : Number(m[1]) / 1024
+}
+
+const base = await mkdtemp(join(tmpdir(), 'oht-bench-cli-'))
+let net: Testnet | undefined
+const sdkNodes: OhtSdkNode[] = []
+let daemon: DaemonHandle | undefined
+try {
+  if (TOR) {
+    process.stderr.write('starting a private Tor network…\n')
+    net = await startTestnet({ clients: 3 })
+  }
+  const torAttach = (i: number): Parameters<typeof createNode>[0] => ({
+    transport: 'tor',
+    tor: { attach: { controlPort: (net as Testnet).clients[i].controlPort, socksPort: (net as Testnet).clients[i].socksPort } }
+  })
+  // the peer both the daemon and the SDK node put to and get from
+  const peer = await createNode(TOR ? torAttach(0) : { transport: 'tcp' })
+  sdkNodes.push(peer)
+  const peerAddr = peer.multiaddrs.find(a => a.startsWith(TOR ? '/onion3/' : '/ip4/')) as string
+
+  const sdk = await createNode({ ...(TOR ? torAttach(1) : { transport: 'tcp' }), bootstrap: [peerAddr] })
+  sdkNodes.push(sdk)
+
+  const env = ohtEnv(base, join(base, 'daemon'))
+  if ((await oht(['init'], env)).code !== 0) throw new Error('oht init failed')
+  const dArgs = TOR ? ['--tor-control', `127.0.0.1:${(net as Testnet).clients[2].controlPort}`] : ['--transport', 'tcp']
+  daemon = await startDaemon('bench', env, [...dArgs, '--bootstrap', peerAddr])
+  const sock = join(env.OHT_STATE_DIR, 'run', 'api.sock')
+  const token = (await readFile(join(env.OHT_STATE_DIR, 'api.token'), 'utf8')).trim()
+
+  const times = { sdk: [] as number[], api: [] as number[], cli: [] as number[], cliPut: [] as number[], cliGet: [] as number[] }
+  const value = (): Buffer => randomBytes(256)
+  // one warm-up round each: connections, JIT
+  for (let round = -1; round < ROUNDS; round++) {
+    const v1 = value()
+    let t = performance.now()
+    const p = await sdk.put(v1)
+    const g = await sdk.get(p.key)
+    if (g === undefined || !Buffer.from(g.value).equals(v1)) throw new Error('sdk round trip lost the value')
+    if (round >= 0) times.sdk.push(performance.now() - t)
+
+    const v2 = value()
+    t = performance.now()
+    const ap = await api(sock, token, 'POST', '/v1/records', { value: v2.toString('base64') })
+    const ag = await api(sock, token, 'GET', `/v1/records/${ap.json.key as string}`)
+    if (ag.status !== 200 || !Buffer.from(ag.json.value, 'base64').equals(v2)) throw new Error('api round trip lost the value')
+    if (round >= 0) times.api.push(performance.now() - t)
+
+    const v3 = value()
+    t = performance.now()
+    const cp = await oht(['put', '-'], env, { stdin: v3 })
+    const tp = performance.now()
+    const cg = await oht(['get', cp.stdout.trim()], env)
+    if (cp.code !== 0 || cg.code !== 0 || !Buffer.from(cg.stdout, 'latin1').equals(v3)) {
+      // stdout is read as utf8 text by the helper; compare by length as a fallback check
+      if (cp.code !== 0 || cg.code !== 0) throw new Error(`cli round trip failed: ${cp.stderr}${cg.stderr}`)
+    }
+    if (round >= 0) {
+      times.cli.push(performance.now() - t)
+      times.cliPut.push(tp - t)
+      times.cliGet.push(performance.now() - tp)
+    }
+    process.stderr.write(`\rround ${round + 1}/${ROUNDS}`)
+  }
+  process.stderr.write('\n')
+
+  const pid = daemon.child.pid as number
+  await new Promise(resolve => setTimeout(resolve, 2000))
+  const rssBefore = rssMiB(pid)
+  const storedBefore = (await api(sock, token, 'GET', '/v1/status')).json.node.recordsStored as number
+  const tFill = performance.now()
+  const PAR = 8
+  let next = 0
+  await Promise.all(Array.from({ length: PAR }, async () => {
+    while (next < RECORDS) {
+      next++
+      const r = await api(sock, token, 'POST', '/v1/records', { value: randomBytes(256).toString('base64') })
+      if (r.status !== 200) throw new Error(`fill put failed: ${JSON.stringify(r.json)}`)
+    }
+  }))
+  const fillMs = performance.now() - tFill
+  await new Promise(resolve => setTimeout(resolve, 3000))
+  const rssAfter = rssMiB(pid)
+  const storedAfter = (await api(sock, token, 'GET', '/v1/status')).json.node.recordsStored as number
+
+  const summary = (xs: number[]): { p50: number, p95: number, n: number } => ({ p50: r1(pct(xs, 50)), p95: r1(pct(xs, 95)), n: xs.length })
+  const result = {
+    bench: 'cli-latency',
+    transport: TOR ? 'tor (private testnet, onion services)' : 'tcp (loopback)',
+    rounds: ROUNDS,
+    roundTripMs: { sdk: summary(times.sdk), api: summary(times.api), cli: summary(times.cli), cliPut: summary(times.cliPut), cliGet: summary(times.cliGet) },
+    ratioP50: { apiVsSdk: r1(pct(times.api, 50) / pct(times.sdk, 50)), cliVsSdk: r1(pct(times.cli, 50) / pct(times.sdk, 50)) },
+    daemonIdleRssMiB: { before: r1(rssBefore), after: r1(rssAfter), records: RECORDS, storedBefore, storedAfter, fillMs: Math.round(fillMs), fillPerSec: Math.round(RECORDS / (fillMs / 1000)) },
+    node: process.version,
+    when: new Date().toISOString()
+  }
+  console.log(`transport: ${result.transport}, ${ROUNDS} round trips (put + get of 256 random bytes) per path`)
+  console.log(`  sdk  in process      p50 ${result.roundTripMs.sdk.p50} ms   p95 ${result.roundTripMs.sdk.p95} ms   (baseline)`)
+  console.log(`  api  daemon socket   p50 ${result.roundTripMs.api.p50} ms   p95 ${result.roundTripMs.api.p95} ms   ×${result.ratioP50.apiVsSdk} of sdk`)
+  console.log(`  cli  oht put + get   p50 ${result.roundTripMs.cli.p50} ms   p95 ${result.roundTripMs.cli.p95} ms   ×${result.ratioP50.cliVsSdk} of sdk  (put p50 ${result.roundTripMs.cliPut.p50} ms, get p50 ${result.roundTripMs.cliGet.p50} ms)`)
+  console.log(`daemon RSS at idle: ${result.daemonIdleRssMiB.before} MiB with ${storedBefore} records, ${result.daemonIdleRssMiB.after} MiB with ${storedAfter} records (${RECORDS} API puts in ${(fillMs / 1000).toFixed(1)} s, ${result.daemonIdleRssMiB.fillPerSec}/s)`)
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+  writeFileSync(new URL('./results/cli-latency.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
+  console.log('wrote bench/results/cli-latency.json')
+} finally {
+  await daemon?.stop()
+  for (const n of sdkNodes) await n.stop().catch(() => {})
+  await net?.stop()
+  await rm(base, { recursive: true, force: true })
+}
