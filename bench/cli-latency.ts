@@ -108,10 +108,8 @@ try {
     const cp = await oht(['put', '-'], env, { stdin: v3 })
     const tp = performance.now()
     const cg = await oht(['get', cp.stdout.trim()], env)
-    if (cp.code !== 0 || cg.code !== 0 || !Buffer.from(cg.stdout, 'latin1').equals(v3)) {
-      // stdout is read as utf8 text by the helper; compare by length as a fallback check
-      if (cp.code !== 0 || cg.code !== 0) throw new Error(`cli round trip failed: ${cp.stderr}${cg.stderr}`)
-    }
+    if (cp.code !== 0 || cg.code !== 0) throw new Error(`cli round trip failed: ${cp.stderr}${cg.stderr}`)
+    if (!cg.stdoutBytes.equals(v3)) throw new Error('cli round trip returned other bytes')
     if (round >= 0) {
       times.cli.push(performance.now() - t)
       times.cliPut.push(tp - t)

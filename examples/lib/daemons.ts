@@ -9,7 +9,7 @@ import { join } from 'node:path'
 export const ROOT = new URL('../..', import.meta.url).pathname
 export const BIN = join(ROOT, 'bin', 'oht.js')
 
-export interface CliResult { code: number | null, stdout: string, stderr: string, ms: number }
+export interface CliResult { code: number | null, stdout: string, stdoutBytes: Buffer, stderr: string, ms: number }
 
 /** The environment for a daemon/CLI pair: only the given state dir, no user config. */
 export function ohtEnv (base: string, stateDir: string): Record<string, string> {
@@ -31,7 +31,7 @@ export function oht (args: string[], env: Record<string, string>, options: { std
     child.on('error', (e) => { clearTimeout(timer); reject(e) })
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), ms: performance.now() - start })
+      resolve({ code, stdout: Buffer.concat(out).toString(), stdoutBytes: Buffer.concat(out), stderr: Buffer.concat(err).toString(), ms: performance.now() - start })
     })
     child.stdin.on('error', () => {})
     child.stdin.end(options.stdin)
