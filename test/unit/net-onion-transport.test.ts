@@ -78,3 +78,30 @@ describe('onion3 transport', { timeout: 20_000 }, () => {
     assert.equal(dummyAccepted, 0)
   })
 })
+
+describe('a peer announcing an onion address of another key', { timeout: 20_000 }, () => {
+  it('is disconnected after identify and its claimed address is not stored', async () => {
+    const stolen = onionAddressFromPublicKey(libp2pKeyFromSeed(new Uint8Array(32).fill(11)).publicKey.raw)
+    const id = `${process.pid}-${Date.now()}`
+    const liar = await createNetNode({ seed: new Uint8Array(randomBytes(32)), tcp: false, memory: { listen: [`/memory/liar-${id}`] }, announce: [`/memory/liar-${id}`, `/onion3/${stolen}:4001`] })
+    const mismatches: string[] = []
+    let resolveSeen: () => void = () => {}
+    const seen = new Promise<void>((resolve) => { resolveSeen = resolve })
+    const honest = await createNetNode({
+      seed: new Uint8Array(randomBytes(32)), tcp: false, memory: { listen: [] },
+      onOnionMismatch: (peer, addr) => { mismatches.push(`${peer.toString()} ${addr.toString()}`); resolveSeen() }
+    })
+    try {
+      await honest.dial(multiaddr(`/memory/liar-${id}/p2p/${liar.peerId.toString()}`))
+      await seen
+      for (let i = 0; i < 50 && honest.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+      assert.equal(honest.getConnections(liar.peerId).length, 0, 'the liar was disconnected')
+      assert.ok(mismatches.some(m => m.startsWith(liar.peerId.toString()) && m.includes(stolen)))
+      const stored = await honest.peerStore.get(liar.peerId).then(p => p.addresses.map(a => a.multiaddr.toString()), () => [])
+      assert.ok(!stored.some(a => a.includes(stolen)), 'the stolen onion address was not stored')
+    } finally {
+      await honest.stop()
+      await liar.stop()
+    }
+  })
+})
