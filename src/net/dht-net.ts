@@ -28,6 +28,7 @@ import { isOnion3, parseOnion3Multiaddr } from './onion-addr.ts'
 import type { NetLibp2p } from './node.ts'
 
 export const OHT_KAD_PROTOCOL = '/oht/kad/1.0.0'
+const KEEP_TAG = 'oht-routing-table'
 
 const STATUS_OK = 0
 const STATUS_ERROR = 1
@@ -102,6 +103,7 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
   private readonly log: Logger
   private readonly lastUsed = new Map<string, number>()
   private readonly identified = new Map<string, string[]>()
+  private readonly tagged = new Set<string>()
   private readonly identifyWaiters = new Map<string, Set<() => void>>()
   private idleTimer: TimerHandle | undefined
   private running = false
@@ -115,6 +117,7 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     this.lastUsed.delete(evt.detail.toString())
+    this.identified.delete(evt.detail.toString())
   }
 
   constructor (init: Libp2pDhtNetInit, private readonly components: Libp2pDhtNetComponents) {
@@ -324,11 +327,26 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
     return this.identified.get(key) ?? []
   }
 
+  /**
+   * Tags routing-table peers in libp2p's peer store, so that when the connection limit is
+   * reached libp2p prunes other connections first.
+   */
+  private tagIfKept (peerId: PeerId): void {
+    const { libp2p, keepPeer } = this.components
+    const key = peerId.toString()
+    const pk = ed25519FromPeerId(peerId)
+    const keep = pk !== undefined && keepPeer?.(pk) === true
+    if (keep === this.tagged.has(key)) return
+    if (keep) this.tagged.add(key); else this.tagged.delete(key)
+    void libp2p.peerStore.merge(peerId, { tags: { [KEEP_TAG]: keep ? { value: 50 } : undefined } }).catch(() => {})
+  }
+
   private pruneIdle (): void {
     const { libp2p, clock, keepPeer } = this.components
     const now = clock.monotonic()
     for (const conn of libp2p.getConnections()) {
       const key = conn.remotePeer.toString()
+      this.tagIfKept(conn.remotePeer)
       const last = this.lastUsed.get(key)
       // a connection we never used is timed from the first sweep that sees it
       if (last === undefined) { this.lastUsed.set(key, now); continue }

@@ -13,11 +13,11 @@ import type { PeerContact } from '../../src/oht/network.ts'
 let seq = 0
 interface Peer { node: NetLibp2p, net: Libp2pDhtNet, seed: Uint8Array, clock: FakeClock }
 
-async function peer (init: { maxFrameBytes?: number, idleTimeoutMs?: number, onionOnly?: boolean } = {}): Promise<Peer> {
+async function peer (init: { maxFrameBytes?: number, idleTimeoutMs?: number, onionOnly?: boolean, keepPeer?: (pk: Uint8Array) => boolean } = {}): Promise<Peer> {
   const seed = new Uint8Array(randomBytes(32))
   const node = await createNetNode({ seed, tcp: false, memory: { listen: [`/memory/dht-net-${process.pid}-${seq++}`] } })
   const clock = new FakeClock()
-  const net = createLibp2pDhtNet({ maxFrameBytes: init.maxFrameBytes, idleTimeoutMs: init.idleTimeoutMs, onionOnly: init.onionOnly, identifyWaitMs: 2_000 }, { libp2p: node, clock })
+  const net = createLibp2pDhtNet({ maxFrameBytes: init.maxFrameBytes, idleTimeoutMs: init.idleTimeoutMs, onionOnly: init.onionOnly, identifyWaitMs: 2_000 }, { libp2p: node, clock, keepPeer: init.keepPeer })
   await net.start()
   return { node, net, seed, clock }
 }
@@ -150,6 +150,18 @@ describe('DhtNet over libp2p (/oht/kad/1.0.0)', { timeout: 20_000 }, () => {
     await idle.clock.advance(60_000)
     await new Promise(resolve => setImmediate(resolve))
     assert.equal(idle.net.stats.idleClosed, 1)
+  })
+
+  it('keeps routing-table peers connected past the idle limit and tags them for libp2p', async () => {
+    const kept = await peer({ idleTimeoutMs: 60_000, keepPeer: () => true })
+    peers.push(kept)
+    await kept.net.request(b.net.ownContact(), Uint8Array.of(1))
+    await kept.clock.advance(200_000)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(kept.net.stats.idleClosed, 0)
+    assert.equal(kept.node.getConnections(b.node.peerId).length, 1)
+    const tags = (await kept.node.peerStore.get(b.node.peerId)).tags
+    assert.ok(tags.has('oht-routing-table'))
   })
 
   it('fails with NET_NOT_STARTED after stop()', async () => {
