@@ -61,6 +61,7 @@ export async function sinkServer (): Promise<{ port: number, next: () => Promise
     s.on('end', () => {
       const r = { bytes, ms: performance.now() - t0 }
       s.end()
+      if (bytes === 0) return // a readiness probe, not a transfer
       const w = waiting.shift()
       if (w !== undefined) w(r)
       else done.push(r)
@@ -77,7 +78,7 @@ export async function sinkServer (): Promise<{ port: number, next: () => Promise
 export interface OnetSide { ns: Netns, oni: Oni, onet: Onet, stateDir: string }
 
 /** Two namespaces, each with an ONI TUN device, hosted on testnet clients 0 and 1. */
-export async function twoOnetSides (net: Testnet): Promise<{ sides: OnetSide[], stop: () => Promise<void> }> {
+export async function twoOnetSides (net: Testnet, opts: { mtu?: number } = {}): Promise<{ sides: OnetSide[], stop: () => Promise<void> }> {
   const directory = createMemoryMappingDirectory()
   const masters = [randomBytes(32), randomBytes(32)]
   const onions = masters.map(m => identityFromSeed(deriveChildSeed(m, 'oni.onet')).onion)
@@ -101,7 +102,7 @@ export async function twoOnetSides (net: Testnet): Promise<{ sides: OnetSide[], 
         probeSocksPort: net.clients[1 - i].socksPort,
         probeIntervalMs: 3_600_000,
         socks: false,
-        onet: { ifname: 'onet%d', netns: ns.name, names: { peer: onions[1 - i] } }
+        onet: { ifname: 'onet%d', netns: ns.name, names: { peer: onions[1 - i] }, ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}) }
       }, { connectTor: async (o) => await client.control(o), directory })
       await oni.start()
       if (oni.onet === undefined) throw new Error(`TUN mode unavailable: ${JSON.stringify(oni.status().onet)}`)
