@@ -18,7 +18,8 @@ import { endpointsPath } from './paths.ts'
 import { ensureToken } from './token.ts'
 import { TorLink, type TorLinkComponents } from './tor-link.ts'
 
-export type DaemonPhase = 'created' | 'starting' | 'tor' | 'node' | 'running' | 'stopping' | 'stopped'
+/** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
+export type DaemonPhase = 'created' | 'starting' | 'tor' | 'node' | 'running' | 'recovering' | 'stopping' | 'stopped'
 
 export interface DaemonInit {
   config: DaemonConfig
@@ -118,9 +119,15 @@ export class Daemon implements ApiBackend {
       this.endpoints = new Endpoints(endpointsPath(this.stateDir), this.identity, log, this.config.endpoints.keepOnShutdown)
       await this.endpoints.load()
       if (session !== undefined) await this.endpoints.publishAll(session.control, options)
+      this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
       this.tor?.onReconnect(async (s) => {
-        await this.node?.torReconnected?.(s)
-        await this.endpoints?.publishAll(s.control)
+        try {
+          await this.node?.torReconnected?.(s)
+          await this.endpoints?.publishAll(s.control)
+          log.info('recovered after tor restart', { onion: this.identity?.onion })
+        } finally {
+          if (this.phase === 'recovering') this.phase = 'running'
+        }
       })
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.endpoints.size })

@@ -67,6 +67,7 @@ export class TorLink {
   private session: TorSession | undefined
   private launched: LaunchedTor | undefined
   private readonly listeners = new Set<(s: TorSession) => Promise<void>>()
+  private readonly lostListeners = new Set<(err: Error) => void>()
   private readonly stopController = new AbortController()
   private unsubscribers: Array<() => void> = []
   private reconnecting: Promise<void> | undefined
@@ -82,6 +83,12 @@ export class TorLink {
   onReconnect (listener: (s: TorSession) => Promise<void>): () => void {
     this.listeners.add(listener)
     return () => { this.listeners.delete(listener) }
+  }
+
+  /** Called when tor goes away (before reconnecting starts). */
+  onLost (listener: (err: Error) => void): () => void {
+    this.lostListeners.add(listener)
+    return () => { this.lostListeners.delete(listener) }
   }
 
   async start (options: AbortOptions = {}): Promise<TorSession> {
@@ -177,6 +184,7 @@ export class TorLink {
     this.state.lastError = err.message
     this.session = undefined
     this.components.log.warn('lost tor; reconnecting', { err: err.message })
+    for (const l of this.lostListeners) l(err)
     this.reconnecting = this.reconnectLoop().finally(() => { this.reconnecting = undefined })
   }
 
