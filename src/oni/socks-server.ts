@@ -16,6 +16,7 @@
 import { createServer, isIPv4, isIPv6, type Server, type Socket } from 'node:net'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
 import { isCodedError, logger as makeLogger, systemClock } from '../core/index.ts'
+import { socksConnect } from '../tor/socks.ts'
 import { OniError } from './errors.ts'
 import {
   encodeReply, MAX_HANDSHAKE_MESSAGE_BYTES, METHOD_NONE, METHOD_UNACCEPTABLE, METHOD_USERPASS,
@@ -61,7 +62,7 @@ export interface SocksServerComponents {
   /** @default systemClock */
   clock?: Clock
   /** @default socksConnect from src/tor/socks.ts */
-  dial: TorDialer
+  dial?: TorDialer
   log?: Logger
 }
 
@@ -90,7 +91,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 const DEFAULT_CONNECT_TIMEOUT_MS = 120_000
 const DEFAULT_MAX_CONNECTIONS = 512
 
-export function createSocksServer (init: SocksServerInit, components: SocksServerComponents): SocksServer {
+export function createSocksServer (init: SocksServerInit, components: SocksServerComponents = {}): SocksServer {
   return new OniSocksServer(init, components)
 }
 
@@ -131,7 +132,7 @@ class OniSocksServer implements SocksServer {
     this.host = host
     this.init = init
     this.clock = components.clock ?? systemClock
-    this.dial = components.dial
+    this.dial = components.dial ?? socksConnect
     this.log = components.log ?? makeLogger('oni:socks')
     this.server = createServer({ allowHalfOpen: true }, (socket) => { this.accept(socket) })
   }

@@ -10,9 +10,11 @@ import { createServer, connect, type Server } from 'node:net'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { attachTor, launchTor, socksConnect, type TorProcess } from '../../src/tor/index.ts'
-import { deriveChildSeed, identityFromSeed } from '../../src/crypto/index.ts'
+import { deriveChildSeed, identityFromSeed, readKeyFile } from '../../src/crypto/index.ts'
+import { base32Encode } from '../../src/core/index.ts'
+import { TorError } from '../../src/tor/errors.ts'
 import { createEndpointManager, type EndpointManager, type OniEndpointEvent } from '../../src/oni/endpoints.ts'
 import { createSocksServer, type SocksServer } from '../../src/oni/socks-server.ts'
 import { testnet, readBytes, type Testnet } from '../helpers/tor-testnet.ts'
@@ -96,8 +98,34 @@ describe('oni endpoints on a private Tor network', { timeout: 600_000 }, () => {
     assert.equal(st.mode & 0o777, 0o600)
   })
 
+  it('publishes an endpoint with a new key stored 0600, and one with PoW defences when tor has them', async () => {
+    assert.ok(manager)
+    const web = await manager.create({ name: 'web', routes: [{ virtualPort: 80, target: `127.0.0.1:${httpPort}` }] })
+    const keyFile = join(stateDir, 'keys', 'web.key')
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600)
+    assert.equal(web.address, `${(await readKeyFile(keyFile)).onion}.onion`)
+    const pow = await manager.create({ name: 'pow', pow: true, routes: [{ virtualPort: 80, target: `127.0.0.1:${httpPort}` }] })
+    assert.equal(pow.state, 'ready')
+    assert.ok(pow.pow === 'on' || pow.pow === 'unsupported')
+    process.stderr.write(`tor PoW defences: ${pow.pow}\n`)
+    const s = await socksConnect({ socksPort: net.clients[1].socksPort, host: pow.address, port: 80, timeoutMs: 60_000 })
+    s.destroy()
+  })
+
+  it('keeps a ClientAuthV3 endpoint closed to a client without the key (SOCKS 0xF4)', async () => {
+    assert.ok(manager)
+    const { publicKey } = generateKeyPairSync('x25519')
+    const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url')
+    const ep = await manager.create({ name: 'private', clientAuthV3: [base32Encode(raw)], routes: [{ virtualPort: 80, target: `127.0.0.1:${httpPort}` }] })
+    assert.equal(ep.clientAuth, 1)
+    await assert.rejects(socksConnect({ socksPort: net.clients[1].socksPort, host: ep.address, port: 80, timeoutMs: 60_000, retries: 6 }),
+      (e) => e instanceof TorError && e.socksReply === 0xf4)
+    await manager.delete('private')
+    assert.equal(manager.get('private'), undefined)
+  })
+
   it('fetches the endpoint over HTTP with curl through the ONI SOCKS5 server, and counts the bytes', async () => {
-    socks = createSocksServer({ torSocksPort: net.clients[1].socksPort }, { dial: socksConnect })
+    socks = createSocksServer({ torSocksPort: net.clients[1].socksPort })
     await socks.listen()
     const ep = manager?.get('router')
     assert.ok(ep)
@@ -122,14 +150,17 @@ describe('oni endpoints on a private Tor network', { timeout: 600_000 }, () => {
     s.destroy()
   })
 
-  it('survives a restart of the ONI: the detached service is adopted at the same address', async () => {
+  it('survives a restart of the ONI: the detached services are adopted at the same addresses', async () => {
     const before = manager?.get('router')?.address
+    const webBefore = manager?.get('web')?.address
     await manager?.stop()
     manager = newManager()
-    const adopted = nextEvent(manager, (e) => e.type === 'endpoint-adopted', 30_000)
+    const adopted: string[] = []
+    manager.onEvent((e) => { if (e.type === 'endpoint-adopted') adopted.push(e.name) })
     await manager.start()
-    assert.equal((await adopted).type, 'endpoint-adopted')
+    assert.deepEqual(adopted.sort(), ['pow', 'router', 'web'])
     assert.equal(manager.get('router')?.address, before)
+    assert.equal(manager.get('web')?.address, webBefore)
     assert.equal(manager.get('router')?.republished, 0)
     const r = await curl(['--socks5-hostname', `127.0.0.1:${socks?.port ?? 0}`, `http://${before ?? ''}/`])
     assert.equal(r.stdout, BODY, r.stderr)
