@@ -10,6 +10,7 @@ import type { AbortOptions } from '../core/index.ts'
 import { errorMessage } from '../core/index.ts'
 import { deriveChildSeed, identityFromSeed, torKeyBlob, type Identity } from '../crypto/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
+import { publishOnion } from '../tor/endpoint.ts'
 import { DaemonError } from './errors.ts'
 import type { JsonLog } from './json-log.ts'
 
@@ -32,6 +33,7 @@ export interface EndpointView extends EndpointSpec {
 const NAME = /^[a-z0-9_-]{1,63}$/
 const MAX_ENDPOINTS = 256
 const MAX_FILE_BYTES = 256 * 1024
+const PUBLISH_TIMEOUT_MS = 90_000
 
 export function validateEndpoint (spec: EndpointSpec): EndpointSpec {
   if (!NAME.test(spec.name)) throw new DaemonError('DAEMON_BAD_REQUEST', `endpoint name ${JSON.stringify(spec.name)} must be 1-63 characters of a-z, 0-9, "-" or "_"`)
@@ -97,13 +99,15 @@ export class Endpoints {
 
   get size (): number { return this.entries.size }
 
+  /** ADD_ONION with the endpoint's key; resolves once tor confirmed the descriptor uploads. */
   private async publish (e: Entry, control: TorControl, options: AbortOptions): Promise<void> {
     try {
-      await control.addOnion({
-        key: { type: 'ED25519-V3', blob: torKeyBlob(e.identity).slice('ED25519-V3:'.length) },
+      await publishOnion(control, {
+        key: { type: 'ED25519-V3', blob: torKeyBlob(e.identity) },
         ports: [{ virtualPort: e.spec.port, target: e.spec.target.replace(/^localhost:/, '127.0.0.1:') }],
         detach: this.detach,
-        ...options
+        timeoutMs: PUBLISH_TIMEOUT_MS,
+        ...(options.signal !== undefined ? { signal: options.signal } : {})
       })
       e.published = true
       delete e.error

@@ -172,8 +172,8 @@ export class TorLink {
     const phase = await control.getInfoOne('status/bootstrap-phase', options).catch(() => '')
     const m = /PROGRESS=(\d+)/.exec(phase)
     if (m !== null) this.state.bootstrapPercent = Number(m[1])
-    // Another subscriber (the SDK) may set its own events on this connection; ours are additive.
-    await control.setEvents(['STATUS_CLIENT', 'CIRC'], options).catch((err: unknown) => {
+    // Additive: endpoint publishing subscribes to HS_DESC on this same connection.
+    await control.addEvents(['STATUS_CLIENT', 'CIRC'], options).catch((err: unknown) => {
       this.components.log.warn('cannot subscribe to tor events', { err: errorMessage(err) })
     })
   }

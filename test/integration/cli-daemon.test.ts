@@ -9,7 +9,8 @@ import { request } from 'node:http'
 import { chmod, copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { testnet, type Testnet } from '../helpers/tor-testnet.ts'
+import { echoServer, readBytes, testnet, type EchoServer, type Testnet } from '../helpers/tor-testnet.ts'
+import { socksConnect } from '../../src/tor/socks.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 const BIN = join(ROOT, 'bin', 'oht.js')
@@ -113,6 +114,19 @@ describe('oht daemon + CLI over a private Tor network', () => {
   let aAddress: string
   let aMultiaddr: string
   let firstKey: string
+  let echo: EchoServer | undefined
+  let endpointAddress: string
+
+  /** Connects through B's tor client to `address`:80 and checks the echo. */
+  const echoThroughTor = async (address: string, isolation: string): Promise<void> => {
+    const socket = await socksConnect({ socksPort: net.clients[1].socksPort, host: address, port: 80, isolation, timeoutMs: 90_000, retries: 10 })
+    try {
+      socket.write('ping over onion')
+      assert.equal((await readBytes(socket, 15)).toString(), 'ping over onion')
+    } finally {
+      socket.destroy()
+    }
+  }
 
   before(async () => {
     net = await testnet({ clients: 2 })
@@ -132,6 +146,7 @@ describe('oht daemon + CLI over a private Tor network', () => {
   })
 
   after(async () => {
+    await echo?.close()
     await stopDaemon(a)
     await stopDaemon(b)
     await net?.stop()
@@ -199,6 +214,21 @@ describe('oht daemon + CLI over a private Tor network', () => {
     assert.equal(JSON.parse((await cli(['status', '--json'], envA)).stdout).node.recordsStored, before, 'nothing stored')
   })
 
+  it('publishes an onion endpoint for a local service, reachable from another tor client', async () => {
+    echo = await echoServer()
+    const r = await cli(['endpoints', 'add', 'web', '80', echo.target, '--json'], envA)
+    assert.equal(r.code, 0, r.stderr)
+    const ep = JSON.parse(r.stdout)
+    assert.match(ep.address, /^[a-z2-7]{56}\.onion$/)
+    assert.notEqual(ep.address, aAddress, 'an address of its own, derived from the identity and the name')
+    assert.equal(ep.published, true)
+    endpointAddress = ep.address
+    await echoThroughTor(endpointAddress, 'first')
+    const bad = await cli(['endpoints', 'add', 'web2', '80', '10.0.0.1:80'], envA)
+    assert.equal(bad.code, 2)
+    oneLine(bad, /target "10\.0\.0\.1:80" must be a loopback/)
+  })
+
   it('comes back after SIGTERM at the same onion address, with everything cleaned up in between', async () => {
     const pid = a?.child.pid
     const sock = join(envA.OHT_STATE_DIR, 'run', 'api.sock')
@@ -221,6 +251,12 @@ describe('oht daemon + CLI over a private Tor network', () => {
     const put = await cli(['put', 'after the restart'], envA)
     assert.equal(put.code, 0, put.stderr)
     assert.equal((await cli(['get', put.stdout.trim()], envB)).stdout, 'after the restart')
+    // the endpoint was restored from the state dir, at the same address, and answers again
+    const eps = JSON.parse((await cli(['endpoints', '--json'], envA)).stdout).endpoints
+    assert.equal(eps.length, 1)
+    assert.equal(eps[0].address, endpointAddress)
+    assert.equal(eps[0].published, true)
+    await echoThroughTor(endpointAddress, 'after-restart')
   })
 
   it('mutable records: B reads A\'s named record by A\'s onion address, newest seq wins', async () => {
