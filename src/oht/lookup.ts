@@ -59,6 +59,12 @@ export interface LookupSpec {
   clock?: Clock
   /** Ms after which a path stops waiting for a candidate and asks another (undefined: never). */
   stallAfter?: (candidate: Candidate) => number | undefined
+  /**
+   * true: a stalled candidate among the k closest still has to answer or time out before the
+   * lookup ends (stalls only add parallelism): completeness for writes. false: stalled peers no
+   * longer hold the lookup up: latency for reads. @default false
+   */
+  waitForStalled?: boolean
   onEvent?: (event: LookupEvent) => void
   /** Checked after every answer: true ends the lookup early (e.g. a value was found). */
   done?: () => boolean
@@ -68,6 +74,8 @@ export interface LookupSpec {
 export interface LookupOutcome {
   /** Peers that answered, closest first (up to k, merged over all paths). */
   closest: Candidate[]
+  /** Every peer that answered, closest first (spares beyond the k closest included). */
+  answered: Candidate[]
   queried: number
   /**
    * Settles when the requests still in flight at the end have answered or timed out. They are
@@ -141,7 +149,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       answered.sort((a, b) => compareDistance(a.id, b.id, target))
       const closest = answered.slice(0, k)
       onEvent?.({ type: 'final-peers', peers: closest.map(c => c.contact) })
-      resolve({ closest, queried, drained })
+      resolve({ closest, answered, queried, drained })
     }
     const onAbort = (): void => { if (spec.signal !== undefined) finish(abortReason(spec.signal)) }
     if (spec.signal?.aborted === true) { onAbort(); return }
@@ -155,7 +163,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       for (let i = 0; i < list.length && seen < k; i++) {
         const c = list[i]
         if (c.state === 'new' && inflight[p] < alpha) launch(c) // may fail id verification
-        if (c.state === 'failed' || c.stalled === true) continue
+        if (c.state === 'failed' || (c.stalled === true && spec.waitForStalled !== true)) continue
         seen++
         if (c.state === 'new' || c.state === 'inflight') busy = true
       }

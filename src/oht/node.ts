@@ -19,7 +19,7 @@ import { runLookup, type Candidate, type LookupEvent, type LookupOutcome, type Q
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
 import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type MutableRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
-import { createRoutingTable, type RoutingTable } from './routing-table.ts'
+import { createRoutingTable, type RoutingEntry, type RoutingTable } from './routing-table.ts'
 import { createRttEstimator, type RttEstimator } from './rtt.ts'
 import { createStats, type OhtStats } from './stats.ts'
 import { createMemoryStore, type RecordStore, type StoredRecord } from './store.ts'
@@ -63,11 +63,11 @@ export interface OhtNodeInit {
   /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 2 */
   bootstrapRefreshes?: number
   /**
-   * A full bucket with waiting replacement candidates pings its least recently seen contact
-   * once that contact has been silent this long (dead ones then make room). @default 900000
+   * A contact of our neighbourhood, or of a full bucket with candidates waiting, gets a liveness
+   * ping once it has been silent this long. @default 900000
    */
   probeAfterMs?: number
-  /** At most one such ping per this interval (every message is an onion round trip). @default 300000 */
+  /** At most one such ping per this interval (every message is an onion round trip). @default 120000 */
   probeIntervalMs?: number
   /** Per-peer and whole-store limits. */
   limits?: {
@@ -202,7 +202,7 @@ export class OhtNodeImpl {
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
       probeAfterMs: positive(init.probeAfterMs, 15 * MINUTE, 'probeAfterMs'),
-      probeIntervalMs: positive(init.probeIntervalMs, 5 * MINUTE, 'probeIntervalMs'),
+      probeIntervalMs: positive(init.probeIntervalMs, 2 * MINUTE, 'probeIntervalMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
       maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),
@@ -386,12 +386,12 @@ export class OhtNodeImpl {
       case 'find-node':
         this.stats.requestsIn.findNode++
         // No write token here: every PUT path looks up with GET, and an HMAC per FIND_NODE adds up.
-        res = { type: 'nodes', contacts: this.closerContacts(req.target, fromKey) }
+        res = { type: 'nodes', contacts: this.closerContacts(req.target, fromId) }
         break
       case 'get': {
         this.stats.requestsIn.get++
         const held = this.store.get(req.key)
-        const v: OhtResponse = { type: 'value', token: this.tokens.issue(from.publicKey, req.key), contacts: this.closerContacts(req.key, fromKey) }
+        const v: OhtResponse = { type: 'value', token: this.tokens.issue(from.publicKey, req.key), contacts: this.closerContacts(req.key, fromId) }
         if (held !== undefined) {
           v.seq = held.record.kind === 'mutable' ? held.record.seq : 0
           if (!req.metadataOnly) v.record = held.record
@@ -409,12 +409,18 @@ export class OhtNodeImpl {
     return out
   }
 
-  private closerContacts (target: Uint8Array, exclude: string): WireContact[] {
+  /**
+   * The k closest contacts we would vouch for: not the requester, and not contacts whose last
+   * request failed (under churn, dead entries would otherwise crowd live peers out of every
+   * answer; they return to answers as soon as they answer again).
+   */
+  private closerContacts (target: Uint8Array, exclude: Uint8Array): WireContact[] {
     const out: WireContact[] = []
-    for (const e of this.routingTable.closest(target, this.cfg.k + 1)) {
-      if (e.key === exclude) continue
-      if (out.length >= this.cfg.k) break
+    const k = this.cfg.k
+    for (const e of this.routingTable.closest(target, k + 8)) {
+      if (e.failures > 0 || bytesEqual(e.id, exclude)) continue
       out.push(e)
+      if (out.length >= k) break
     }
     return out
   }
@@ -489,7 +495,9 @@ export class OhtNodeImpl {
     signal?: AbortSignal
     onEvent?: (e: LookupEvent) => void
     done?: () => boolean
-  }): Promise<Candidate[]> {
+    /** Completeness over latency (writes, findClosest). */
+    complete?: boolean
+  }): Promise<LookupOutcome> {
     this.assertRunning()
     if (!(target instanceof Uint8Array) || target.byteLength !== 32) throw new OhtError('OHT_BAD_ARGUMENT', 'lookup target must be 32 bytes')
     this.stats.lookups++
@@ -501,7 +509,7 @@ export class OhtNodeImpl {
       const outcome = await this.runIterate(target, kind, d, options, op.signal)
       // Late answers still update the routing table; the op signal lives until they land.
       void outcome.drained.then(() => { op.clear() })
-      return outcome.closest
+      return outcome
     } catch (err) {
       op.clear()
       throw err
@@ -511,6 +519,7 @@ export class OhtNodeImpl {
   private async runIterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', d: number, options: {
     onEvent?: (e: LookupEvent) => void
     done?: () => boolean
+    complete?: boolean
   }, signal: AbortSignal): Promise<LookupOutcome> {
     return await runLookup({
       target,
@@ -523,6 +532,7 @@ export class OhtNodeImpl {
       query: async (c, querySignal) => { this.stats.lookupQueries++; return await this.query(c, kind, target, querySignal) },
       clock: this.clock,
       stallAfter: (c) => this.rtt.stallAfter(idPrefix(c.id)),
+      waitForStalled: options.complete === true,
       onEvent: options.onEvent,
       done: options.done,
       signal
@@ -540,6 +550,7 @@ export class OhtNodeImpl {
     this.iterate(target, 'find-node', {
       disjointPaths: options.disjointPaths,
       signal: scoped.signal,
+      complete: true,
       onEvent: (e) => { queue.push(e); wake?.() }
     }).then(() => { finished = true; wake?.() }, (err: unknown) => { failure = err; finished = true; wake?.() })
     try {
@@ -558,7 +569,7 @@ export class OhtNodeImpl {
   }
 
   async findClosest (target: Uint8Array, options: AbortOptions = {}): Promise<PeerContact[]> {
-    const closest = await this.iterate(target, 'find-node', { signal: options.signal })
+    const { closest } = await this.iterate(target, 'find-node', { signal: options.signal, complete: true })
     return closest.map(c => c.contact)
   }
 
@@ -628,8 +639,8 @@ export class OhtNodeImpl {
     if (mine?.record.kind === 'mutable') highest = mine.record.seq
     const local = this.store.get(key)
     if (local?.record.kind === 'mutable') highest = Math.max(highest, local.record.seq)
-    const closest = await this.iterate(key, 'get', { signal: options.signal })
-    for (const c of closest) {
+    const found = await this.iterate(key, 'get', { signal: options.signal, complete: true })
+    for (const c of found.closest) {
       const r = c.result?.record
       if (r?.kind !== 'mutable' || r.seq <= highest) continue
       try { validateRecord(key, r, this.cfg.maxValueBytes, this.verifier); highest = r.seq } catch {}
@@ -639,7 +650,7 @@ export class OhtNodeImpl {
     }
     const seq = options.seq ?? highest + 1
     const record = signMutable(this.identity, { salt: salt.slice(), seq, ttlMs, value: options.value.slice() })
-    return await this.commit(key, record, closest, ttlMs, { cas: options.cas, signal: options.signal })
+    return await this.commit(key, record, found, ttlMs, { cas: options.cas, signal: options.signal })
   }
 
   async put (record: OhtRecord, options: AbortOptions = {}): Promise<PutResult> {
@@ -647,44 +658,61 @@ export class OhtNodeImpl {
     const key = recordKey(record)
     validateRecord(key, record, this.cfg.maxValueBytes, this.verifier)
     if (record.kind === 'immutable') this.stats.puts++
-    const closest = await this.iterate(key, 'get-meta', { signal: options.signal })
-    return await this.commit(key, record, closest, record.ttlMs, { signal: options.signal })
+    const found = await this.iterate(key, 'get-meta', { signal: options.signal, complete: true })
+    return await this.commit(key, record, found, record.ttlMs, { signal: options.signal })
   }
 
-  /** PUTs `record` to the k closest answered peers (and here, if we are among them). */
-  private async commit (key: Uint8Array, record: OhtRecord, closest: Candidate[], remainingMs: number, options: { cas?: number, signal?: AbortSignal, republish?: boolean }): Promise<PutResult> {
+  /**
+   * PUTs `record` to the k closest answered peers (and here, if we are among them). A PUT that
+   * fails hands its slot to the next-closest peer that answered the lookup, so churn between
+   * the lookup and the write does not cost replicas.
+   */
+  private async commit (key: Uint8Array, record: OhtRecord, found: LookupOutcome, remainingMs: number, options: { cas?: number, signal?: AbortSignal, republish?: boolean }): Promise<PutResult> {
     const errors: PutError[] = []
-    const targets = closest.filter(c => c.result?.token !== undefined)
+    const k = this.cfg.k
+    const candidates = found.answered.filter(c => c.result?.token !== undefined)
     let stored = 0
     let attempted = 0
-    // Store locally when we are among the k closest to the key ourselves.
-    const kth = targets[this.cfg.k - 1]
-    if (targets.length < this.cfg.k || (kth !== undefined && compareDistance(this.id, kth.id, key) < 0)) {
+    // Store here too when we are among the k closest (or the network is smaller than k).
+    const kth = candidates[k - 1]
+    const local = kth !== undefined ? compareDistance(this.id, kth.id, key) < 0 : this.routingTable.size < k
+    let slots = k
+    if (local) {
       attempted++
+      slots--
       try { this.storeRecord(key, record, remainingMs, undefined, options.cas); stored++ } catch (err) {
-        errors.push({ peer: this.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: String(err) })
+        errors.push({ peer: this.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
       }
     }
     const op = this.opSignal(options.signal)
-    await Promise.all(targets.map(async (c) => {
-      attempted++
-      try {
-        const req: OhtRequest = { type: 'put', addrs: this.contact.addrs, token: c.result?.token as Uint8Array, key, remainingMs, record }
-        if (options.cas !== undefined) req.cas = options.cas
-        const res = await this.request(c, req, op.signal)
-        if (res.type !== 'stored') throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT with a ${res.type} frame`)
-        stored++
-      } catch (err) {
-        errors.push({ peer: c.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
+    let next = 0
+    // Refusals (stale seq, CAS mismatch, quota) are answers: they do not pass the slot on.
+    const retryable = (err: unknown): boolean => !(err instanceof OhtRemoteError) || err.code === 'OHT_RATE_LIMITED' || err.code === 'OHT_NOT_STARTED'
+    const worker = async (): Promise<void> => {
+      while (next < candidates.length && !op.signal.aborted) {
+        const c = candidates[next++]
+        attempted++
+        try {
+          const req: OhtRequest = { type: 'put', addrs: this.contact.addrs, token: c.result?.token as Uint8Array, key, remainingMs, record }
+          if (options.cas !== undefined) req.cas = options.cas
+          const res = await this.request(c, req, op.signal)
+          if (res.type !== 'stored') throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT with a ${res.type} frame`)
+          stored++
+          return
+        } catch (err) {
+          errors.push({ peer: c.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
+          if (!retryable(err)) return
+        }
       }
-    }))
+    }
+    await Promise.all(Array.from({ length: Math.min(slots, candidates.length) }, worker))
     op.clear()
     throwIfAborted(options.signal)
     if (options.republish !== true) {
       const now = this.clock.now()
       this.own.set(toHex(key), { key, record, expiresAt: now + remainingMs, nextAt: now + this.cfg.republishIntervalMs })
     }
-    const result: PutResult = { key, stored, attempted, closest: targets.map(c => c.contact), errors }
+    const result: PutResult = { key, stored, attempted, closest: found.closest.map(c => c.contact), errors }
     if (record.kind === 'mutable') result.seq = record.seq
     return result
   }
@@ -751,20 +779,32 @@ export class OhtNodeImpl {
     }).finally(() => { this.background-- })
   }
 
-  /** A bucket with waiting replacements pings its least-recently-seen contact. */
+  /**
+   * One liveness probe per `probeIntervalMs`: first the least recently seen of our own k
+   * closest contacts (the ones we hand out for keys near us: a dead one there crowds live peers
+   * out of our answers until a failed request marks it), else the least recently seen contact
+   * of a full bucket whose replacement candidates wait for a slot. Only contacts silent for
+   * `probeAfterMs` are probed.
+   */
   private probeStaleBuckets (now: number): void {
-    if (now < this.nextProbeAt) return
-    let probes = 0
+    if (now < this.nextProbeAt || this.routingTable.size === 0) return
+    const silent = (e: RoutingEntry | undefined): boolean => e !== undefined && now - e.lastSeen >= this.cfg.probeAfterMs
+    let target: RoutingEntry | undefined
+    for (const e of this.routingTable.closest(this.id, this.cfg.k)) {
+      if (silent(e) && (target === undefined || e.lastSeen < target.lastSeen)) target = e
+    }
     const deepest = this.routingTable.deepestBucket
-    for (let i = 0; i <= deepest && probes < 1; i++) {
+    for (let i = 0; i <= deepest && target === undefined; i++) {
       if (this.routingTable.replacementCount(i) === 0) continue
       const oldest = this.routingTable.oldest(i)
-      if (oldest === undefined || now - oldest.lastSeen < this.cfg.probeAfterMs) continue
-      probes++
-      this.nextProbeAt = now + this.cfg.probeIntervalMs
-      this.spawn('probe', async (signal) => await this.request(oldest, { type: 'ping', addrs: this.contact.addrs }, signal))
+      if (silent(oldest)) target = oldest
     }
+    if (target === undefined) return
+    this.nextProbeAt = now + this.cfg.probeIntervalMs
+    const peer = target
+    this.spawn('probe', async (signal) => await this.request(peer, { type: 'ping', addrs: this.contact.addrs }, signal))
   }
+
 
   /**
    * Bucket refresh, Kademlia style but frugal (every message is an onion round trip): the
@@ -807,8 +847,8 @@ export class OhtNodeImpl {
       own.nextAt = now + this.cfg.republishIntervalMs
       this.stats.republished++
       this.spawn('republish', async (signal) => {
-        const closest = await this.iterate(own.key, 'get-meta', { signal })
-        await this.commit(own.key, own.record, closest, own.expiresAt - this.clock.now(), { signal, republish: true })
+        const found = await this.iterate(own.key, 'get-meta', { signal, complete: true })
+        await this.commit(own.key, own.record, found, own.expiresAt - this.clock.now(), { signal, republish: true })
       })
     }
   }
@@ -839,7 +879,7 @@ export class OhtNodeImpl {
 
   private async replicate (entry: StoredRecord, signal: AbortSignal): Promise<void> {
     const key = entry.key.slice()
-    const closest = await this.iterate(key, 'get-meta', { signal })
+    const { closest } = await this.iterate(key, 'get-meta', { signal, complete: true })
     const current = this.store.get(key)
     if (current === undefined) return
     const record = current.record

@@ -2,7 +2,7 @@
  * Adaptive per-peer request timeouts, the way TCP computes its RTO (RFC 6298): a smoothed
  * round-trip time and its variance per peer, timeout = SRTT + 4·RTTVAR within [min, max].
  * Onion round trips take seconds, so an unknown peer gets a conservative initial timeout, and a
- * timeout doubles that peer's next one (back-off) until a sample arrives.
+ * timeout doubles a measured peer's next one (back-off) until a sample arrives.
  */
 
 export interface RttInit {
@@ -79,8 +79,10 @@ export function createRttEstimator (init: RttInit = {}): RttEstimator {
     },
     timedOut (peer) {
       const s = peers.get(peer)
-      if (s === undefined) { remember(peer, { srtt: -1, rttvar: 0, rto: clamp(initial * 2) }); return }
-      s.rto = clamp(s.rto * 2)
+      // A peer that never answered keeps the initial timeout (it is most likely gone; waiting
+      // longer on it would only slow lookups down). A measured one backs off like TCP.
+      if (s === undefined) { remember(peer, { srtt: -1, rttvar: 0, rto: clamp(initial) }); return }
+      if (s.srtt >= 0) s.rto = clamp(s.rto * 2)
     },
     estimate (peer) {
       const s = peers.get(peer)

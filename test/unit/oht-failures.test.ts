@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isCodedError, SECOND } from '../../src/core/index.ts'
-import { compareDistance, decodeResponse, encodeRequest } from '../../src/oht/index.ts'
+import { isCodedError, MINUTE, SECOND } from '../../src/core/index.ts'
+import { compareDistance, decodeResponse, encodeRequest, immutableKey, MSG } from '../../src/oht/index.ts'
 import { testnet } from './oht-helpers.ts'
 
 describe('unresponsive peers', () => {
@@ -63,6 +63,62 @@ describe('unresponsive peers', () => {
     const res = await t.bus.endpoint(t.nodes[0].contact).request(t.nodes[2].contact, encodeRequest({ type: 'ping', addrs: [] }))
     const decoded = decodeResponse(res)
     assert.equal(decoded.type === 'error' ? decoded.code : decoded.type, 'OHT_NOT_STARTED')
+    await t.stop()
+  })
+})
+
+describe('churn resilience', () => {
+  it('a PUT that gets no answer hands its slot to the next-closest peer that answered the lookup', async () => {
+    const t = await testnet({ size: 12, seed: 'topup', init: { k: 4, requestTimeout: { initialMs: SECOND, minMs: 100, maxMs: 2 * SECOND } } })
+    const value = new TextEncoder().encode('top me up')
+    const key = immutableKey(value)
+    const writer = t.nodes[0]
+    const ranked = t.nodes.filter(n => n !== writer).sort((a, b) => compareDistance(a.id, b.id, key))
+    const mute = ranked[1]
+    // `mute` answers the lookup but never answers the PUT (it died in between, say).
+    t.bus.hangIf = (to, frame) => to.addrs[0] === mute.contact.addrs[0] && frame[1] === MSG.PUT
+    let result: Awaited<ReturnType<typeof writer.putImmutable>> | undefined
+    const p = writer.putImmutable(value).then((r) => { result = r })
+    await t.advance(10 * SECOND, 250)
+    await p
+    assert.ok(result !== undefined)
+    const selfAmongClosest = compareDistance(writer.id, ranked[3].id, key) < 0
+    assert.equal(result.stored, 4, `stored ${result.stored}`)
+    assert.ok(result.errors.some(e => e.code === 'CORE_TIMEOUT'))
+    assert.equal(mute.store.get(key), undefined)
+    const expectHolders = selfAmongClosest ? 3 : 4
+    assert.equal(ranked.slice(0, 5).filter(n => n.store.get(key) !== undefined).length, expectHolders, 'the fifth closest took the mute peer\'s slot')
+    await t.stop()
+  })
+
+  it('contacts whose last request failed are left out of answers until they answer again', async () => {
+    const t = await testnet({ size: 10, seed: 'hide-dead' })
+    const [a, dead, asker] = [t.nodes[1], t.nodes[4], t.nodes[6]]
+    const answerFrom = async (): Promise<string[]> => {
+      const res = decodeResponse(await t.bus.endpoint(asker.contact).request(a.contact, encodeRequest({ type: 'find-node', addrs: asker.contact.addrs, target: dead.id })))
+      return res.type === 'nodes' ? res.contacts.map(c => Buffer.from(c.id).toString('hex')) : []
+    }
+    const deadHex = Buffer.from(dead.id).toString('hex')
+    assert.ok((await answerFrom()).includes(deadHex))
+    a.routingTable.markFailed(dead.id)
+    assert.ok(!(await answerFrom()).includes(deadHex), 'a failed contact is not vouched for')
+    assert.ok(a.routingTable.has(dead.id), 'but it is not evicted after one failure')
+    await a.bootstrap([dead.contact]) // it answers a ping: back in answers
+    assert.ok((await answerFrom()).includes(deadHex))
+    await t.stop()
+  })
+
+  it('a silent neighbour is probed and hidden from answers within the probe period', async () => {
+    const t = await testnet({ size: 10, seed: 'probe', init: { probeAfterMs: 5 * MINUTE, probeIntervalMs: MINUTE, requestTimeout: { initialMs: SECOND, minMs: 100, maxMs: 2 * SECOND } } })
+    const a = t.nodes[2]
+    const near = a.routingTable.closest(a.id, 1)[0]
+    const neighbour = t.nodes.find(n => Buffer.compare(n.id, near.id) === 0)
+    assert.ok(neighbour !== undefined)
+    await neighbour.stop() // gone for good: it neither answers nor sends
+    t.bus.silent.add(neighbour.contact.addrs[0])
+    await t.advance(30 * MINUTE, 5000)
+    assert.ok((a.routingTable.get(neighbour.id)?.failures ?? 3) > 0 || !a.routingTable.has(neighbour.id), 'dead neighbour not detected')
+    assert.ok(a.stats.requestsOut.ping > 0)
     await t.stop()
   })
 })

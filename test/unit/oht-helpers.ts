@@ -11,6 +11,8 @@ export class MemoryBus {
   readonly handlers = new Map<string, { handler: DhtRequestHandler, contact: PeerContact }>()
   /** Addresses whose requests hang until the caller gives up (a dead or slow peer). */
   readonly silent = new Set<string>()
+  /** Requests for which this returns true hang like `silent` (e.g. only PUTs to one peer). */
+  hangIf?: (to: PeerContact, frame: Uint8Array) => boolean
   /** Requests delivered, by destination address. */
   readonly delivered = new Map<string, number>()
   requests = 0
@@ -28,7 +30,7 @@ export class MemoryBus {
         const h = bus.handlers.get(target)
         if (h === undefined) throw new Error(`unreachable: ${target}`)
         bus.delivered.set(target, (bus.delivered.get(target) ?? 0) + 1)
-        if (bus.silent.has(target)) return await raceSignal(new Promise<Uint8Array>(() => {}), options.signal)
+        if (bus.silent.has(target) || bus.hangIf?.(to, frame) === true) return await raceSignal(new Promise<Uint8Array>(() => {}), options.signal)
         if (bus.latencyMs > 0) await bus.clock.sleep(bus.latencyMs, options)
         // Copy like a real transport would: no shared buffers between nodes.
         const res = await h.handler(self, frame.slice(), options)
