@@ -9,10 +9,16 @@
  *   node --import tsx bench/netsim.ts [--nodes 10000] [--hours 24] [--seed 1] [--churn 0.2]
  *        [--put-every-s 20] [--get-every-s 10] [--quantum-ms 0] [--max-wall-min 0]
  *
+ * Run it with a bigger V8 heap and young generation (the live state of 10,000 nodes is
+ * ~2 GiB; the default young generation makes the collector dominate):
+ *
+ *   node --max-old-space-size=7168 --max-semi-space-size=64 --import tsx bench/netsim.ts
+ *
  * --max-wall-min stops early (figures then cover the simulated time reached, flagged
  * `partial`). Writes bench/results/netsim.json. Goal: 10,000 nodes × 24 h in ≤ 10 min wall and
  * ≤ 8 GiB on the 2-core CI machine.
  */
+import { execFileSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../src/core/index.ts'
@@ -116,8 +122,21 @@ console.log(`wall per request ${usPerRequest.toFixed(1)} µs = ${(usPerRequest /
 console.log(`goal 10 min / 8 GiB: wall ${(wallMs / 60_000).toFixed(1)} min${partial ? ` (projected for the full ${HOURS} h: ${projectedFullMin.toFixed(0)} min)` : ''}, peak RSS ${m.peakRssMiB} MiB`)
 
 net.stop()
+/** Which engine ran: the last commit touching src/oht and whether the tree differs from it. */
+function engineVersion (): string {
+  try {
+    const commit = execFileSync('git', ['log', '-1', '--format=%h', '--', 'src/oht'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src/oht'], { encoding: 'utf8' }).trim() !== ''
+    return `${commit === '' ? 'uncommitted' : commit}${dirty ? '+local changes' : ''}`
+  } catch {
+    return 'unknown'
+  }
+}
+
 const result = {
   name: 'netsim',
+  engine: engineVersion(),
+  nodeFlags: process.execArgv.filter(a => a.startsWith('--max')),
   config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: Number(opt['put-every-s']), getEveryS: Number(opt['get-every-s']), quantumMs: QUANTUM, latency: torLatency().description },
   partial,
   simulatedHours: d.virtualMs / HOUR,
