@@ -5,7 +5,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { systemClock, toHex } from '../../src/core/index.ts'
-import { sha256 } from '../../src/crypto/index.ts'
+import { deriveChildSeed, generateIdentity, identityFromSeed, sha256, writeKeyFile } from '../../src/crypto/index.ts'
 import { main, COMMANDS } from '../../src/cli/main.ts'
 import { readAll, type CliIo } from '../../src/cli/io.ts'
 import { EXIT } from '../../src/cli/errors.ts'
@@ -63,6 +63,25 @@ describe('oht CLI against a daemon (local transport, in process)', () => {
     assert.equal(r.code, EXIT.FAILURE)
     oneLine(r, /an identity already exists at .*identity\.key; nothing changed \(use --force/)
     assert.equal(await readFile(join(env.OHT_STATE_DIR, 'identity.key'), 'utf8'), before)
+  })
+
+  it('init --from-master --name derives a reproducible identity (the key tree)', async () => {
+    const master = generateIdentity()
+    const masterFile = join(dir, 'master.key')
+    await writeKeyFile(masterFile, master)
+    const expected = identityFromSeed(deriveChildSeed(master.seed, 'universe.router.multiverse'))
+    const one = await run(['init', '--from-master', masterFile, '--name', 'universe.router.multiverse', '--json'], { ...env, OHT_STATE_DIR: join(dir, 'vm1') })
+    const two = await run(['init', '--from-master', masterFile, '--name', 'universe.router.multiverse', '--json'], { ...env, OHT_STATE_DIR: join(dir, 'vm2') })
+    const other = await run(['init', '--from-master', masterFile, '--name', 'universe.desktop.multiverse', '--json'], { ...env, OHT_STATE_DIR: join(dir, 'vm3') })
+    assert.equal(one.code, 0, one.stderr)
+    assert.equal(JSON.parse(one.stdout).onion, expected.onion)
+    assert.equal(JSON.parse(two.stdout).onion, expected.onion)
+    assert.notEqual(JSON.parse(other.stdout).onion, expected.onion)
+    const bad = await run(['init', '--from-master', masterFile, '--name', 'bad..name'], { ...env, OHT_STATE_DIR: join(dir, 'vm4') })
+    assert.equal(bad.code, EXIT.USAGE)
+    oneLine(bad, /--name: bad label/)
+    master.destroy()
+    expected.destroy()
   })
 
   it('id prints the same onion address the daemon serves', async () => {
