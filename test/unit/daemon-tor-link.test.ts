@@ -78,7 +78,7 @@ describe('daemon tor link (attach mode)', () => {
     await clock.advance(1000)
     assert.equal(sessions.length, 1)
     assert.equal(sessions[0].socksPort, 9051, 'the new session')
-    assert.equal(link.current?.control, controls[1] as unknown as TorControl)
+    assert.equal((link.current as TorSession | undefined)?.control, controls[1] as unknown as TorControl)
     assert.equal(link.state.connected, true)
     assert.equal(link.state.restarts, 1)
     // events of the old connection no longer count
