@@ -9,7 +9,8 @@
  * Over loopback TCP by default; --tor runs the same on a private Tor network (onion services).
  *
  * Usage: node --import tsx bench/cli-latency.ts [--rounds 15] [--records 1000] [--tor]
- * Prints p50/p95 per path and the ratios to the SDK; JSON to bench/results/cli-latency.json.
+ * Prints p50/p95 per path and the ratios to the SDK; JSON to bench/results/cli-latency.json
+ * (cli-latency-tor.json with --tor).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
@@ -155,8 +156,9 @@ try {
   console.log(`  cli  oht put + get   p50 ${result.roundTripMs.cli.p50} ms   p95 ${result.roundTripMs.cli.p95} ms   ×${result.ratioP50.cliVsSdk} of sdk  (put p50 ${result.roundTripMs.cliPut.p50} ms, get p50 ${result.roundTripMs.cliGet.p50} ms)`)
   console.log(`daemon RSS at idle: ${result.daemonIdleRssMiB.before} MiB with ${storedBefore} records, ${result.daemonIdleRssMiB.after} MiB with ${storedAfter} records (${RECORDS} API puts in ${(fillMs / 1000).toFixed(1)} s, ${result.daemonIdleRssMiB.fillPerSec}/s)`)
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
-  writeFileSync(new URL('./results/cli-latency.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
-  console.log('wrote bench/results/cli-latency.json')
+  const file = TOR ? 'cli-latency-tor.json' : 'cli-latency.json'
+  writeFileSync(new URL(`./results/${file}`, import.meta.url), JSON.stringify(result, null, 2) + '\n')
+  console.log(`wrote bench/results/${file}`)
 } finally {
   await daemon?.stop()
   for (const n of sdkNodes) await n.stop().catch(() => {})
