@@ -15,10 +15,10 @@ import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_CONTA
 import { compareDistance, ID_BITS } from './distance.ts'
 import { OhtError, OhtRemoteError } from './errors.ts'
 import { idPrefix } from './id-map.ts'
-import { runLookup, type Candidate, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
+import { runLookup, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
-import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type MutableRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
+import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
 import { createRoutingTable, type RoutingEntry, type RoutingTable } from './routing-table.ts'
 import { createRttEstimator, type RttEstimator } from './rtt.ts'
 import { createStats, type OhtStats } from './stats.ts'
@@ -30,7 +30,10 @@ const MINUTE = 60 * SECOND
 const HOUR = 60 * MINUTE
 
 export interface OhtNodeInit {
-  /** Our own transport addresses, put in our contact. Empty = client mode (never routed to). */
+  /**
+   * Our own dial addresses, put in our contact and declared in every request. Empty = client
+   * mode: peers answer us but never add us to their routing tables.
+   */
   addrs: string[]
   /** Bucket size and replication factor. @default 20 */
   k?: number
@@ -324,9 +327,10 @@ export class OhtNodeImpl {
     try {
       res = decodeResponse(answer, { maxValueBytes: this.cfg.maxValueBytes })
     } catch (err) {
+      // A peer that answers garbage is dropped, not just counted as slow.
       this.stats.badFrames++
       this.stats.requestFailures++
-      this.routingTable.markFailed(peer.id)
+      this.routingTable.remove(peer.id)
       throw err
     }
     if (this.running) this.routingTable.add(peer.id, peer.contact, this.clock.now())
@@ -367,16 +371,15 @@ export class OhtNodeImpl {
     if (!this.running) throw new OhtError('OHT_NOT_STARTED', 'node is stopped')
     this.stats.bytesIn += frame.byteLength
     const fromId = this.idOf(from.publicKey)
-    const fromKey = toHex(fromId)
-    if (!this.rateLimiter.take(fromKey)) {
+    if (!this.rateLimiter.take(idPrefix(fromId))) {
       this.stats.rateLimited++
       throw new OhtError('OHT_RATE_LIMITED', 'too many requests: slow down and retry later')
     }
     const req = decodeRequest(frame, { maxValueBytes: this.cfg.maxValueBytes })
-    const addrs = req.addrs.length > 0 ? req.addrs : from.addrs
-    const now = this.clock.now()
-    // The transport's contact and our own hash of it are not frame views: no copy needed.
-    this.routingTable.add(fromId, addrs === from.addrs ? from : { publicKey: from.publicKey, addrs: addrs.slice() }, now, true)
+    // A sender that declares no dial addresses is a client: it is answered, never routed to.
+    // Declared addresses can only be for the sender's own, transport-authenticated key. The
+    // key and our hash of it are not frame views, and decoded address strings are fresh: no copy.
+    if (req.addrs.length > 0) this.routingTable.add(fromId, { publicKey: from.publicKey, addrs: req.addrs }, this.clock.now(), true)
     let res: OhtResponse
     switch (req.type) {
       case 'ping':
@@ -401,7 +404,7 @@ export class OhtNodeImpl {
       }
       case 'put':
         this.stats.requestsIn.put++
-        res = { type: 'stored', grantedMs: this.acceptPut(from.publicKey, fromKey, req) }
+        res = { type: 'stored', grantedMs: this.acceptPut(from.publicKey, toHex(fromId), req) }
         break
     }
     const out = encodeResponse(res)
@@ -913,4 +916,3 @@ function fromHexKey (hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, 'hex'))
 }
 
-export type { MutableRecord }

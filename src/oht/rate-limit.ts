@@ -6,8 +6,8 @@
 import type { Clock } from '../core/clock.ts'
 
 export interface RateLimiter {
-  /** Takes one token for `peer`; false when the peer is over its rate. */
-  take(peer: string): boolean
+  /** Takes one token for `peer` (any stable key); false when the peer is over its rate. */
+  take(peer: string | number): boolean
   /** Forgets peers whose bucket has refilled (they are indistinguishable from new ones). */
   sweep(): void
   readonly size: number
@@ -29,14 +29,14 @@ export function createRateLimiter (clock: Clock, init: RateLimiterInit = {}): Ra
   const rate = init.ratePerSecond ?? 50
   const burst = init.burst ?? 100
   const maxPeers = init.maxPeers ?? 4096
-  const buckets = new Map<string, Bucket>()
+  const buckets = new Map<string | number, Bucket>()
   return {
     take (peer) {
       const now = clock.monotonic()
       let b = buckets.get(peer)
       if (b === undefined) {
         // Oldest-inserted peer goes first: a forgotten peer merely starts with a full bucket.
-        if (buckets.size >= maxPeers) buckets.delete(buckets.keys().next().value as string)
+        if (buckets.size >= maxPeers) buckets.delete(buckets.keys().next().value as string | number)
         b = { tokens: burst, at: now }
         buckets.set(peer, b)
       } else {

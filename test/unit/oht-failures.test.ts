@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isCodedError, MINUTE, SECOND } from '../../src/core/index.ts'
-import { compareDistance, decodeResponse, encodeRequest, immutableKey, MSG } from '../../src/oht/index.ts'
-import { testnet } from './oht-helpers.ts'
+import { isCodedError, MINUTE, SECOND, SeededRng } from '../../src/core/index.ts'
+import { compareDistance, createOhtNode, decodeResponse, encodeRequest, immutableKey, MSG } from '../../src/oht/index.ts'
+import { makeIdentity, testnet } from './oht-helpers.ts'
 
 describe('unresponsive peers', () => {
   it('a lookup completes past silent peers after their timeouts and returns only live peers, the closest first', async () => {
@@ -119,6 +119,33 @@ describe('churn resilience', () => {
     await t.advance(30 * MINUTE, 5000)
     assert.ok((a.routingTable.get(neighbour.id)?.failures ?? 3) > 0 || !a.routingTable.has(neighbour.id), 'dead neighbour not detected')
     assert.ok(a.stats.requestsOut.ping > 0)
+    await t.stop()
+  })
+})
+
+describe('who gets into routing tables', () => {
+  it('a client (no declared addresses) is answered but never routed to', async () => {
+    const t = await testnet({ size: 6, seed: 'client' })
+    const identity = makeIdentity(new SeededRng('client-id'))
+    const client = createOhtNode({ addrs: [] }, { identity, net: t.bus.endpoint({ publicKey: identity.publicKey, addrs: ['mem:client'] }), clock: t.clock, rng: new SeededRng('client-rng') })
+    await client.start()
+    const boot = await client.bootstrap([t.nodes[0].contact])
+    assert.ok(boot.peers >= 5, 'the client learns the network')
+    const put = await client.putImmutable(new TextEncoder().encode('from a client'))
+    assert.ok(put.stored >= 5)
+    for (const n of t.nodes) assert.equal(n.routingTable.has(client.id), false, 'no server routes to the client')
+    await client.stop()
+    await t.stop()
+  })
+
+  it('a peer that answers with a malformed frame is dropped from the routing table', async () => {
+    const t = await testnet({ size: 6, seed: 'garbage' })
+    const [asker, liar] = [t.nodes[1], t.nodes[3]]
+    assert.ok(asker.routingTable.has(liar.id))
+    t.bus.handlers.set(liar.contact.addrs[0], { contact: liar.contact, handler: async () => Uint8Array.of(1, 0x82, 0xff, 0xff) })
+    await asker.findClosest(liar.id)
+    assert.equal(asker.routingTable.has(liar.id), false)
+    assert.ok(asker.stats.badFrames >= 1)
     await t.stop()
   })
 })
