@@ -41,11 +41,6 @@ export interface PublishOnionOptions extends Omit<AddOnionOptions, 'key'>, Abort
   probe?: OnionProbe
   /** Deadline for descriptor upload and probe (TOR_ONION_UNREACHABLE). @default 60_000 */
   timeoutMs?: number
-  /**
-   * Events to keep subscribed besides HS_DESC: SETEVENTS replaces a connection's whole
-   * subscription. @default []
-   */
-  keepEvents?: string[]
   /** @default systemClock */
   clock?: Clock
 }
@@ -156,7 +151,7 @@ async function probeUntilReachable (serviceId: string, port: number, probe: Onio
 export async function publishOnion (control: TorControl, opts: PublishOnionOptions): Promise<OnionEndpoint> {
   const clock = opts.clock ?? systemClock
   const timeoutMs = opts.timeoutMs ?? 60_000
-  const { probe, keepEvents, key, timeoutMs: _t, clock: _c, signal, ...addOpts } = opts
+  const { probe, key, timeoutMs: _t, clock: _c, signal, ...addOpts } = opts
   if (opts.ports.length === 0) throw new TorError('TOR_BAD_ARGUMENT', 'publishOnion needs at least one port')
   const t0 = clock.monotonic()
   // Subscribe before ADD_ONION: the service's events start right away and carry no request id.
@@ -172,7 +167,8 @@ export async function publishOnion (control: TorControl, opts: PublishOnionOptio
   const scoped = scopedSignal(clock, timeoutMs, signal)
   let serviceId: string | undefined
   try {
-    await control.setEvents([...new Set([...(keepEvents ?? []), 'HS_DESC'])], { signal: scoped.signal })
+    // addEvents keeps whatever else the caller subscribed to on this connection.
+    await control.addEvents(['HS_DESC'], { signal: scoped.signal })
     const result = await control.addOnion({ ...addOpts, key: key ?? { type: 'NEW' }, signal: scoped.signal })
     serviceId = result.serviceId
     const t = new UploadTracker(serviceId)

@@ -144,12 +144,18 @@ async function connectOnce (opts: SocksConnectOptions, signal: AbortSignal): Pro
   signal.addEventListener('abort', onAbort, { once: true })
   try {
     await new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
+        socket.off('error', onError)
+        signal.removeEventListener('abort', onAbortConnect)
+      }
       const onError = (err: Error): void => {
+        cleanup()
         reject(new TorError('TOR_SOCKS', `could not reach tor's SOCKS port ${socksHost}:${opts.socksPort} (${err.message}): is tor running with that SocksPort?`, { cause: err }))
       }
+      const onAbortConnect = (): void => { cleanup(); reject(abortReason(signal)) }
       socket.once('error', onError)
-      socket.connect(opts.socksPort, socksHost, () => { socket.off('error', onError); resolve() })
-      signal.addEventListener('abort', () => { reject(abortReason(signal)) }, { once: true })
+      signal.addEventListener('abort', onAbortConnect, { once: true })
+      socket.connect(opts.socksPort, socksHost, () => { cleanup(); resolve() })
     })
     const reader = new ExactReader(socket, signal)
     try {
@@ -225,54 +231,60 @@ function ipv6Bytes (addr: string): Uint8Array {
 
 /**
  * Reads exact byte counts from a socket in paused mode, so bytes past the SOCKS reply stay
- * buffered in the socket for whoever reads it next.
+ * buffered in the socket for whoever reads it next. The listeners stay attached for the whole
+ * handshake: attaching a 'readable' listener while a partial reply is buffered re-emits at once
+ * (on nextTick), which would spin without ever letting the rest of the reply in.
  */
 class ExactReader {
   private readonly socket: Socket
   private readonly signal: AbortSignal
+  private ended = false
+  private failure?: Error
+  private wake?: () => void
+  private readonly onReadable = (): void => { this.wake?.() }
+  private readonly onEnd = (): void => { this.ended = true; this.wake?.() }
+  private readonly onError = (err: Error): void => {
+    this.failure = new TorError('TOR_SOCKS', `SOCKS connection failed: ${err.message}`, { cause: err })
+    this.wake?.()
+  }
 
   constructor (socket: Socket, signal: AbortSignal) {
     this.socket = socket
     this.signal = signal
+    socket.on('readable', this.onReadable)
+    socket.on('end', this.onEnd)
+    socket.on('close', this.onEnd)
+    socket.on('error', this.onError)
   }
 
   async read (n: number): Promise<Uint8Array> {
     if (n === 0) return new Uint8Array(0)
     for (;;) {
+      if (this.failure !== undefined) throw this.failure
       const chunk = this.socket.read(n) as Buffer | null
       if (chunk !== null) {
         if (chunk.length < n) throw protocolError('tor closed the SOCKS connection in the middle of a reply')
         return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
       }
-      await this.waitReadable()
+      if (this.ended || this.socket.destroyed) throw protocolError('tor closed the SOCKS connection before replying')
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => { this.wake = undefined; reject(abortReason(this.signal)) }
+        if (this.signal.aborted) { onAbort(); return }
+        this.signal.addEventListener('abort', onAbort, { once: true })
+        this.wake = () => {
+          this.wake = undefined
+          this.signal.removeEventListener('abort', onAbort)
+          resolve()
+        }
+      })
     }
   }
 
-  private async waitReadable (): Promise<void> {
-    const socket = this.socket
-    const signal = this.signal
-    await new Promise<void>((resolve, reject) => {
-      const cleanup = (): void => {
-        socket.off('readable', onReadable)
-        socket.off('end', onEnd)
-        socket.off('close', onEnd)
-        socket.off('error', onError)
-        signal.removeEventListener('abort', onAbort)
-      }
-      const onReadable = (): void => { cleanup(); resolve() }
-      const onEnd = (): void => { cleanup(); reject(protocolError('tor closed the SOCKS connection before replying')) }
-      const onError = (err: Error): void => { cleanup(); reject(new TorError('TOR_SOCKS', `SOCKS connection failed: ${err.message}`, { cause: err })) }
-      const onAbort = (): void => { cleanup(); reject(abortReason(signal)) }
-      if (socket.readableEnded || socket.destroyed) { onEnd(); return }
-      socket.once('readable', onReadable)
-      socket.once('end', onEnd)
-      socket.once('close', onEnd)
-      socket.once('error', onError)
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
-  }
-
+  /** Detaches; with no 'readable' or 'data' listener left, a later 'data' listener starts the flow. */
   release (): void {
-    // Nothing is held: the socket stays paused until the caller reads or pipes it.
+    this.socket.off('readable', this.onReadable)
+    this.socket.off('end', this.onEnd)
+    this.socket.off('close', this.onEnd)
+    this.socket.off('error', this.onError)
   }
 }
