@@ -35,6 +35,7 @@
  * be reused by the transport, and whoever keeps bytes longer than the frame (routing table,
  * store) copies them.
  */
+import { isAscii as isAsciiBytes } from 'node:buffer'
 import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
 import type { PeerContact } from './network.ts'
 import { MAX_SALT_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, KEY_BYTES, type OhtRecord } from './records.ts'
@@ -104,25 +105,16 @@ class Writer {
 
   u64 (v: number): void { this.u32(Math.floor(v / 2 ** 32)); this.u32(v >>> 0) }
   bytes (b: Uint8Array): void { this.buf.set(b, this.off); this.off += b.byteLength }
-  /** Writes an address: ASCII (the usual case) without an intermediate encoding. */
+  /** Writes an address: UTF-8 straight into the frame (no intermediate buffer). */
   addr (a: EncodedAddr): void {
-    if (typeof a === 'string') {
-      this.u16(a.length)
-      const b = this.buf
-      for (let i = 0; i < a.length; i++) b[this.off++] = a.charCodeAt(i)
-    } else {
-      this.u16(a.byteLength); this.bytes(a)
-    }
+    this.u16(a.bytes)
+    enc.encodeInto(a.text, this.buf.subarray(this.off, this.off + a.bytes))
+    this.off += a.bytes
   }
 }
 
-/** An address ready to write: the string itself when pure ASCII, else its UTF-8 bytes. */
-type EncodedAddr = string | Uint8Array
-
-function isAscii (s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
-  return true
-}
+/** An address ready to write: its text and UTF-8 length. */
+interface EncodedAddr { text: string, bytes: number }
 
 function u64ok (v: number, what: string): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new OhtError('OHT_BAD_ARGUMENT', `${what} must be a non-negative safe integer, got ${v}`)
@@ -135,17 +127,16 @@ function fixed (b: Uint8Array, n: number, what: string): Uint8Array {
 
 function encodedAddrs (addrs: string[]): EncodedAddr[] {
   if (addrs.length > MAX_ADDRS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_ADDRS} addresses per contact, got ${addrs.length}`)
-  return addrs.map(a => {
-    const b: EncodedAddr = isAscii(a) ? a : enc.encode(a)
-    const len = typeof b === 'string' ? b.length : b.byteLength
-    if (len > MAX_ADDR_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `address longer than ${MAX_ADDR_BYTES} bytes`)
-    return b
+  return addrs.map(text => {
+    const bytes = Buffer.byteLength(text, 'utf8')
+    if (bytes > MAX_ADDR_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `address longer than ${MAX_ADDR_BYTES} bytes`)
+    return { text, bytes }
   })
 }
 
 function addrsSize (encoded: EncodedAddr[]): number {
   let n = 1
-  for (const a of encoded) n += 2 + (typeof a === 'string' ? a.length : a.byteLength)
+  for (const a of encoded) n += 2 + a.bytes
   return n
 }
 
@@ -313,14 +304,59 @@ function readAddrs (r: Reader): string[] {
   return out
 }
 
+/**
+ * A decoded contact whose public key and address strings are only built when read: a lookup
+ * sees ~20 contacts per answer and most are peers it already knows (it needs just the id).
+ * Everything was validated at decode time, so reading can no longer fail.
+ */
+class LazyContact implements WireContact {
+  private built?: PeerContact
+  constructor (readonly id: Uint8Array, private readonly frame: Uint8Array, private readonly at: number) {}
+
+  get contact (): PeerContact {
+    if (this.built !== undefined) return this.built
+    const r = new Reader(this.frame)
+    r.off = this.at
+    const publicKey = r.view_(PUBLIC_KEY_BYTES, 'contact key')
+    const n = r.u8('address count')
+    const addrs: string[] = []
+    for (let i = 0; i < n; i++) {
+      const b = r.view_(r.u16('address length'), 'address')
+      addrs.push(dec.decode(b)) // validated at decode time: cannot throw
+    }
+    this.built = { publicKey, addrs }
+    return this.built
+  }
+
+  toJSON (): WireContact { return { id: this.id, contact: this.contact } }
+}
+
 function readContacts (r: Reader): WireContact[] {
   const n = r.u8('contact count')
   if (n > MAX_CONTACTS) throw bad(`too many contacts: ${n} > ${MAX_CONTACTS}`)
   const out: WireContact[] = []
   for (let i = 0; i < n; i++) {
     const id = r.view_(KEY_BYTES, 'contact id')
-    const publicKey = r.view_(PUBLIC_KEY_BYTES, 'contact key')
-    out.push({ id, contact: { publicKey, addrs: readAddrs(r) } })
+    const at = r.off
+    r.view_(PUBLIC_KEY_BYTES, 'contact key')
+    // Validate the addresses now (lengths, UTF-8) without building strings for ASCII ones.
+    const count = r.u8('address count')
+    if (count > MAX_ADDRS) throw bad(`too many addresses: ${count} > ${MAX_ADDRS}`)
+    let ascii = true
+    for (let j = 0; j < count; j++) {
+      const len = r.u16('address length')
+      if (len > MAX_ADDR_BYTES) throw bad(`address too long: ${len} > ${MAX_ADDR_BYTES}`)
+      const b = r.view_(len, 'address')
+      if (ascii && !isAsciiBytes(b)) ascii = false
+    }
+    if (!ascii) {
+      // Rare: check the UTF-8 now so that reading the contact later cannot throw.
+      const save = r.off
+      r.off = at + PUBLIC_KEY_BYTES
+      readAddrs(r)
+      r.off = save
+    }
+    out.push(new LazyContact(id, r.buf, at))
   }
   return out
 }

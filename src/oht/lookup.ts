@@ -66,6 +66,8 @@ export interface LookupSpec {
    */
   waitForStalled?: boolean
   onEvent?: (event: LookupEvent) => void
+  /** Called for every record an answer carries (cheaper than onEvent when only values matter). */
+  onValue?: (record: OhtRecord) => void
   /** Checked after every answer: true ends the lookup early (e.g. a value was found). */
   done?: () => boolean
   signal?: AbortSignal
@@ -97,13 +99,18 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   setMaxListeners(0, controller.signal) // one listener per request in flight
   let queried = 0
 
-  const insert = (path: number, id: Uint8Array, contact: PeerContact, verified: boolean): void => {
+  /** Adds a contact to a path unless known; the contact itself is only read when it is new. */
+  const insert = (path: number, w: WireContact, verified = false): void => {
+    const id = w.id
     if (bytesEqual(id, spec.selfId)) return
     const prior = claimed.get(id)
+    if (prior !== undefined && (prior.verified || prior.state !== 'new')) return
+    const contact = w.contact
+    if (contact.addrs.length === 0) return // a client: cannot be asked
     if (prior !== undefined) {
       // Two contacts claim one id: at most one can be honest. Settle it now so a forged claim
       // cannot shadow the real peer.
-      if (prior.verified || prior.state !== 'new' || bytesEqual(prior.contact.publicKey, contact.publicKey)) return
+      if (bytesEqual(prior.contact.publicKey, contact.publicKey)) return
       if (!spec.verifyId(prior.id, prior.contact.publicKey)) {
         prior.state = 'failed'
       } else {
@@ -124,7 +131,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   }
 
   const seeds = spec.seeds.slice().sort((a, b) => compareDistance(a.id, b.id, target))
-  seeds.forEach((s, i) => { insert(i % d, s.id, s.contact, true) })
+  seeds.forEach((s, i) => { insert(i % d, s, true) })
 
   let active = 0
   let onDrained: (() => void) | undefined
@@ -213,12 +220,12 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         landed()
         c.state = 'answered'
         c.result = result
-        if (result.record !== undefined) onEvent?.({ type: 'value', peer: c.contact, path: c.path, record: result.record })
-        onEvent?.({ type: 'peer-response', peer: c.contact, path: c.path, closer: result.closer.map(w => w.contact) })
-        for (const w of result.closer) {
-          if (w.contact.addrs.length === 0) continue
-          insert(c.path, w.id, w.contact, false)
+        if (result.record !== undefined) {
+          spec.onValue?.(result.record)
+          onEvent?.({ type: 'value', peer: c.contact, path: c.path, record: result.record })
         }
+        if (onEvent !== undefined) onEvent({ type: 'peer-response', peer: c.contact, path: c.path, closer: result.closer.map(w => w.contact) })
+        for (const w of result.closer) insert(c.path, w)
         step()
       }, (error: unknown) => {
         if (settled) { stallTimer?.cancel(); return }

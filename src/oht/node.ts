@@ -497,6 +497,7 @@ export class OhtNodeImpl {
     disjointPaths?: number
     signal?: AbortSignal
     onEvent?: (e: LookupEvent) => void
+    onValue?: (record: OhtRecord) => void
     done?: () => boolean
     /** Completeness over latency (writes, findClosest). */
     complete?: boolean
@@ -521,6 +522,7 @@ export class OhtNodeImpl {
 
   private async runIterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', d: number, options: {
     onEvent?: (e: LookupEvent) => void
+    onValue?: (record: OhtRecord) => void
     done?: () => boolean
     complete?: boolean
   }, signal: AbortSignal): Promise<LookupOutcome> {
@@ -537,6 +539,7 @@ export class OhtNodeImpl {
       stallAfter: (c) => this.rtt.stallAfter(idPrefix(c.id)),
       waitForStalled: options.complete === true,
       onEvent: options.onEvent,
+      onValue: options.onValue,
       done: options.done,
       signal
     })
@@ -743,7 +746,7 @@ export class OhtNodeImpl {
     if (best?.kind !== 'immutable' && this.routingTable.size > 0) {
       await this.iterate(key, 'get', {
         signal: options.signal,
-        onEvent: (e) => { if (e.type === 'value') consider(e.record) },
+        onValue: consider,
         done: () => best?.kind === 'immutable'
       })
     }
