@@ -22,6 +22,8 @@ export interface LinkStats { packetsIn: number, packetsOut: number, bytesIn: num
 
 /** Above this many bytes queued in the socket, packets are dropped (IP semantics) rather than buffered. */
 const MAX_SOCKET_BACKLOG_BYTES = 4 * 1024 * 1024
+/** Packets held for a listener not yet attached. */
+const MAX_EARLY_PACKETS = 256
 
 export class PeerLink {
   readonly peerPublicKey: Uint8Array
@@ -30,6 +32,8 @@ export class PeerLink {
   private readonly socket: Socket
   private readonly decoder: FrameDecoder
   private packetListener: ((packet: Uint8Array) => void) | undefined
+  /** Packets that arrived before onPacket() was called (e.g. in the same read as AUTH). */
+  private early: Uint8Array[] = []
   private readonly closeListeners = new Set<(err?: Error) => void>()
   private isClosed = false
 
@@ -53,7 +57,12 @@ export class PeerLink {
 
   get closed (): boolean { return this.isClosed }
 
-  onPacket (listener: (packet: Uint8Array) => void): void { this.packetListener = listener }
+  onPacket (listener: (packet: Uint8Array) => void): void {
+    this.packetListener = listener
+    const early = this.early
+    this.early = []
+    for (const p of early) listener(p)
+  }
 
   onClose (listener: (err?: Error) => void): () => void {
     this.closeListeners.add(listener)
@@ -81,7 +90,9 @@ export class PeerLink {
     if (f.type === FRAME_PACKET) {
       this.stats.packetsIn++
       this.stats.bytesIn += f.payload.byteLength
-      this.packetListener?.(f.payload)
+      if (this.packetListener !== undefined) this.packetListener(f.payload)
+      else if (this.early.length < MAX_EARLY_PACKETS) this.early.push(f.payload)
+      else this.stats.dropped++
     } else if (f.type === FRAME_PING) {
       if (!this.isClosed) this.socket.write(encodeFrame(FRAME_PONG, f.payload))
     } else if (f.type === FRAME_PONG) {

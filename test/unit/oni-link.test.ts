@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createServer, connect, type Socket } from 'node:net'
 import { cryptoRng, systemClock } from '../../src/core/index.ts'
 import { generateIdentity } from '../../src/crypto/index.ts'
-import { encodeFrame, FrameDecoder, FRAME_AUTH, FRAME_PACKET, FRAME_PING, FRAME_PONG } from '../../src/oni/link-frame.ts'
+import { encodeFrame, FrameDecoder, FRAME_AUTH, FRAME_PACKET, FRAME_PING, FRAME_PONG, linkAuthMessage } from '../../src/oni/link-frame.ts'
 import { acceptLink, openLink, type PeerLink } from '../../src/oni/link.ts'
 import { isOniError } from '../../src/oni/errors.ts'
 
@@ -87,6 +87,32 @@ describe('oni link handshake', () => {
       auth.set(victim.publicKey, 1)
       a.write(encodeFrame(FRAME_AUTH, auth))
       await assert.rejects(accepted, (e) => isOniError(e, 'ONI_LINK_AUTH'))
+    } finally {
+      await close()
+    }
+  })
+
+  it('delivers a packet that arrived in the same read as AUTH, before a listener was attached', async () => {
+    const server = generateIdentity()
+    const client = generateIdentity()
+    const { a, b, close } = await socketPair()
+    try {
+      const accepted = acceptLink(b, server, cryptoRng, { clock: systemClock })
+      // A hand-made client: read the challenge, then send AUTH and a PACKET in one write.
+      const challenge = await new Promise<Uint8Array>((resolve) => {
+        const d = new FrameDecoder()
+        a.once('data', (chunk: Buffer) => { resolve(d.push(new Uint8Array(chunk))[0].payload) })
+      })
+      const nonce = challenge.subarray(1)
+      const auth = new Uint8Array(97)
+      auth[0] = 1
+      auth.set(client.publicKey, 1)
+      auth.set(client.sign(linkAuthMessage(server.publicKey, nonce, client.publicKey)), 33)
+      a.write(Buffer.concat([encodeFrame(FRAME_AUTH, auth), encodeFrame(FRAME_PACKET, Uint8Array.of(42, 43))]))
+      const link = await accepted
+      await new Promise((resolve) => setImmediate(resolve))
+      const got = await new Promise<Uint8Array>((resolve) => { link.onPacket(resolve) })
+      assert.deepEqual([...got], [42, 43])
     } finally {
       await close()
     }
