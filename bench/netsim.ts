@@ -44,6 +44,8 @@ const CHURN = Number(opt.churn)
 const QUANTUM = Number(opt['quantum-ms'])
 const MAX_WALL_MS = Number(opt['max-wall-min']) * 60_000
 const HOUR = 3_600_000
+/** CPU seconds this process used since the run began: on a shared machine wall time also counts others' work. */
+const cpuSeconds = (): number => { const u = process.cpuUsage(cpu0); return (u.user + u.system) / 1e6 }
 
 /** Baseline: the bare simulator (1,000 hosts, echo handler, Tor latency), µs of wall per request. */
 async function baseline (): Promise<{ usPerRequest: number, usPerEvent: number, requests: number }> {
@@ -68,6 +70,7 @@ async function baseline (): Promise<{ usPerRequest: number, usPerEvent: number, 
 const base = await baseline()
 console.log(`baseline (bare simulator, toy echo): ${base.usPerRequest.toFixed(1)} µs wall per request, ${base.usPerEvent.toFixed(2)} µs per event`)
 
+const cpu0 = process.cpuUsage()
 const started = systemClock.monotonic()
 const net = await testnet({ seed: opt.seed as string, size: NODES, churnPerHour: CHURN, quantumMs: QUANTUM })
 const populateMs = systemClock.monotonic() - started
@@ -90,10 +93,11 @@ const progress = net.sim.clock.setInterval(() => {
     usPerRequest: Math.round(((now - lastWall) * 1000) / Math.max(1, reqs)),
     getSuccess: m.gets.successRate,
     rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
+    cpuS: Math.round(cpuSeconds()),
     online: m.nodesOnline
   }
   hourly.push(row)
-  console.log(`  h${row.hour}: wall ${row.wallS} s, ${row.requests} requests (${row.usPerRequest} µs each), ${row.events} events, GET ok ${(100 * row.getSuccess).toFixed(2)} %, online ${row.online}, rss ${row.rssMiB} MiB`)
+  console.log(`  h${row.hour}: wall ${row.wallS} s, cpu ${row.cpuS} s, ${row.requests} requests (${row.usPerRequest} µs each), ${row.events} events, GET ok ${(100 * row.getSuccess).toFixed(2)} %, online ${row.online}, rss ${row.rssMiB} MiB`)
   lastWall = now
   lastReq = m.network.requests
   lastEvents = m.events
@@ -115,10 +119,14 @@ const m: TestnetMetrics = net.metrics()
 const wallMs = systemClock.monotonic() - started
 const d = m.deterministic
 report(`bench netsim: ${NODES} nodes, ${HOURS} h${partial ? ` (PARTIAL: stopped after ${(d.virtualMs / HOUR).toFixed(2)} simulated hours)` : ''}`, m)
+const cpuS = cpuSeconds()
 const runMs = wallMs - populateMs
 const usPerRequest = (runMs * 1000) / Math.max(1, d.network.requests)
 const projectedFullMin = partial ? (populateMs + runMs * (HOURS * HOUR) / Math.max(1, d.virtualMs)) / 60_000 : wallMs / 60_000
 console.log(`wall per request ${usPerRequest.toFixed(1)} µs = ${(usPerRequest / base.usPerRequest).toFixed(1)}× the bare simulator; events/s ${Math.round(d.events / (runMs / 1000))} (run phase, setup excluded)`)
+console.log(`CPU ${cpuS.toFixed(0)} s for ${(wallMs / 1000).toFixed(0)} s of wall (${(100 * cpuS * 1000 / wallMs).toFixed(0)} % of one core: the rest of the wall time was other processes on this shared machine)`)
+const projectedCpuMin = (cpuS / 60) * (partial ? (HOURS * HOUR) / Math.max(1, d.virtualMs) : 1)
+if (partial) console.log(`projected CPU for the full ${HOURS} h: ${projectedCpuMin.toFixed(0)} min (= wall on an otherwise idle core)`)
 console.log(`goal 10 min / 8 GiB: wall ${(wallMs / 60_000).toFixed(1)} min${partial ? ` (projected for the full ${HOURS} h: ${projectedFullMin.toFixed(0)} min)` : ''}, peak RSS ${m.peakRssMiB} MiB`)
 
 net.stop()
@@ -142,11 +150,13 @@ const result = {
   simulatedHours: d.virtualMs / HOUR,
   wallMs: Math.round(wallMs),
   populateMs: Math.round(populateMs),
+  cpuS,
   peakRssMiB: m.peakRssMiB,
   usPerRequest,
   baseline: base,
   ratioVsBareSimulator: usPerRequest / base.usPerRequest,
   projectedFullRunMin: projectedFullMin,
+  projectedFullRunCpuMin: projectedCpuMin,
   goal: { wallMin: 10, rssGiB: 8, met: !partial && wallMs <= 10 * 60_000 && m.peakRssMiB <= 8192 },
   metrics: d,
   hourly
