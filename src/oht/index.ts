@@ -20,17 +20,19 @@
  * await node.stop()                                  // wipes the store, cancels every timer
  */
 import type { AbortOptions } from '../core/abort.ts'
+import type { Clock } from '../core/clock.ts'
+import type { Logger } from '../core/logger.ts'
+import type { Rng } from '../core/rng.ts'
 import { sha256 } from '../crypto/index.ts'
 import type { LookupEvent } from './lookup.ts'
-import type { PeerContact } from './network.ts'
-import { OhtNodeImpl, type GetResult, type LookupOptions, type OhtNodeComponents, type OhtNodeInit, type PutMutableOptions, type PutResult } from './node.ts'
-import type { OhtRecord } from './records.ts'
+import type { DhtNet, PeerContact } from './network.ts'
+import { OhtNodeImpl } from './node.ts'
+import type { OhtRecord, SignatureVerifier } from './records.ts'
 import type { RoutingTable } from './routing-table.ts'
 import type { OhtStats } from './stats.ts'
 import type { RecordStore } from './store.ts'
 
 export type { DhtNet, DhtRequestHandler, PeerContact } from './network.ts'
-export type { OhtNodeInit, OhtNodeComponents, PutResult, PutError, GetResult, PutMutableOptions, LookupOptions } from './node.ts'
 export type { LookupEvent } from './lookup.ts'
 export type { OhtStats } from './stats.ts'
 export type { RoutingTable, RoutingEntry, RoutingTableInit, AddOutcome } from './routing-table.ts'
@@ -47,6 +49,107 @@ export { IdMap, idPrefix } from './id-map.ts'
 export { createWriteTokens, type WriteTokens } from './tokens.ts'
 export { createRateLimiter, type RateLimiter, type RateLimiterInit } from './rate-limit.ts'
 export { createRttEstimator, type RttEstimator, type RttInit } from './rtt.ts'
+
+/** Plain configuration of a node; every field but `addrs` has a default. */
+export interface OhtNodeInit {
+  /**
+   * Our own dial addresses, put in our contact and declared in every request. Empty = client
+   * mode: peers answer us but never add us to their routing tables.
+   */
+  addrs: string[]
+  /** Bucket size and replication factor. @default 20 */
+  k?: number
+  /** Parallel requests per lookup path. @default 3 */
+  alpha?: number
+  /** S/Kademlia disjoint lookup paths (1 = plain Kademlia). @default 1 */
+  disjointPaths?: number
+  /** Largest record value stored or sent. @default 65536 */
+  maxValueBytes?: number
+  /** Record lifetime policy. @default { minMs: 60000, maxMs: 172800000, defaultMs: 7200000 } */
+  ttl?: { minMs?: number, maxMs?: number, defaultMs?: number }
+  /** Adaptive request timeout bounds. @default { initialMs: 10000, minMs: 500, maxMs: 30000 } */
+  requestTimeout?: { initialMs?: number, minMs?: number, maxMs?: number }
+  /** Period of the single maintenance tick. @default 60000 */
+  maintenanceIntervalMs?: number
+  /** A bucket not looked up for this long gets a refresh lookup. @default 3600000 */
+  refreshIntervalMs?: number
+  /** Our own records are re-put this often while their TTL lasts. @default 1800000 */
+  republishIntervalMs?: number
+  /** Records held for others are re-replicated when not refreshed for this long. @default 3600000 */
+  replicateIntervalMs?: number
+  /** Write-token secret rotation period. @default 300000 */
+  tokenRotateMs?: number
+  /** Consecutive failures before a contact is evicted. @default 3 */
+  maxFailures?: number
+  /** Bucket refresh lookups started per tick at most. @default 1 */
+  refreshesPerTick?: number
+  /** Replication lookups started per tick at most. @default 4 */
+  replicationsPerTick?: number
+  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 2 */
+  bootstrapRefreshes?: number
+  /**
+   * A contact of our neighbourhood, or of a full bucket with candidates waiting, gets a liveness
+   * ping once it has been silent this long. @default 900000
+   */
+  probeAfterMs?: number
+  /** At most one such ping per this interval (every message is an onion round trip). @default 120000 */
+  probeIntervalMs?: number
+  /** Per-peer and whole-store limits. */
+  limits?: {
+    /** @default 16777216 */ maxBytesPerPeer?: number
+    /** @default 4096 */ maxRecordsPerPeer?: number
+    /** @default 50 */ requestsPerSecondPerPeer?: number
+    /** @default 100 */ burst?: number
+    /** @default 536870912 */ maxStoreBytes?: number
+    /** @default 200000 */ maxStoreRecords?: number
+  }
+}
+
+/** What a node is given to work with (the composition root decides: real or simulated). */
+export interface OhtNodeComponents {
+  identity: { publicKey: Uint8Array, sign(msg: Uint8Array): Uint8Array }
+  net: DhtNet
+  clock: Clock
+  rng: Rng
+  store?: RecordStore
+  log?: Logger
+  /** Signature verifier (the simulator may share one cache across nodes). */
+  verifier?: SignatureVerifier
+}
+
+export interface PutError { peer: PeerContact, code: string, message: string }
+
+export interface PutResult {
+  key: Uint8Array
+  /** Nodes (this one included, when it is among the k closest) that stored the record. */
+  stored: number
+  attempted: number
+  closest: PeerContact[]
+  errors: PutError[]
+  /** The seq written (mutable records). */
+  seq?: number
+}
+
+export interface GetResult {
+  record: OhtRecord
+  /** A copy of the value: yours to keep. */
+  value: Uint8Array
+  seq?: number
+  /** Responses (local store included) that carried this exact record. */
+  responses: number
+}
+
+export interface PutMutableOptions extends AbortOptions {
+  salt?: Uint8Array
+  value: Uint8Array
+  /** Default: one above the highest valid seq found in the network (0 if none). */
+  seq?: number
+  /** Compare-and-swap: write only if the current seq is exactly this. */
+  cas?: number
+  ttlMs?: number
+}
+
+export interface LookupOptions extends AbortOptions { disjointPaths?: number }
 
 /** A node of the onion hash table. */
 export interface OhtNode {
