@@ -29,6 +29,12 @@ const POLL_MS = 500
 /** Poll rounds between SOCKS "kicks" of a client stuck below 100 %. */
 const KICK_EVERY = 4
 const CONSENSUS_TRIES = 16
+/** Bring-up attempts when a pre-allocated port was taken before tor bound it. */
+const BIND_ATTEMPTS = 2
+
+function isBindRace (err: unknown): boolean {
+  return err instanceof TorError && err.code === 'TOR_LAUNCH_FAILED' && /Address already in use|Could not bind/i.test(err.message)
+}
 
 export interface TestnetInit {
   /** Directory authorities (3 is what tor's tiny-network settings are tuned for). @default 3 */
@@ -183,7 +189,17 @@ class TorTestnet implements Testnet {
     await this.makeDir()
     const scoped = scopedSignal(this.clock, init.timeoutMs ?? 180_000, signal)
     try {
-      await this.bringUp(nAuth, nRelay, nClient, torPath, scoped.signal)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.bringUp(nAuth, nRelay, nClient, torPath, scoped.signal)
+          return
+        } catch (err) {
+          // ORPort/DirPort are picked before tor binds them: another process may win the race.
+          if (attempt >= BIND_ATTEMPTS || scoped.signal.aborted || !isBindRace(err)) throw err
+          log(`port taken before tor could bind it; retrying with new ports (${errorMessage(err)})`)
+          await this.reset()
+        }
+      }
     } catch (err) {
       await this.stop().catch(() => {})
       if (scoped.signal.aborted) {
@@ -394,12 +410,27 @@ class TorTestnet implements Testnet {
     await writeFile(join(this.dir, STATE_FILE), JSON.stringify(this.toJSON(), null, 2) + '\n', { mode: 0o600 })
   }
 
+  /** Stops every tor started so far and empties the work dir, for another attempt. */
+  private async reset (): Promise<void> {
+    await this.stopNodes()
+    this.nodes.length = 0
+    this.clients = []
+    this.relays = []
+    await rm(join(this.dir, 'nodes'), { recursive: true, force: true })
+    await rm(join(this.dir, STATE_FILE), { force: true })
+    await mkdir(join(this.dir, 'nodes'), { mode: 0o700 })
+  }
+
+  private async stopNodes (): Promise<void> {
+    await Promise.all(this.nodes.map(async n => {
+      if (n.process !== undefined && this.init.detached !== true) await n.process.stop()
+      else if (n.info !== undefined) await stopTorByPid(n.info.pid, n.info.torrcPath, this.clock)
+    }))
+  }
+
   async stop (): Promise<void> {
     this.stopping ??= (async () => {
-      await Promise.all(this.nodes.map(async n => {
-        if (n.process !== undefined && this.init.detached !== true) await n.process.stop()
-        else if (n.info !== undefined) await stopTorByPid(n.info.pid, n.info.torrcPath, this.clock)
-      }))
+      await this.stopNodes()
       if (this.createdDir) await rm(this.dir, { recursive: true, force: true })
     })()
     await this.stopping
