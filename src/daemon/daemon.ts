@@ -3,7 +3,7 @@
  * and the reverse on stop. It implements the local API's backend.
  */
 import { chmod, mkdir, stat } from 'node:fs/promises'
-import type { AbortOptions, Clock, Logger } from '../core/index.ts'
+import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
 import { errorMessage, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
 import { startApiServer, type ApiBackend, type ApiServer, type EndpointRequest, type PutRequest } from './api-server.ts'
@@ -19,6 +19,14 @@ import { ensureToken } from './token.ts'
 import { TorLink, type TorLinkComponents } from './tor-link.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
+/** First retry of a failed bootstrap, the cap of its back-off, and how often an empty table is checked. */
+const REJOIN_FIRST_MS = 5_000
+const REJOIN_MAX_MS = 5 * 60_000
+const REJOIN_CHECK_MS = 60_000
+/** Tries at starting the node over tor, and the pause between them. */
+const NODE_START_ATTEMPTS = 3
+const NODE_START_RETRY_MS = 5_000
+
 export type DaemonPhase = 'created' | 'starting' | 'tor' | 'node' | 'running' | 'recovering' | 'stopping' | 'stopped'
 
 export interface DaemonInit {
@@ -46,6 +54,7 @@ export class Daemon implements ApiBackend {
   private node: DaemonNode | undefined
   private endpoints: Endpoints | undefined
   private startedAt = 0
+  private rejoinTimer: TimerHandle | undefined
   private readonly putLatency = new Histogram()
   private readonly getLatency = new Histogram()
   private puts = 0
@@ -97,28 +106,42 @@ export class Daemon implements ApiBackend {
       }
 
       this.phase = 'node'
-      this.node = await this.components.createNode({
-        identity: this.identity,
-        config: this.config,
-        stateDir: this.stateDir,
-        clock,
-        log: nodeLogger(log),
-        ...(session !== undefined ? { tor: session } : {}),
-        ...options
-      })
+      // Over tor the node's first step is publishing its onion service, which fails when tor
+      // lags behind the consensus (a busy machine, a just-started tor): try a few times.
+      const attempts = session !== undefined ? NODE_START_ATTEMPTS : 1
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.node = await this.components.createNode({
+            identity: this.identity,
+            config: this.config,
+            stateDir: this.stateDir,
+            clock,
+            log: nodeLogger(log),
+            ...(this.tor?.current !== undefined ? { tor: this.tor.current } : {}),
+            ...options
+          })
+          break
+        } catch (err) {
+          if (attempt >= attempts || options.signal?.aborted === true) throw err
+          log.warn('node did not start; retrying', { attempt, err: errorMessage(err).split('\n')[0], inMs: NODE_START_RETRY_MS })
+          await clock.sleep(NODE_START_RETRY_MS, options)
+        }
+      }
       log.info('node started', { transport: this.config.node.transport, addrs: this.node.addrs })
       if (this.config.node.bootstrap.length > 0) {
         try {
           const r = await this.node.bootstrap(this.config.node.bootstrap, options)
           log.info('bootstrapped', { peers: r.peers })
         } catch (err) {
-          log.warn('bootstrap failed; will serve without peers until others reach us', { err: errorMessage(err) })
+          log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
         }
+        this.scheduleRejoin(REJOIN_FIRST_MS)
       }
 
       this.endpoints = new Endpoints(endpointsPath(this.stateDir), this.identity, log, this.config.endpoints.keepOnShutdown)
       await this.endpoints.load()
-      if (session !== undefined) await this.endpoints.publishAll(session.control, options)
+      const control = this.tor?.current?.control
+      if (control !== undefined) await this.endpoints.publishAll(control, options)
       this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
       this.tor?.onReconnect(async (s) => {
         try {
@@ -138,11 +161,43 @@ export class Daemon implements ApiBackend {
     }
   }
 
+  private ending (): boolean { return this.phase === 'stopping' || this.phase === 'stopped' }
+
+  /**
+   * A daemon must not stay cut off because its bootstrap peers were unreachable when it started
+   * (or all its peers went away later): while the routing table is empty, join again, backing
+   * off from REJOIN_FIRST_MS to REJOIN_MAX_MS.
+   */
+  private scheduleRejoin (delayMs: number): void {
+    this.rejoinTimer?.cancel()
+    this.rejoinTimer = this.components.clock.setTimeout(() => {
+      void (async () => {
+        const node = this.node
+        if (node === undefined || this.ending()) return
+        let next = REJOIN_FIRST_MS
+        if (this.phase === 'running' && node.counters().peers === 0) {
+          try {
+            const r = await node.bootstrap(this.config.node.bootstrap)
+            this.components.log.info('bootstrapped', { peers: r.peers, retry: true })
+          } catch (err) {
+            next = Math.min(REJOIN_MAX_MS, delayMs * 2)
+            this.components.log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: next })
+          }
+        } else if (this.phase === 'running') {
+          next = REJOIN_CHECK_MS
+        }
+        if (!this.ending()) this.scheduleRejoin(next)
+      })()
+    }, delayMs)
+    this.rejoinTimer.unref()
+  }
+
   /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
   async stop (): Promise<void> {
     if (this.phase === 'stopped' || this.phase === 'stopping') return
     const { log } = this.components
     this.phase = 'stopping'
+    this.rejoinTimer?.cancel()
     log.info('stopping')
     const control = this.tor?.current?.control
     if (this.endpoints !== undefined && !this.config.endpoints.keepOnShutdown) await this.endpoints.withdrawAll(control).catch(() => {})

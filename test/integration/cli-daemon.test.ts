@@ -14,7 +14,7 @@ import { socksConnect } from '../../src/tor/socks.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 const BIN = join(ROOT, 'bin', 'oht.js')
-const START_TIMEOUT_MS = 120_000
+const START_TIMEOUT_MS = 300_000
 const CLI_TIMEOUT_MS = 120_000
 
 interface CliRun { code: number | null, stdout: string, stderr: string }
@@ -32,9 +32,9 @@ function envFor (base: string, stateDir: string): Record<string, string> {
   return { ...env, HOME: base, XDG_CONFIG_HOME: join(base, 'config'), XDG_DATA_HOME: join(base, 'data'), OHT_STATE_DIR: stateDir }
 }
 
-function cli (args: string[], env: Record<string, string>, stdin?: Uint8Array): Promise<CliRun> {
+function cli (args: string[], env: Record<string, string>, stdin?: Uint8Array, as?: { uid: number, gid: number }): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'], ...(as ?? {}) })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (d: Buffer) => out.push(d))
@@ -98,6 +98,16 @@ function rawApi (socketPath: string, path: string, token?: string): Promise<numb
   })
 }
 
+async function until<T> (what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await probe().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+}
+
 function oneLine (r: CliRun, pattern: RegExp): void {
   const lines = r.stderr.split('\n').filter(l => l !== '')
   assert.equal(lines.length, 1, `exactly one stderr line, got:\n${r.stderr}`)
@@ -143,6 +153,11 @@ describe('oht daemon + CLI over a private Tor network', () => {
     aMultiaddr = status.addrs.find((x: string) => x.startsWith('/onion3/'))
     assert.ok(aMultiaddr !== undefined, `A announces an onion address: ${JSON.stringify(status.addrs)}`)
     b = await startDaemon(base, envB.OHT_STATE_DIR, ['--tor-control', `127.0.0.1:${net.clients[1].controlPort}`, '--bootstrap', aMultiaddr])
+    // B joined through A (retrying in the background if A's onion service was slow to answer)
+    await until('B has A as a peer', 120_000, async () => {
+      const peers = JSON.parse((await cli(['peers', '--json'], envB)).stdout).peers as Array<{ onion: string }>
+      return peers.some(p => `${p.onion}.onion` === aAddress) ? true : undefined
+    }).catch((err: Error) => { throw new Error(`${err.message}\nB's log:\n${b?.logs.slice(-15).join('\n') ?? ''}`) })
   })
 
   after(async () => {
@@ -212,6 +227,14 @@ describe('oht daemon + CLI over a private Tor network', () => {
       assert.equal(r.stdout, '')
     }
     assert.equal(JSON.parse((await cli(['status', '--json'], envA)).stdout).node.recordsStored, before, 'nothing stored')
+  })
+
+  it('another user cannot reach the API socket: exit 5 and what to do', async (t) => {
+    // Needs root to act as another user; as a normal user the test suite is that other user's view already.
+    if (process.getuid?.() !== 0) { t.diagnostic('not root: the other-user case needs root to switch users'); return }
+    const r = await cli(['status'], { ...envA, HOME: '/tmp' }, undefined, { uid: 65534, gid: 65534 })
+    assert.equal(r.code, 5, r.stderr)
+    oneLine(r, /^oht status: permission denied on .*\/run\/api\.sock: run as the daemon's user$/)
   })
 
   it('publishes an onion endpoint for a local service, reachable from another tor client', async () => {

@@ -48,9 +48,9 @@ describe('oht daemon when its tor dies', () => {
     await writeFile(config, JSON.stringify({ tor: { mode: 'launch', torrc, reconnect_interval_ms: 500 } }))
     envA.OHT_CONFIG = config
     for (const env of [envA, envB]) assert.equal((await oht(['init'], env)).code, 0)
-    a = await startDaemon('a', envA, [], { timeoutMs: 180_000 })
+    a = await startDaemon('a', envA, [], { timeoutMs: 300_000 })
     const sa = JSON.parse((await oht(['status', '--json'], envA)).stdout)
-    b = await startDaemon('b', envB, ['--tor-control', `127.0.0.1:${net.clients[0].controlPort}`, '--bootstrap', sa.addrs.find((x: string) => x.startsWith('/onion3/'))])
+    b = await startDaemon('b', envB, ['--tor-control', `127.0.0.1:${net.clients[0].controlPort}`, '--bootstrap', sa.addrs.find((x: string) => x.startsWith('/onion3/'))], { timeoutMs: 300_000 })
   })
 
   after(async () => {
