@@ -100,6 +100,11 @@ export interface EndpointManagerInit {
   publishTimeoutMs?: number
   /** Reconnect back-off after the control connection drops. @default { initialMs: 500, maxMs: 10_000 } */
   reconnect?: { initialMs: number, maxMs: number }
+  /**
+   * Back-off for re-publishing an endpoint whose restore failed (a freshly restarted tor may
+   * not have its HSDirs yet). @default { initialMs: 2_000, maxMs: 60_000 }
+   */
+  retry?: { initialMs: number, maxMs: number }
 }
 
 export interface EndpointManagerComponents {
@@ -147,6 +152,7 @@ export class EndpointManager {
   private chain: Promise<unknown> = Promise.resolve()
   private probing = false
   private reconnecting = false
+  private readonly retryTimers = new Map<string, TimerHandle>()
   private started = false
 
   constructor (init: EndpointManagerInit, components: EndpointManagerComponents) {
@@ -192,6 +198,8 @@ export class EndpointManager {
   async stop (): Promise<void> {
     this.stopping.abort()
     this.probeTimer?.cancel()
+    for (const t of this.retryTimers.values()) t.cancel()
+    this.retryTimers.clear()
     this.unsubscribeClose?.()
     await this.chain.catch(() => {})
     for (const l of this.live.values()) await this.closeForwarders(l)
@@ -381,9 +389,31 @@ export class EndpointManager {
       } catch (err) {
         l.state = 'down'
         this.emit({ type: 'endpoint-error', name: l.stored.name, error: errorMessage(err) })
+        this.scheduleRetry(l, reason, 0)
       }
     }
     await this.writeState()
+  }
+
+  /** Re-publishes a 'down' endpoint after a back-off, again and again until it is up. */
+  private scheduleRetry (l: Live, reason: 'missing' | 'unreachable' | 'tor-restarted', attempt: number): void {
+    if (this.stopping.signal.aborted) return
+    const { initialMs, maxMs } = this.init.retry ?? { initialMs: 2_000, maxMs: 60_000 }
+    const name = l.stored.name
+    this.retryTimers.get(name)?.cancel()
+    this.retryTimers.set(name, this.clock.setTimeout(() => {
+      this.retryTimers.delete(name)
+      void this.serial(async () => {
+        if (this.live.get(name) !== l || l.state === 'ready' || this.control === undefined || this.control.closed) return
+        try {
+          await this.publish(l, { signal: this.stopping.signal })
+          this.noteRepublished(l, reason)
+        } catch (err) {
+          this.emit({ type: 'endpoint-error', name, error: errorMessage(err) })
+          this.scheduleRetry(l, reason, attempt + 1)
+        }
+      }).catch(() => {})
+    }, Math.min(maxMs, initialMs * 2 ** attempt)))
   }
 
   private noteRepublished (l: Live, reason: 'missing' | 'unreachable' | 'tor-restarted' | 'target-moved'): void {
@@ -518,6 +548,7 @@ export class EndpointManager {
       this.noteRepublished(l, reason)
     } catch (err) {
       this.emit({ type: 'endpoint-error', name: l.stored.name, error: errorMessage(err) })
+      this.scheduleRetry(l, reason, 0)
     }
   }
 

@@ -183,15 +183,20 @@ describe('oni endpoints on a private Tor network', { timeout: 600_000 }, () => {
     assert.ok(manager)
     const address = manager.get('router')?.address ?? ''
     const disconnected = nextEvent(manager, (e) => e.type === 'tor-disconnected', 30_000)
-    const republished = nextEvent(manager, (e) => e.type === 'endpoint-republished' && e.reason === 'tor-restarted', 180_000)
+    const names = manager.list().map(e => e.name)
+    const back = new Set<string>()
+    const allBack = nextEvent(manager, (e) => {
+      if (e.type === 'endpoint-republished' && e.reason === 'tor-restarted') back.add(e.name)
+      return back.size === names.length
+    }, 240_000)
     process.kill(host.pid, 'SIGKILL')
     await host.exited
     oldHosts.push(host)
     await disconnected
     assert.equal(manager.get('router')?.state, 'down')
     host = await launchTor({ torrc: net.clientTorrc() })
-    await republished
-    assert.equal(manager.get('router')?.state, 'ready')
+    await allBack
+    for (const n of names) assert.equal(manager.get(n)?.state, 'ready', n)
     assert.equal(manager.get('router')?.address, address)
     const r = await curl(['--socks5-hostname', `127.0.0.1:${socks?.port ?? 0}`, `http://${address}/`])
     assert.equal(r.stdout, BODY, r.stderr)
