@@ -4,6 +4,11 @@
  * per id; lookups see hundreds of ids each.
  */
 
+/** True if `b` is a view into a larger buffer (e.g. a decoded frame) that keeping it would pin. */
+export function isView (b: Uint8Array): boolean {
+  return b.byteOffset !== 0 || b.buffer.byteLength !== b.byteLength
+}
+
 /** First 48 bits of an id as a number (exact, below 2^53). */
 export function idPrefix (id: Uint8Array): number {
   return ((id[0] << 16) | (id[1] << 8) | id[2]) * 0x1000000 + ((id[3] << 16) | (id[4] << 8) | id[5])

@@ -14,7 +14,7 @@ import { sha256 } from '../crypto/index.ts'
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_CONTACTS, type OhtRequest, type OhtResponse, type WireContact } from './codec.ts'
 import { compareDistance, ID_BITS } from './distance.ts'
 import { OhtError, OhtRemoteError } from './errors.ts'
-import { idPrefix } from './id-map.ts'
+import { idPrefix, isView } from './id-map.ts'
 import { runLookup, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
@@ -79,7 +79,8 @@ export class OhtNodeImpl {
   private readonly tokenRotateMs: number
   private readonly rateLimiter: RateLimiter
   private readonly rtt: RttEstimator
-  private readonly idCache = new WeakMap<Uint8Array, Uint8Array>()
+  /** Ids of recent senders by key object (transports reuse them): bounded, oldest out first. */
+  private readonly idCache = new Map<Uint8Array, Uint8Array>()
   private readonly own = new Map<string, OwnRecord>()
   private readonly replicationQueue: string[] = []
   private nextReplicationPass = 0
@@ -160,6 +161,7 @@ export class OhtNodeImpl {
     this.own.clear()
     this.replicationQueue.length = 0
     this.routingTable.clear()
+    this.idCache.clear()
     this.rateLimiter.clear()
     this.rtt.clear()
     this.tokens.destroy()
@@ -178,7 +180,12 @@ export class OhtNodeImpl {
 
   idOf (publicKey: Uint8Array): Uint8Array {
     let id = this.idCache.get(publicKey)
-    if (id === undefined) { id = sha256(publicKey); this.idCache.set(publicKey, id) }
+    if (id === undefined) {
+      id = sha256(publicKey)
+      if (isView(publicKey)) return id // a key inside a frame: caching it would pin the frame
+      if (this.idCache.size >= 256) this.idCache.delete(this.idCache.keys().next().value as Uint8Array)
+      this.idCache.set(publicKey, id)
+    }
     return id
   }
 

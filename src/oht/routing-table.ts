@@ -6,7 +6,7 @@
  * replacement then takes its place.
  */
 import { toHex } from '../core/bytes.ts'
-import { IdMap } from './id-map.ts'
+import { IdMap, isView } from './id-map.ts'
 import { commonPrefixLength, compareDistance, ID_BITS } from './distance.ts'
 import type { PeerContact } from './network.ts'
 
@@ -23,7 +23,7 @@ export interface RoutingEntry {
 export interface RoutingTableInit {
   /** Contacts per bucket. @default 20 */
   k?: number
-  /** Replacement candidates kept per bucket. @default k */
+  /** Replacement candidates kept per bucket (the freshest). @default 8 */
   replacementCacheSize?: number
   /** Consecutive failures after which a contact is evicted. @default 3 */
   maxFailures?: number
@@ -82,7 +82,7 @@ class KBucketTable implements RoutingTable {
 
   constructor (readonly selfId: Uint8Array, init: RoutingTableInit, now: number) {
     this.k = init.k ?? 20
-    this.replacementCacheSize = init.replacementCacheSize ?? this.k
+    this.replacementCacheSize = init.replacementCacheSize ?? Math.min(8, this.k)
     this.maxFailures = init.maxFailures ?? 3
     this.createdAt = now
   }
@@ -233,11 +233,11 @@ class Entry implements RoutingEntry {
 }
 
 /**
- * The table keeps its own copies (decoded frames hand out views that must not be pinned): id
- * and public key share one 64-byte buffer.
+ * The table never pins a decoded frame: views are copied (id and public key into one 64-byte
+ * buffer); standalone arrays, as the transport and the simulator hand out, are kept as they are.
  */
 function newEntry (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): RoutingEntry {
-  if (owned) return new Entry(id, contact, now, now)
+  if (owned || (!isView(id) && !isView(contact.publicKey))) return new Entry(id, contact, now, now)
   const buf = new Uint8Array(64)
   buf.set(id, 0)
   buf.set(contact.publicKey, 32)
