@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { toHex } from '../../src/core/index.ts'
 import { seedFromEnv } from '../../src/netsim/index.ts'
-import { mutableKey } from '../../src/oht/index.ts'
-import { report, runWorkload, testnet, type Testnet, type TestnetMetrics } from './harness.ts'
+import { mutableKey, type OhtRecord, type PutResult } from '../../src/oht/index.ts'
+import { report, runWorkload, testnet, type SimPeer, type Testnet, type TestnetMetrics } from './harness.ts'
 
 const SEED = seedFromEnv('oht-churn-1')
 const SIZE = 1000
@@ -78,19 +79,48 @@ describe(`OHT on 1,000 simulated nodes with 20 %/h churn (seed ${SEED})`, () => 
     const writer = net.randomPeer()
     const salt = Uint8Array.of(0x5e, 0x9)
     const key = mutableKey(writer.identity.publicKey, salt)
+    const refusedAsStale = (codes: string[]): void => {
+      // Every node that answered refused it as stale; only transport failures (a node that
+      // just left) may show up besides.
+      assert.ok(codes.filter(c => c === 'OHT_SEQ_STALE').length >= 17, `errors: ${codes.join(',')}; ${explain()}`)
+      assert.ok(codes.every(c => c === 'OHT_SEQ_STALE' || c === 'CORE_TIMEOUT' || c === 'CORE_ABORTED'), `errors: ${codes.join(',')}`)
+    }
     await net.sim.settle((async () => {
       const v1 = await net.put(writer, { kind: 'mutable', value: Uint8Array.of(1), salt })
+      const old = await net.randomPeer().node.get(key)
+      assert.equal(old?.seq, v1.seq)
       const v2 = await net.put(writer, { kind: 'mutable', value: Uint8Array.of(2), salt })
       assert.equal(v2.seq, (v1.seq as number) + 1)
       assert.ok(v2.stored >= 18, `seq ${v2.seq} stored at ${v2.stored}`)
-      // An explicit older seq, signed by the rightful writer: refused.
-      const stale = await writer.node.putMutable({ value: Uint8Array.of(3), salt, seq: v1.seq })
-      assert.equal(stale.stored, 0, `a stale seq was stored ${stale.stored} times; ${explain()}`)
-      assert.ok(stale.errors.length > 0 && stale.errors.every(e => e.code === 'OHT_SEQ_STALE'), `errors: ${[...new Set(stale.errors.map(e => e.code))].join(',')}`)
-      const holders = net.holders(key)
-      assert.ok(holders.length >= 18 && holders.every(h => h.node.store.get(key)?.record.kind === 'mutable' && (h.node.store.get(key)?.record as { seq: number }).seq === v2.seq))
+      // Nodes that hold seq v2 must never go back; a node that held nothing (one that just
+      // joined the closest set) may take the old write, as it cannot know better, and the
+      // newest seq still wins on read.
+      const newer = net.holders(key, v2.seq)
+      assert.ok(newer.length >= 18, `seq ${v2.seq} held by ${newer.length}`)
+      const newerKeys = new Set(newer.map(h => toHex(h.identity.publicKey)))
+      const noDowngrade = (what: string, r: PutResult, putter: SimPeer): void => {
+        assert.ok(newer.every(h => !h.host.online || (h.node.store.get(key)?.record as { seq?: number } | undefined)?.seq === v2.seq), `${what}: a node holding seq ${v2.seq} went back; ${explain()}`)
+        // Only targets that held nothing newer (and the putter itself) may have taken it.
+        const unaware = r.closest.filter(c => !newerKeys.has(toHex(c.publicKey))).length + (newerKeys.has(toHex(putter.identity.publicKey)) ? 0 : 1)
+        assert.ok(r.stored <= unaware, `${what} was stored ${r.stored} times, but only ${unaware} targets lacked seq ${v2.seq}; ${explain()}`)
+      }
+      // 1. The rightful writer asks for an older seq: refused locally or by the nodes.
+      let stale: PutResult | undefined
+      let staleError: unknown
+      try { stale = await writer.node.putMutable({ value: Uint8Array.of(3), salt, seq: v1.seq }) } catch (err) { staleError = err }
+      if (stale !== undefined) {
+        refusedAsStale(stale.errors.map(e => e.code))
+        noDowngrade('an explicit stale seq', stale, writer)
+      } else {
+        assert.equal((staleError as { code?: string }).code, 'OHT_SEQ_STALE', String(staleError))
+      }
+      // 2. Anyone replays the old, validly signed write: the holders refuse it.
+      const replayer = net.randomPeer()
+      const replay = await replayer.node.put((old as { record: OhtRecord }).record)
+      refusedAsStale(replay.errors.map(e => e.code))
+      noDowngrade('a replayed old write', replay, replayer)
       const got = await net.get(net.randomPeer(), key, { value: Uint8Array.of(2), seq: v2.seq })
-      assert.ok(got.ok, `GET after the stale write returned seq ${got.seq}; ${explain()}`)
+      assert.ok(got.ok, `GET after the stale writes returned seq ${got.seq}; ${explain()}`)
     })())
   })
 })
