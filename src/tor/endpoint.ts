@@ -164,6 +164,8 @@ export async function publishOnion (control: TorControl, opts: PublishOnionOptio
     else tracker.add(e, clock.monotonic())
     wake?.()
   })
+  // A dead control connection ends the wait at once instead of at the deadline.
+  const offClose = control.onClose(() => { wake?.() })
   const scoped = scopedSignal(clock, timeoutMs, signal)
   let serviceId: string | undefined
   try {
@@ -179,6 +181,7 @@ export async function publishOnion (control: TorControl, opts: PublishOnionOptio
 
     // Wait for all uploads confirmed, then a short quiet period for a late second descriptor.
     for (;;) {
+      if (control.closed) throw new TorError('TOR_CONTROL_CLOSED', `the control connection closed before onion service ${serviceId} was published (${t.describe()}): is tor still running?`)
       if (t.done(clock.monotonic()) && clock.monotonic() - t.lastChange >= SETTLE_MS) break
       await new Promise<void>((resolve, reject) => {
         const finish = (): void => {
@@ -220,7 +223,7 @@ export async function publishOnion (control: TorControl, opts: PublishOnionOptio
       }
     }
   } catch (err) {
-    if (serviceId !== undefined) await control.delOnion(serviceId).catch(() => {})
+    if (serviceId !== undefined && !control.closed) await control.delOnion(serviceId).catch(() => {})
     if (scoped.signal.aborted) {
       const reason = abortReason(scoped.signal)
       if (reason instanceof TimeoutError) {
@@ -232,6 +235,7 @@ export async function publishOnion (control: TorControl, opts: PublishOnionOptio
     throw err
   } finally {
     unsubscribe()
+    offClose()
     scoped.clear()
   }
 }

@@ -11,7 +11,7 @@ import { createServer } from 'node:net'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { launchTor, pidAlive, TorError } from '../../src/tor/index.ts'
+import { launchTor, pidAlive, publishOnion, TorError } from '../../src/tor/index.ts'
 import type { TorProcess } from '../../src/tor/index.ts'
 
 // Tor opens no SOCKS listener under DisableNetwork, so a dead loopback authority it is.
@@ -124,6 +124,23 @@ describe('tor launcher', () => {
         await tor.exited
         await assert.rejects(tor.control.getInfoOne('version'), isCode('TOR_CONTROL_CLOSED'))
         assert.equal(tor.control.closed, true)
+      } finally {
+        await tor.stop()
+      }
+    })
+  })
+
+  it('publishOnion fails fast with TOR_CONTROL_CLOSED when tor dies before the descriptor is out', async () => {
+    await inFreshTmp(async () => {
+      const tor = await launchTor({ torrc: OFFLINE, waitForBootstrap: false })
+      try {
+        const started = performance.now()
+        const publishing = publishOnion(tor.control, { ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], timeoutMs: 30_000 })
+        // This tor can never upload (no network): kill it once ADD_ONION has gone through.
+        while ((await tor.control.listOnions('current')).length === 0) await new Promise((resolve) => { setImmediate(resolve) })
+        process.kill(tor.pid, 'SIGKILL')
+        await assert.rejects(publishing, isCode('TOR_CONTROL_CLOSED'))
+        assert.ok(performance.now() - started < 10_000, 'waited for the deadline instead of failing fast')
       } finally {
         await tor.stop()
       }
