@@ -8,10 +8,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { launchTor, pidAlive, publishOnion, TorError } from '../../src/tor/index.ts'
+import { attachTor, launchTor, pidAlive, publishOnion, TorError } from '../../src/tor/index.ts'
 import type { TorProcess } from '../../src/tor/index.ts'
 
 // Tor opens no SOCKS listener under DisableNetwork, so a dead loopback authority it is.
@@ -113,6 +113,26 @@ describe('tor launcher', () => {
       }
       assert.equal(pidAlive(tor.pid), false)
       await tor.stop() // a second stop is harmless
+    })
+  })
+
+  it('attachTor reaches a running tor over its unix control socket and authenticates', async () => {
+    await inFreshTmp(async (root) => {
+      const sockDir = join(root, 'sock')
+      await mkdir(sockDir, { mode: 0o700 })
+      const path = join(sockDir, 'control')
+      const tor = await launchTor({ torrc: { ...OFFLINE, ControlSocket: path }, waitForBootstrap: false })
+      try {
+        const control = await attachTor({ path }, { cookiePath: tor.cookiePath })
+        try {
+          assert.match(await control.getInfoOne('version'), /^\d+\.\d+\.\d+/)
+        } finally {
+          await control.close()
+        }
+      } finally {
+        await tor.stop()
+        await rm(sockDir, { recursive: true, force: true })
+      }
     })
   })
 
