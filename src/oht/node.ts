@@ -726,7 +726,7 @@ export class OhtNodeImpl {
    * Bucket refresh, Kademlia style but frugal (every message is an onion round trip): the
    * buckets of our own neighbourhood (from the one holding our k-th closest contact down) are
    * all refreshed by one self-lookup; a farther bucket gets a random lookup only when no lookup
-   * went through it for `refreshIntervalMs` and it is not full (a full bucket's dead contacts
+   * went through it for `refreshIntervalMs` and it is less than half full (its dead contacts
    * are found by lookups and probes and replaced from its candidates).
    */
   private refreshBuckets (now: number): void {
@@ -743,7 +743,8 @@ export class OhtNodeImpl {
     for (let i = 0; i < hood && started < this.cfg.refreshesPerTick; i++) {
       if (now - table.lastRefreshed(i) < interval) continue
       table.markRefreshed(i, now)
-      if (table.bucketSize(i) >= this.cfg.k) continue
+      // A far bucket only serves first hops: half full is plenty (churn thins them a little).
+      if (table.bucketSize(i) >= this.cfg.k / 2) continue
       started++
       const target = this.randomIdInBucket(i)
       this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', { signal }))
