@@ -8,7 +8,7 @@
  * closest found), put write reach (how many of the true 20 closest, by each DHT's own metric,
  * hold the record) and put/get success.
  *
- * Usage: node --import tsx bench/overlay-kad.ts [--nodes 100] [--lookups 40] [--puts 20] [--latency 0]
+ * Usage: node --import tsx bench/overlay-kad.ts [--nodes 100] [--lookups 40] [--puts 20] [--latency 0] [--join-batch 5]
  */
 import '../src/net/polyfill.ts'
 import { writeFileSync } from 'node:fs'
@@ -31,13 +31,15 @@ const { values: args } = parseArgs({
     lookups: { type: 'string', default: '40' },
     puts: { type: 'string', default: '20' },
     latency: { type: 'string', default: '0' },
-    seed: { type: 'string', default: 'overlay-kad' }
+    seed: { type: 'string', default: 'overlay-kad' },
+    'join-batch': { type: 'string', default: '5' }
   }
 })
 const N = Number(args.nodes)
 const LOOKUPS = Number(args.lookups)
 const PUTS = Number(args.puts)
 const LATENCY = Number(args.latency)
+const JOIN_BATCH = Number(args['join-batch'])
 const K = 20
 const rng = new SeededRng(args.seed)
 
@@ -101,18 +103,32 @@ async function main (): Promise<void> {
   const createdMs = performance.now() - t0
 
   // Join: OHT bootstraps from node 0; kad-dht nodes dial node 0 and look themselves up.
+  // Both join in batches of JOIN_BATCH nodes at a time (the first 10 one by one).
+  const progress = (msg: string): void => { process.stderr.write(`[${Math.round((performance.now() - t0) / 1000)} s] ${msg}\n`) }
+  progress(`${N} nodes up`)
+  const inBatches = async (fn: (p: Peer) => Promise<void>): Promise<void> => {
+    const rest = peers.slice(1)
+    for (let i = 0; i < rest.length;) {
+      const size = i < 10 ? 1 : JOIN_BATCH
+      await Promise.all(rest.slice(i, i + size).map(fn))
+      i += size
+      if (i % 20 === 0) progress(`joined ${i}`)
+    }
+  }
   const tJoin = performance.now()
-  for (const p of peers.slice(1)) await p.oht.bootstrap([peers[0].net.ownContact()])
+  await inBatches(async (p) => { await p.oht.bootstrap([peers[0].net.ownContact()]) })
   const ohtJoinMs = performance.now() - tJoin
+  progress('OHT joined')
   const tKadJoin = performance.now()
   const addr0 = peers[0].libp2p.getMultiaddrs()[0]
-  for (const p of peers.slice(1)) {
+  await inBatches(async (p) => {
     await p.libp2p.dial(addr0)
     // identify tells kad-dht the peer speaks its protocol; give it a moment to land
     await new Promise(resolve => setTimeout(resolve, 20))
     for await (const _ of p.libp2p.services.dht.getClosestPeers(p.libp2p.peerId.toMultihash().bytes)) { /* drain */ }
-  }
+  })
   const kadJoinMs = performance.now() - tKadJoin
+  progress('kad-dht joined')
   const ohtIds = peers.map(p => p.ohtId)
   const kadIds = peers.map(p => p.kadId)
 
@@ -147,6 +163,7 @@ async function main (): Promise<void> {
     kad.acc.push([...kTruth].filter(i => finals.has(peers[i].libp2p.peerId.toString())).length / kTruth.size)
   }
 
+  progress('lookups done')
   // Puts and gets
   const ohtPut = { reach: [] as number[], ok: 0, lat: [] as number[] }
   const kadPut = { reach: [] as number[], ok: 0, lat: [] as number[] }

@@ -15,6 +15,7 @@ import {
   type OverlayNode
 } from '../../src/net/index.ts'
 import type { TorControl } from '../../src/tor/index.ts'
+import { createNode } from '../../src/index.ts'
 import { transportSuite } from '../helpers/net-transport-suite.ts'
 import { testnet, type Testnet } from '../helpers/tor-testnet.ts'
 
@@ -159,6 +160,23 @@ describe('OHT over onion services only: 8 nodes on 4 tor clients', { timeout: 40
     let dials = 0; let reused = 0
     for (const n of nodes) { dials += n.net.stats.dials; reused += n.net.stats.reusedConnections }
     assert.ok(reused > dials, `${reused} reused vs ${dials} dials`)
+  })
+
+  it('the SDK\'s createNode attaches to a running tor and joins over onion services', async () => {
+    const c = tn.clients[1]
+    const sdk = await createNode({
+      transport: 'tor',
+      tor: { attach: { controlPort: c.controlPort, cookiePath: c.cookiePath } },
+      bootstrap: nodes[0].multiaddrs
+    })
+    try {
+      assert.ok(sdk.onion !== undefined && sdk.multiaddrs.every(a => a.startsWith(`/onion3/${sdk.onion}:`)))
+      const put = await sdk.put(new TextEncoder().encode('from the sdk'))
+      assert.ok(put.stored >= 5)
+      assert.equal(new TextDecoder().decode((await nodes[3].oht.get(put.key))?.value), 'from the sdk')
+    } finally {
+      await sdk.stop()
+    }
   })
 
   it('no socket ever left except to tor: SOCKS and control ports only, the announced TCP address untouched', () => {
