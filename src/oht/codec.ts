@@ -286,6 +286,7 @@ class Reader {
     return hi * 2 ** 32 + lo
   }
 
+  skip (n: number, what: string): void { this.need(n, what); this.off += n }
   /** A view into the frame: decoding allocates no copies; whoever keeps bytes copies them. */
   view_ (n: number, what: string): Uint8Array { this.need(n, what); const b = this.buf.subarray(this.off, this.off + n); this.off += n; return b }
   end (): void { if (this.off !== this.buf.byteLength) throw bad(`${this.buf.byteLength - this.off} trailing bytes after frame`) }
@@ -338,19 +339,19 @@ function readContacts (r: Reader): WireContact[] {
   for (let i = 0; i < n; i++) {
     const id = r.view_(KEY_BYTES, 'contact id')
     const at = r.off
-    r.view_(PUBLIC_KEY_BYTES, 'contact key')
-    // Validate the addresses now (lengths, UTF-8) without building strings for ASCII ones.
+    r.skip(PUBLIC_KEY_BYTES, 'contact key')
+    // Validate the addresses now (lengths, UTF-8) without building strings: one native ASCII
+    // check over the whole address block (its length bytes are ASCII too while under 128).
     const count = r.u8('address count')
     if (count > MAX_ADDRS) throw bad(`too many addresses: ${count} > ${MAX_ADDRS}`)
-    let ascii = true
+    const block = r.off
     for (let j = 0; j < count; j++) {
       const len = r.u16('address length')
       if (len > MAX_ADDR_BYTES) throw bad(`address too long: ${len} > ${MAX_ADDR_BYTES}`)
-      const b = r.view_(len, 'address')
-      if (ascii && !isAsciiBytes(b)) ascii = false
+      r.skip(len, 'address')
     }
-    if (!ascii) {
-      // Rare: check the UTF-8 now so that reading the contact later cannot throw.
+    if (r.off > block && !isAsciiBytes(r.buf.subarray(block, r.off))) {
+      // Long or non-ASCII addresses: check the UTF-8 properly so reading later cannot throw.
       const save = r.off
       r.off = at + PUBLIC_KEY_BYTES
       readAddrs(r)

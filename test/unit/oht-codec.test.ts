@@ -96,10 +96,21 @@ describe('OHT wire codec', () => {
     assertTypedDecodeError(() => decodeResponse(n))
   })
 
-  it('rejects invalid UTF-8 in addresses', () => {
+  it('rejects invalid UTF-8 in addresses, in requests and in contacts', () => {
     const f = encodeRequest({ type: 'ping', addrs: ['ab'] })
     f[f.byteLength - 1] = 0xff
     assertTypedDecodeError(() => decodeRequest(f))
+    const n = encodeResponse({ type: 'nodes', contacts: [{ id: rng.bytes(32), contact: { publicKey: rng.bytes(32), addrs: ['ok', 'xy'] } }] })
+    n[n.byteLength - 1] = 0xc3 // a lone UTF-8 lead byte
+    assertTypedDecodeError(() => decodeResponse(n))
+  })
+
+  it('round-trips long (>= 128 bytes) and non-ASCII contact addresses', () => {
+    const addrs = ['/dns4/' + 'x'.repeat(200) + '/tcp/1', 'onion:ü', 'a']
+    const contacts = [{ id: rng.bytes(32), contact: { publicKey: rng.bytes(32), addrs } }]
+    const res = decodeResponse(encodeResponse({ type: 'nodes', contacts }))
+    assert.ok(res.type === 'nodes')
+    assert.deepEqual(res.contacts[0].contact.addrs, addrs)
   })
 
   it('throws only typed errors on 20,000 random and mutated frames', () => {
