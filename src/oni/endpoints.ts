@@ -153,6 +153,7 @@ export class EndpointManager {
   private probing = false
   private reconnecting = false
   private readonly retryTimers = new Map<string, TimerHandle>()
+  private writes = 0
   private started = false
 
   constructor (init: EndpointManagerInit, components: EndpointManagerComponents) {
@@ -601,7 +602,8 @@ export class EndpointManager {
 
   private async writeState (): Promise<void> {
     const state: StateFile = { version: STATE_VERSION, endpoints: [...this.live.values()].map(l => l.stored) }
-    const tmp = `${this.statePath()}.tmp`
+    // A unique temp name: two writes in flight must not interleave in one file.
+    const tmp = `${this.statePath()}.${process.pid}.${++this.writes}.tmp`
     await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
     await rename(tmp, this.statePath())
   }

@@ -118,6 +118,7 @@ class OniSocksServer implements SocksServer {
   private readonly log: Logger
   private readonly server: Server
   private readonly sockets = new Set<Socket>()
+  private clients = 0
   private readonly closing = new AbortController()
   readonly stats: SocksServerStats = { accepted: 0, open: 0, refused: 0, failed: 0, bytesUp: 0, bytesDown: 0, replies: {} }
 
@@ -177,11 +178,13 @@ class OniSocksServer implements SocksServer {
 
   private accept (client: Socket): void {
     this.stats.accepted++
-    if (this.sockets.size >= (this.init.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+    if (this.clients >= (this.init.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
       this.stats.refused++
       client.destroy()
       return
     }
+    this.clients++
+    client.once('close', () => { this.clients-- })
     this.track(client)
     client.setNoDelay(true)
     client.on('error', () => { client.destroy() })

@@ -171,6 +171,25 @@ describe('oni SOCKS5 server', () => {
     await c.closed
   })
 
+  it('closes clients beyond maxConnections at once, counting clients not upstream sockets', async () => {
+    const port = await start({ maxConnections: 1 })
+    const first = await open(port)
+    first.s.write(Buffer.concat([Buffer.from([5, 1, 0]), connectRequest(ONION, 80)]))
+    assert.equal((await first.waitFor(12))[3], 0)
+    const second = await open(port)
+    await second.closed
+    assert.equal(second.got().length, 0)
+    assert.equal(server?.stats.refused, 1)
+    first.s.destroy()
+    await first.closed
+    // The server sees the close a moment later; then the slot is free again.
+    for (let i = 0; i < 100 && server?.stats.open !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    const third = await open(port)
+    third.s.write(Buffer.from([5, 1, 0]))
+    assert.deepEqual([...await third.waitFor(2)], [5, 0])
+    third.s.destroy()
+  })
+
   it('binds loopback only', () => {
     assert.throws(() => createSocksServer({ torSocksPort: 9, host: '0.0.0.0' }, { dial: echoDialer }), (e) => isOniError(e, 'ONI_BAD_ARGUMENT'))
   })
