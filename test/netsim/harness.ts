@@ -240,6 +240,7 @@ export class Testnet {
   private warmStart (): void {
     const rng = this.sim.fork('warm-start')
     const k = this.nodeInit.k ?? 20
+    const refreshMs = this.nodeInit.refreshIntervalMs ?? 3_600_000
     const now = this.sim.now
     // Peers sorted by id prefix: bucket b of a node is one contiguous range of this order
     // (same first b bits, bit b flipped), found by binary search: O(n log n) per node.
@@ -273,6 +274,10 @@ export class Testnet {
           if (other !== self) self.node.routingTable.add(other.id, other.node.contact, now)
         }
       }
+      // A network in its steady state has refreshed its buckets at scattered times; without
+      // this, every node would refresh every bucket in the same minute one interval later.
+      const table = self.node.routingTable
+      for (let b = 0; b <= table.deepestBucket + 1 && b < 256; b++) table.markRefreshed(b, now - rng.int(refreshMs))
     }
   }
 
