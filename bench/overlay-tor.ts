@@ -6,6 +6,7 @@
  *    before the operation, so each peer costs a new circuit and rendezvous, a noise
  *    handshake and identify (descriptors stay cached in tor: first contact minus the HSDir
  *    fetch).
+ * Gets are made by two client-mode readers (no onion service, so they hold no replicas).
  * Same nodes, same records, one run. Figures p50/p95 in ms; JSON to bench/results/overlay-tor.json.
  *
  * Usage: node --import tsx bench/overlay-tor.ts [--nodes 8] [--clients 4] [--ops 8]
@@ -40,18 +41,24 @@ const controls: TorControl[] = []
 const nodes: OverlayNode[] = []
 const epochs: number[] = []
 try {
-  const make = async (i: number, bootstrap: string[]): Promise<OverlayNode> => {
+  // Readers (listen = false) run in client mode: no onion service, so they never store
+  // others' records and every get they make crosses the network.
+  const make = async (i: number, bootstrap: string[], listen = true): Promise<OverlayNode> => {
     const client = tn.clients[i % CLIENTS]
-    const control = await client.control()
-    controls.push(control)
     const seed = new Uint8Array(randomBytes(32))
     epochs[i] = 0
+    let publish
+    if (listen) {
+      const control = await client.control()
+      controls.push(control)
+      publish = torPublisher({ control, seed })
+    }
     return await createOverlayNode({
       seed,
       onionOnly: true,
       onion: {
         connect: torConnector({ socksPort: client.socksPort }),
-        publish: torPublisher({ control, seed }),
+        publish,
         // per peer and per epoch: bumping the epoch forces new circuits
         isolation: (t) => `${t.address}/${epochs[i]}`
       },
@@ -65,6 +72,8 @@ try {
   for (const r of settled) if (r.status === 'fulfilled') nodes.push(r.value)
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed !== undefined) throw failed.reason
+  const readers = await Promise.all([N, N + 1].map(async i => await make(i, nodes[0].multiaddrs, false)))
+  nodes.push(...readers)
   const upMs = performance.now() - tUp
 
   const coldAll = async (i: number): Promise<void> => {
@@ -89,9 +98,10 @@ try {
     }
   }
   for (let op = 0; op < OPS; op++) {
-    const reader = (op + 3) % N
-    const key = keys[(op * 2 + 1) % keys.length]
+    const reader = N + (op % 2)
     for (const mode of ['cold', 'warm'] as const) {
+      // a record this reader has not fetched yet: a cached hit would not cross the network
+      const key = keys[(op * 2 + (mode === 'cold' ? 0 : 1)) % keys.length]
       if (mode === 'cold') await coldAll(reader)
       const t = performance.now()
       const got = await nodes[reader].oht.get(key)
@@ -109,7 +119,7 @@ try {
     putColdOverWarmP50: Math.round((rows[0].p50Ms / rows[1].p50Ms) * 100) / 100,
     getColdOverWarmP50: Math.round((rows[2].p50Ms / rows[3].p50Ms) * 100) / 100
   }
-  console.log(`overlay-tor: ${N} onion-only OHT nodes on ${CLIENTS} tor clients (private network up in ${r0(netMs / 1000)} s, nodes joined in ${r0(upMs / 1000)} s), ${OPS} ops per row, failures ${failures}`)
+  console.log(`overlay-tor: ${N} onion-only OHT nodes + 2 client-mode readers on ${CLIENTS} tor clients (private network up in ${r0(netMs / 1000)} s, nodes joined in ${r0(upMs / 1000)} s), ${OPS} ops per row, failures ${failures}`)
   console.table(rows)
   console.log('cold / warm:', ratio)
   writeFileSync(new URL('./results/overlay-tor.json', import.meta.url), JSON.stringify({
