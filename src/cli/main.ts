@@ -16,6 +16,7 @@ import { getCommand } from './commands/get.ts'
 import { idCommand } from './commands/id.ts'
 import { initCommand } from './commands/init.ts'
 import { metricsCommand } from './commands/metrics.ts'
+import { oniCommand } from './commands/oni.ts'
 import { peersCommand } from './commands/peers.ts'
 import { putCommand } from './commands/put.ts'
 import { statusCommand } from './commands/status.ts'
@@ -23,7 +24,7 @@ import { testnetCommand } from './commands/testnet.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readAll, type CliIo } from './io.ts'
 
-export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, metricsCommand, testnetCommand]
+export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, metricsCommand, testnetCommand]
 
 export const EXIT_CODES_HELP = `Exit codes:
   0    success

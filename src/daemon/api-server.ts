@@ -12,6 +12,8 @@
  *   GET    /v1/endpoints            onion endpoints
  *   POST   /v1/endpoints            { name, port, target: "127.0.0.1:<port>" } → endpoint
  *   DELETE /v1/endpoints/<name>
+ *   GET    /v1/oni                  ONI status: { enabled: true, tor, endpoints[routes, bytes], socks, onet }
+ *                                    or { enabled: false, message } when [oni] is not enabled
  *   GET    /metrics                 Prometheus text
  *
  * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
@@ -41,6 +43,8 @@ export interface ApiBackend {
   put(req: PutRequest, options: AbortOptions): Promise<unknown>
   get(key: Uint8Array, options: AbortOptions): Promise<unknown | undefined>
   listEndpoints(): unknown
+  /** ONI status, or `{ enabled: false, message }`. */
+  oni(): unknown
   addEndpoint(req: EndpointRequest, options: AbortOptions): Promise<unknown>
   removeEndpoint(name: string, options: AbortOptions): Promise<void>
   metrics(): string
@@ -136,6 +140,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     if (path === '/v1/status' && method === 'GET') return { status: 200, body: backend.status() }
     if (path === '/v1/identity' && method === 'GET') return { status: 200, body: backend.identityInfo() }
     if (path === '/v1/peers' && method === 'GET') return { status: 200, body: backend.peers() }
+    if (path === '/v1/oni' && method === 'GET') return { status: 200, body: backend.oni() }
     if (path === '/v1/records' && method === 'POST') {
       const b = obj(await readBody(req))
       for (const k of Object.keys(b)) if (!['value', 'mutable', 'salt', 'ttlMs'].includes(k)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `unknown field ${k}`)
@@ -172,7 +177,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     const p = (url ?? '/').split('?')[0]
     if (p.startsWith('/v1/records/')) return '/v1/records/:key'
     if (p.startsWith('/v1/endpoints/')) return '/v1/endpoints/:name'
-    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints'].includes(p) ? p : 'other'
+    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni'].includes(p) ? p : 'other'
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -36,6 +36,11 @@
  *
  * [log]
  * level = "info"                   # debug | info | warn | error
+ *
+ * [oni]                            # the onion network interface (needs node.transport = "tor")
+ * enabled = false                  # true: run ONI; `oht oni ls` / GET /v1/oni show its status
+ * socks_port = 0                   # SOCKS5 egress on 127.0.0.1:<port>; 0 = no SOCKS listener
+ * probe_interval_ms = 60000        # how often published ONI endpoints are checked
  * ```
  */
 import { readFile, stat } from 'node:fs/promises'
@@ -104,6 +109,14 @@ export interface DaemonConfig {
   log: {
     /** @default 'info' */
     level: LogLevel
+  }
+  oni: {
+    /** Run ONI (endpoints with routes, SOCKS egress) on the daemon's tor. @default false */
+    enabled: boolean
+    /** SOCKS5 egress port on 127.0.0.1; 0 = no SOCKS listener. @default 0 */
+    socksPort: number
+    /** Interval of endpoint reachability probes. @default 60_000 */
+    probeIntervalMs: number
   }
 }
 
@@ -218,7 +231,7 @@ export function parseControlAddress (text: string): ControlAddress | undefined {
 export function validateConfig (raw: unknown, source: string, stateDir: string): DaemonConfig {
   if (!isTable(raw)) throw new DaemonError('DAEMON_CONFIG', `${source}: the top level must be a table/object`)
   const top = new Fields(source, '', raw)
-  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log']) top.table(name)
+  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log', 'oni']) top.table(name)
   top.finish()
 
   const id = section(source, raw, 'identity')
@@ -278,6 +291,13 @@ export function validateConfig (raw: unknown, source: string, stateDir: string):
   const level = log.oneOf('level', ['debug', 'info', 'warn', 'error'] as const) ?? 'info'
   log.finish()
 
+  const oni = section(source, raw, 'oni')
+  const oniEnabled = oni.bool('enabled') ?? false
+  const oniSocksPort = oni.int('socks_port', 0, 65535) ?? 0
+  const probeIntervalMs = oni.int('probe_interval_ms', 1000, 3_600_000) ?? 60_000
+  oni.finish()
+  if (oniEnabled && transport !== 'tor') oni.fail('enabled', `needs node.transport = "tor" (got "${transport}"): ONI publishes onion endpoints through tor`)
+
   return {
     identity: {
       keyFile: keyFile !== undefined ? under(stateDir, keyFile) : identityPath(stateDir),
@@ -301,7 +321,8 @@ export function validateConfig (raw: unknown, source: string, stateDir: string):
       tokenFile: tokenFile !== undefined ? under(stateDir, tokenFile) : defaultTokenPath(stateDir)
     },
     endpoints: { keepOnShutdown },
-    log: { level }
+    log: { level },
+    oni: { enabled: oniEnabled, socksPort: oniSocksPort, probeIntervalMs }
   }
 }
 

@@ -1,11 +1,14 @@
 /**
- * The daemon: config → state dir → identity → API socket → tor → OHT node → endpoints,
+ * The daemon: config → state dir → identity → API socket → tor → OHT node → endpoints → ONI (if enabled),
  * and the reverse on stop. It implements the local API's backend.
  */
-import { chmod, mkdir, stat } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
 import { errorMessage, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
+import { createOni, type Oni } from '../oni/index.ts'
+import type { TorControl } from '../tor/control/index.ts'
 import { startApiServer, type ApiBackend, type ApiServer, type EndpointRequest, type PutRequest } from './api-server.ts'
 import type { DaemonConfig } from './config.ts'
 import { Endpoints, type EndpointView } from './endpoints.ts'
@@ -53,6 +56,7 @@ export class Daemon implements ApiBackend {
   private tor: TorLink | undefined
   private node: DaemonNode | undefined
   private endpoints: Endpoints | undefined
+  private oniInstance: Oni | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
   private readonly putLatency = new Histogram()
@@ -152,6 +156,7 @@ export class Daemon implements ApiBackend {
           if (this.phase === 'recovering') this.phase = 'running'
         }
       })
+      if (this.config.oni.enabled) await this.startOni(options)
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.endpoints.size })
     } catch (err) {
@@ -159,6 +164,40 @@ export class Daemon implements ApiBackend {
       await this.stop()
       throw err
     }
+  }
+
+  /**
+   * ONI gets its own control connection to the daemon's tor (it closes it on stop and
+   * reconnects after a drop) and tor's SOCKS port for its egress. Its keys live under <state dir>/oni.
+   */
+  private async startOni (options: AbortOptions): Promise<void> {
+    const session = this.tor?.current
+    const attachTor = this.components.attachTor
+    if (session === undefined) throw new DaemonError('DAEMON_TOR', 'oni.enabled needs a running tor (node.transport = "tor")')
+    if (attachTor === undefined) throw new DaemonError('DAEMON_TOR', 'ONI needs to attach to tor, which this build cannot do')
+    const cfg = this.config
+    const connectTor = async (opts: AbortOptions): Promise<TorControl> => {
+      const current = this.tor?.current ?? session
+      const target = cfg.tor.control ?? (current.controlPort !== undefined ? { host: current.controlHost ?? '127.0.0.1', port: current.controlPort } : undefined)
+      if (target === undefined) throw new DaemonError('DAEMON_TOR', 'tor has no control port ONI can attach to')
+      const password = cfg.tor.controlPasswordFile !== undefined ? (await readFile(cfg.tor.controlPasswordFile, 'utf8')).trim() : undefined
+      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...opts })
+    }
+    const oni = createOni({
+      stateDir: join(this.stateDir, 'oni'),
+      torSocksPort: session.socksPort,
+      probeIntervalMs: cfg.oni.probeIntervalMs,
+      socks: cfg.oni.socksPort === 0 ? false : { port: cfg.oni.socksPort },
+      onet: false
+    }, { connectTor, clock: this.components.clock, log: nodeLogger(this.components.log).extend('oni') })
+    try {
+      await oni.start(options)
+    } catch (err) {
+      await oni.stop().catch(() => {})
+      throw new DaemonError('DAEMON_ONI', `ONI did not start: ${errorMessage(err)}`, { cause: err })
+    }
+    this.oniInstance = oni
+    this.components.log.info('oni started', { socksPort: oni.status().socks?.port ?? null })
   }
 
   private ending (): boolean { return this.phase === 'stopping' || this.phase === 'stopped' }
@@ -201,6 +240,7 @@ export class Daemon implements ApiBackend {
     log.info('stopping')
     const control = this.tor?.current?.control
     if (this.endpoints !== undefined && !this.config.endpoints.keepOnShutdown) await this.endpoints.withdrawAll(control).catch(() => {})
+    await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
     await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
     await this.tor?.stop().catch(() => {})
     await this.api?.close().catch(() => {})
@@ -272,6 +312,13 @@ export class Daemon implements ApiBackend {
     }
     r.value.fill(0)
     return out
+  }
+
+  /** ONI's /proc/net/onion: `{ enabled: false, message }` when the config does not enable it. */
+  oni (): unknown {
+    if (!this.config.oni.enabled) return { enabled: false, message: 'ONI is not enabled in this daemon: set enabled = true under [oni] in its config (node.transport = "tor") and restart it' }
+    if (this.oniInstance === undefined) throw new DaemonError('DAEMON_NOT_READY', `ONI is not running yet (phase: ${this.phase}): try again shortly`)
+    return { enabled: true, ...this.oniInstance.status() }
   }
 
   listEndpoints (): unknown { return { endpoints: this.endpoints?.list() ?? [] } }

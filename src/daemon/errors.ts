@@ -7,7 +7,7 @@ import { OhtStackError } from '../core/index.ts'
  * DAEMON_STATE (state dir unusable: permissions, not a directory),
  * DAEMON_IDENTITY (no identity yet / cannot load it),
  * DAEMON_RUNNING (another daemon already serves this state dir),
- * DAEMON_TOR (tor could not be started or attached),
+ * DAEMON_TOR (tor could not be started or attached), DAEMON_ONI (ONI enabled but did not start),
  * DAEMON_NODE (the OHT node failed), DAEMON_BAD_REQUEST, DAEMON_NOT_FOUND, DAEMON_STOPPED.
  */
 export class DaemonError extends OhtStackError {

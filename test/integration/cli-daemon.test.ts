@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { echoServer, readBytes, testnet, type EchoServer, type Testnet } from '../helpers/tor-testnet.ts'
 import { socksConnect } from '../../src/tor/socks.ts'
+import { attachTor } from '../../src/tor/attach.ts'
+import { createEndpointManager } from '../../src/oni/index.ts'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 const BIN = join(ROOT, 'bin', 'oht.js')
@@ -126,6 +128,7 @@ describe('oht daemon + CLI over a private Tor network', () => {
   let firstKey: string
   let echo: EchoServer | undefined
   let endpointAddress: string
+  let oniAddress: string
 
   /** Connects through B's tor client to `address`:80 and checks the echo. */
   const echoThroughTor = async (address: string, isolation: string): Promise<void> => {
@@ -152,7 +155,17 @@ describe('oht daemon + CLI over a private Tor network', () => {
     aAddress = status.identity.address
     aMultiaddr = status.addrs.find((x: string) => x.startsWith('/onion3/'))
     assert.ok(aMultiaddr !== undefined, `A announces an onion address: ${JSON.stringify(status.addrs)}`)
-    b = await startDaemon(base, envB.OHT_STATE_DIR, ['--tor-control', `127.0.0.1:${net.clients[1].controlPort}`, '--bootstrap', aMultiaddr])
+    // B also runs ONI (no SOCKS listener) on its tor, for `oht oni ls`. An ONI endpoint made
+    // beforehand in B's ONI state dir (left detached in tor) is what B's ONI restores and lists.
+    const seed = createEndpointManager({ stateDir: join(envB.OHT_STATE_DIR, 'oni') }, {
+      connectTor: async (o) => await attachTor({ host: '127.0.0.1', port: net.clients[1].controlPort }, o)
+    })
+    await seed.start()
+    oniAddress = (await seed.create({ name: 'web', routes: [{ virtualPort: 80, target: '127.0.0.1:9' }] })).address
+    await seed.stop()
+    const configB = join(base, 'b-oht.toml')
+    await writeFile(configB, '[oni]\nenabled = true\n')
+    b = await startDaemon(base, envB.OHT_STATE_DIR, ['--config', configB, '--tor-control', `127.0.0.1:${net.clients[1].controlPort}`, '--bootstrap', aMultiaddr])
     // B joined through A (retrying in the background if A's onion service was slow to answer)
     await until('B has A as a peer', 120_000, async () => {
       const peers = JSON.parse((await cli(['peers', '--json'], envB)).stdout).peers as Array<{ onion: string }>
@@ -193,6 +206,26 @@ describe('oht daemon + CLI over a private Tor network', () => {
     const metrics = await cli(['metrics'], envA)
     assert.match(metrics.stdout, /^oht_tor_connected 1$/m)
     assert.match(metrics.stdout, /^oht_tor_bootstrap_percent 100$/m)
+  })
+
+  it('oht oni ls: ONI status from B (enabled, on tor) and a clear refusal from A (not enabled)', async () => {
+    const on = await cli(['oni', 'ls', '--json'], envB)
+    assert.equal(on.code, 0, on.stderr)
+    const st = JSON.parse(on.stdout)
+    assert.equal(st.enabled, true)
+    assert.equal(st.tor.connected, true)
+    assert.equal(st.socks, null)
+    assert.equal(st.endpoints.length, 1, on.stdout)
+    const ep = st.endpoints[0]
+    assert.equal(ep.name, 'web')
+    assert.equal(ep.address, oniAddress)
+    assert.deepEqual(ep.routes.map((r: { virtualPort: number, target: string, open: number }) => [r.virtualPort, r.target, r.open]), [[80, '127.0.0.1:9', 0]])
+    const table = await cli(['oni', 'ls'], envB)
+    assert.equal(table.code, 0, table.stderr)
+    assert.match(table.stdout, new RegExp(`^web\\s+${oniAddress}\\.onion\\s+80\\s+127\\.0\\.0\\.1:9\\s+${ep.state as string}\\s+0\\s+`, 'm'))
+    const off = await cli(['oni', 'ls'], envA)
+    assert.equal(off.code, 1)
+    oneLine(off, /ONI is not enabled.*\[oni\]/)
   })
 
   it('refuses unauthenticated API access with 401', async () => {

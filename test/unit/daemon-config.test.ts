@@ -30,6 +30,19 @@ describe('daemon config validation', () => {
     assert.equal(c.api.tokenFile, join(STATE, 'api.token'))
     assert.equal(c.endpoints.keepOnShutdown, false)
     assert.equal(c.log.level, 'info')
+    assert.deepEqual(c.oni, { enabled: false, socksPort: 0, probeIntervalMs: 60_000 })
+  })
+
+  it('reads [oni] and names its bad fields', () => {
+    const c = parseConfigText('[oni]\nenabled = true\nsocks_port = 9150\nprobe_interval_ms = 30000\n', '/etc/oht.toml', STATE)
+    assert.deepEqual(c.oni, { enabled: true, socksPort: 9150, probeIntervalMs: 30_000 })
+    fails({ oni: { enabled: 'yes' } }, /oht\.toml: oni\.enabled must be true or false/)
+    fails({ oni: { socks_port: 70000 } }, /oni\.socks_port must be between 0 and 65535, got 70000/)
+    fails({ oni: { socks_port: 1.5 } }, /oni\.socks_port must be a whole number/)
+    fails({ oni: { probe_interval_ms: 10 } }, /oni\.probe_interval_ms must be between 1000 and 3600000/)
+    fails({ oni: { socks: 1 } }, /oni\.socks is not a known setting/)
+    fails({ oni: true }, /oni must be a table/)
+    fails({ node: { transport: 'local' }, oni: { enabled: true } }, /oni\.enabled needs node\.transport = "tor"/)
   })
 
   it('parses a full TOML file and resolves relative paths against the state dir', () => {
