@@ -63,9 +63,12 @@ async function runTier (tier: string): Promise<void> {
   const code = await new Promise<number>((resolve) => child.on('close', (c) => { resolve(c ?? 1) }))
   const p = /ℹ pass (\d+)/.exec(tail)
   const f = /ℹ fail (\d+)/.exec(tail)
+  // Tests cancelled because a hook of their suite failed did not pass: count them as failed.
+  const c = /ℹ cancelled (\d+)/.exec(tail)
+  const tierFailed = (f != null ? Number(f[1]) : 0) + (c != null ? Number(c[1]) : 0)
   passed += p != null ? Number(p[1]) : 0
-  failed += f != null ? Number(f[1]) : 0
-  if (code !== 0 && (f == null || Number(f[1]) === 0)) problems++
+  failed += tierFailed
+  if (code !== 0 && tierFailed === 0) problems++
 }
 
 for (const tier of tiers) await runTier(tier)

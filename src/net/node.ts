@@ -47,6 +47,13 @@ export interface NetNodeInit {
   announce?: string[]
   /** libp2p connection limit; the least valuable connections are pruned above it. @default 300 */
   maxConnections?: number
+  /**
+   * New inbound connections accepted per second from one IP address. Every inbound onion
+   * connection comes from tor on 127.0.0.1, and peers on one host or behind one NAT share an
+   * address, so libp2p's default (5/s) refuses a network joining at once.
+   * @default 10_000 with onion, else 200
+   */
+  inboundConnectionThreshold?: number
   /** Called when a peer presents an onion address that is not its own key's. */
   onOnionMismatch?: (peerId: PeerId, addr: Multiaddr) => void
 }
@@ -97,9 +104,10 @@ export async function createNetNode (init: NetNodeInit): Promise<NetLibp2p> {
       dialTimeout: onionOnly ? 60_000 : 10_000,
       // no /dnsaddr resolution: in onion mode DNS would leak outside tor, elsewhere unused
       resolvers: {},
-      // every inbound onion connection comes from tor on 127.0.0.1: a per-IP rate limit
-      // would throttle the whole network to a handful of peers per second
-      ...(init.onion !== undefined ? { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 256 } : {})
+      // a per-IP rate limit would throttle peers sharing an address (tor's 127.0.0.1 for every
+      // onion connection, one host, one NAT) to a handful per second: see the option's doc
+      inboundConnectionThreshold: init.inboundConnectionThreshold ?? (init.onion !== undefined ? 10_000 : 200),
+      maxIncomingPendingConnections: init.onion !== undefined ? 256 : 64
     },
     services: {
       identify: identify({ timeout: onionOnly ? 30_000 : 5_000 }),
