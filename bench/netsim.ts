@@ -8,6 +8,7 @@
  *
  *   node --import tsx bench/netsim.ts [--nodes 10000] [--hours 24] [--seed 1] [--churn 0.2]
  *        [--put-every-s 20] [--get-every-s 10] [--quantum-ms 0] [--max-wall-min 0]
+ *        [--node '{"probeIntervalMs":600000}']   (engine settings for every node: OhtNodeInit)
  *
  * Run it with a bigger V8 heap and young generation (the live state of 10,000 nodes is
  * ~2 GiB; the default young generation makes the collector dominate):
@@ -23,6 +24,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../src/core/index.ts'
 import { createSimulation, torLatency } from '../src/netsim/index.ts'
+import type { OhtNodeInit } from '../src/oht/index.ts'
 import { report, runWorkload, testnet, type TestnetMetrics } from '../test/netsim/harness.ts'
 
 const { values: opt } = parseArgs({
@@ -35,6 +37,7 @@ const { values: opt } = parseArgs({
     'get-every-s': { type: 'string', default: '10' },
     'quantum-ms': { type: 'string', default: '0' },
     'max-wall-min': { type: 'string', default: '0' },
+    node: { type: 'string', default: '{}' },
     out: { type: 'string', default: 'bench/results/netsim.json' }
   }
 })
@@ -72,7 +75,8 @@ console.log(`baseline (bare simulator, toy echo): ${base.usPerRequest.toFixed(1)
 
 const cpu0 = process.cpuUsage()
 const started = systemClock.monotonic()
-const net = await testnet({ seed: opt.seed as string, size: NODES, churnPerHour: CHURN, quantumMs: QUANTUM })
+const nodeInit = JSON.parse(opt.node as string) as Partial<OhtNodeInit>
+const net = await testnet({ seed: opt.seed as string, size: NODES, churnPerHour: CHURN, quantumMs: QUANTUM, node: nodeInit })
 const populateMs = systemClock.monotonic() - started
 console.log(`populated ${NODES} nodes (identities, engines, warm routing tables) in ${(populateMs / 1000).toFixed(1)} s`)
 
@@ -145,7 +149,7 @@ const result = {
   name: 'netsim',
   engine: engineVersion(),
   nodeFlags: process.execArgv.filter(a => a.startsWith('--max')),
-  config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: Number(opt['put-every-s']), getEveryS: Number(opt['get-every-s']), quantumMs: QUANTUM, latency: torLatency().description },
+  config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: Number(opt['put-every-s']), getEveryS: Number(opt['get-every-s']), quantumMs: QUANTUM, latency: torLatency().description, node: nodeInit },
   partial,
   simulatedHours: d.virtualMs / HOUR,
   wallMs: Math.round(wallMs),

@@ -18,10 +18,10 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import {
-  abortReason, bytesEqual, isCodedError, logger, scopedSignal,
+  abortReason, bytesEqual, isCodedError, logger, raceSignal, scopedSignal,
   type AbortOptions, type Clock, type Logger, type TimerHandle
 } from '../core/index.ts'
-import type { DhtNet, DhtRequestHandler, PeerContact } from '../oht/network.ts'
+import type { DhtNet, DhtRequestHandler, DhtRequestOptions, PeerContact } from '../oht/network.ts'
 import { NetError } from './errors.ts'
 import { ed25519FromPeerId, peerIdFromEd25519 } from './identity.ts'
 import { isOnion3, parseOnion3Multiaddr } from './onion-addr.ts'
@@ -192,12 +192,22 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
     return this.usableAddrs(key, addrs.map(a => a.toString()))
   }
 
-  async request (to: PeerContact, frame: Uint8Array, options: AbortOptions = {}): Promise<Uint8Array> {
+  async request (to: PeerContact, frame: Uint8Array, options: DhtRequestOptions = {}): Promise<Uint8Array> {
     if (!this.running) throw new NetError('NET_NOT_STARTED', 'the DHT network adapter is not started')
     if (frame.byteLength > this.maxFrameBytes) {
       throw new NetError('NET_FRAME_TOO_LARGE', `request frame of ${frame.byteLength} bytes exceeds the ${this.maxFrameBytes}-byte limit`)
     }
-    const signal = options.signal
+    if (options.timeoutMs === undefined) return await this.exchange(to, frame, options.signal)
+    // The engine's adaptive timeout: one signal that aborts the dial, the stream and the read.
+    const scoped = scopedSignal(this.components.clock, options.timeoutMs, options.signal)
+    try {
+      return await raceSignal(this.exchange(to, frame, scoped.signal), scoped.signal)
+    } finally {
+      scoped.clear()
+    }
+  }
+
+  private async exchange (to: PeerContact, frame: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {
     this.stats.requestsOut++
     let stream: Stream | undefined
     try {

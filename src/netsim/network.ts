@@ -13,6 +13,7 @@
  * Frames are copied on delivery, so no host ever shares a buffer with another.
  */
 import { abortReason, type AbortOptions } from '../core/abort.ts'
+import { TimeoutError } from '../core/errors.ts'
 import type { Rng } from '../core/rng.ts'
 import { SimError } from './errors.ts'
 import { constantLatency, type LatencyModel } from './latency.ts'
@@ -25,12 +26,15 @@ export interface SimContact {
   addrs: string[]
 }
 
+/** `timeoutMs`: reject with a TimeoutError (CORE_TIMEOUT) when no answer came in time. */
+export interface SimRequestOptions extends AbortOptions { timeoutMs?: number }
+
 /** Inbound request handler; the same shape as src/oht's DhtRequestHandler. */
 export type SimRequestHandler = (from: SimContact, frame: Uint8Array, options: AbortOptions) => Promise<Uint8Array>
 
 /** A host's endpoint; the same shape as src/oht's DhtNet. */
 export interface SimNet {
-  request(to: SimContact, frame: Uint8Array, options?: AbortOptions): Promise<Uint8Array>
+  request(to: SimContact, frame: Uint8Array, options?: SimRequestOptions): Promise<Uint8Array>
   handle(handler: SimRequestHandler): void
 }
 
@@ -237,7 +241,7 @@ export class SimNetwork {
   }
 
   /** @internal SimHost.net.request */
-  send (from: SimHost, to: SimContact, frame: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
+  send (from: SimHost, to: SimContact, frame: Uint8Array, options?: SimRequestOptions): Promise<Uint8Array> {
     const signal = options?.signal
     if (signal?.aborted === true) return Promise.reject(abortReason(signal))
     if (frame.byteLength > this.maxFrameBytes) {
@@ -253,14 +257,26 @@ export class SimNetwork {
       const onAbort = (): void => {
         if (settled) return
         settled = true
+        timer?.cancel()
         reject(abortReason(signal as AbortSignal))
       }
       signal?.addEventListener('abort', onAbort, { once: true })
+      // The caller's deadline: a timer on its own clock (voided if it crashes).
+      const timeoutMs = options?.timeoutMs
+      const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
+        ? from.clock.setTimeout(() => {
+          if (settled) return
+          settled = true
+          signal?.removeEventListener('abort', onAbort)
+          reject(timeoutError(to, timeoutMs))
+        }, timeoutMs)
+        : undefined
       // A crashed caller never learns the outcome, like a killed process.
       const finish = (err: Error | undefined, value?: Uint8Array): void => {
         if (settled) { if (err === undefined) this.stats.late++; return }
         if (!from.isOnline || from.epoch !== callerEpoch) return
         settled = true
+        timer?.cancel()
         signal?.removeEventListener('abort', onAbort)
         if (err !== undefined) { reject(err); return }
         this.stats.responses++
@@ -330,5 +346,19 @@ export class SimNetwork {
     const delay = this.latency.oneWay(this.rng, target.index, from.index)
     const copy = response?.slice()
     this.scheduler.schedule(delay, () => { finish(err, copy) })
+  }
+}
+
+/**
+ * A TimeoutError without a stack trace: a quarter of all simulated requests may time out, and
+ * capturing a stack for each is a measurable share of a large run. The message says enough.
+ */
+function timeoutError (to: SimContact, timeoutMs: number): TimeoutError {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return new TimeoutError(`no answer from ${to.addrs[0] ?? '(no address)'} within ${Math.round(timeoutMs)} ms`)
+  } finally {
+    Error.stackTraceLimit = limit
   }
 }

@@ -32,9 +32,10 @@ import type { RoutingTable } from './routing-table.ts'
 import type { OhtStats } from './stats.ts'
 import type { RecordStore } from './store.ts'
 
-export type { DhtNet, DhtRequestHandler, PeerContact } from './network.ts'
+export type { DhtNet, DhtRequestHandler, DhtRequestOptions, PeerContact } from './network.ts'
 export type { LookupEvent } from './lookup.ts'
-export type { OhtStats } from './stats.ts'
+export type { LookupPurpose, OhtStats } from './stats.ts'
+export { createStats } from './stats.ts'
 export type { RoutingTable, RoutingEntry, RoutingTableInit, AddOutcome } from './routing-table.ts'
 export type { RecordStore, StoredRecord, StoreUsage, MemoryStoreInit } from './store.ts'
 export type { OhtRecord, ImmutableRecord, MutableRecord, SignatureVerifier } from './records.ts'
@@ -71,7 +72,13 @@ export interface OhtNodeInit {
   requestTimeout?: { initialMs?: number, minMs?: number, maxMs?: number }
   /** Period of the single maintenance tick. @default 60000 */
   maintenanceIntervalMs?: number
-  /** A bucket not looked up for this long gets a refresh lookup. @default 3600000 */
+  /**
+   * A bucket not looked up for this long gets a refresh lookup (the neighbourhood's by one
+   * self-lookup). Longer than Kademlia's hour: joining nodes announce themselves to their
+   * neighbourhood with their own self-lookup, every request refreshes its sender, and failed
+   * contacts are evicted as they are met, so a refresh mostly re-confirms what is known.
+   * @default 10800000
+   */
   refreshIntervalMs?: number
   /** Our own records are re-put this often while their TTL lasts. @default 1800000 */
   republishIntervalMs?: number
@@ -85,15 +92,21 @@ export interface OhtNodeInit {
   refreshesPerTick?: number
   /** Replication lookups started per tick at most. @default 4 */
   replicationsPerTick?: number
-  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 2 */
+  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 1 */
   bootstrapRefreshes?: number
   /**
    * A contact of our neighbourhood, or of a full bucket with candidates waiting, gets a liveness
-   * ping once it has been silent this long. @default 900000
+   * ping once it has been silent this long. @default 1800000
    */
   probeAfterMs?: number
-  /** At most one such ping per this interval (every message is an onion round trip). @default 120000 */
+  /** At most one such ping per this interval (every message is an onion round trip). @default 600000 */
   probeIntervalMs?: number
+  /**
+   * Contacts silent this long go to the back of our NODES answers (closer fresh contacts
+   * first, the silent ones only to fill up): under churn they are the likely dead ones, and
+   * every dead contact handed out costs the asker a timeout. @default 3600000
+   */
+  staleAfterMs?: number
   /** Per-peer and whole-store limits. */
   limits?: {
     /** @default 16777216 */ maxBytesPerPeer?: number

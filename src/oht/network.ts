@@ -14,16 +14,25 @@ export interface PeerContact {
   addrs: string[]
 }
 
+export interface DhtRequestOptions extends AbortOptions {
+  /**
+   * Give up after this many ms: the transport rejects with a TimeoutError (code CORE_TIMEOUT)
+   * and releases what the request holds. The engine's adaptive per-peer timeout arrives here,
+   * so a transport can enforce it the cheapest way it has (one timer, no extra signal).
+   */
+  timeoutMs?: number
+}
+
 /** Handler for inbound requests; `from` was authenticated by the transport. */
 export type DhtRequestHandler = (from: PeerContact, frame: Uint8Array, options: AbortOptions) => Promise<Uint8Array>
 
 export interface DhtNet {
   /**
    * Sends one request frame and resolves with the peer's response frame. Rejects when the peer
-   * cannot be reached, the signal aborts (timeouts come from the caller's signal) or the
-   * transport fails. Implementations never retry by themselves.
+   * cannot be reached, the signal aborts, `timeoutMs` passes (TimeoutError) or the transport
+   * fails; it must settle in each of these cases. Implementations never retry by themselves.
    */
-  request(to: PeerContact, frame: Uint8Array, options?: AbortOptions): Promise<Uint8Array>
+  request(to: PeerContact, frame: Uint8Array, options?: DhtRequestOptions): Promise<Uint8Array>
   /** Installs the single handler for inbound request frames. */
   handle(handler: DhtRequestHandler): void
 }

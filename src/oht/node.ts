@@ -4,7 +4,7 @@
  * only through DhtNet. One maintenance timer per node does the periodic work that is due.
  */
 import { setMaxListeners } from 'node:events'
-import { raceSignal, scopedSignal, throwIfAborted, type AbortOptions, type ScopedSignal } from '../core/abort.ts'
+import { scopedSignal, throwIfAborted, type AbortOptions, type ScopedSignal } from '../core/abort.ts'
 import { bytesEqual, toHex } from '../core/bytes.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { isCodedError, OhtStackError } from '../core/errors.ts'
@@ -21,7 +21,7 @@ import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
 import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
 import { createRoutingTable, type RoutingEntry, type RoutingTable } from './routing-table.ts'
 import { createRttEstimator, type RttEstimator } from './rtt.ts'
-import { createStats, type OhtStats } from './stats.ts'
+import { createStats, type LookupPurpose, type OhtStats } from './stats.ts'
 import type { GetResult, LookupOptions, OhtNodeComponents, OhtNodeInit, PutError, PutMutableOptions, PutResult } from './index.ts'
 import { createMemoryStore, type RecordStore, type StoredRecord } from './store.ts'
 import { createWriteTokens, type WriteTokens } from './tokens.ts'
@@ -49,6 +49,7 @@ interface Resolved {
   replicationsPerTick: number
   probeAfterMs: number
   probeIntervalMs: number
+  staleAfterMs: number
   maxBytesPerPeer: number
   maxRecordsPerPeer: number
   maxStoreBytes: number
@@ -85,6 +86,7 @@ export class OhtNodeImpl {
   private readonly replicationQueue: string[] = []
   private nextReplicationPass = 0
   private nextProbeAt = 0
+  private nextRefreshCheckAt = 0
   private running = false
   private controller = new AbortController()
   private tickTimer?: TimerHandle
@@ -103,13 +105,14 @@ export class OhtNodeImpl {
       ttlMax: positive(init.ttl?.maxMs, 48 * HOUR, 'ttl.maxMs'),
       ttlDefault: positive(init.ttl?.defaultMs, 2 * HOUR, 'ttl.defaultMs'),
       maintenanceIntervalMs: positive(init.maintenanceIntervalMs, MINUTE, 'maintenanceIntervalMs'),
-      refreshIntervalMs: positive(init.refreshIntervalMs, HOUR, 'refreshIntervalMs'),
+      refreshIntervalMs: positive(init.refreshIntervalMs, 3 * HOUR, 'refreshIntervalMs'),
       republishIntervalMs: positive(init.republishIntervalMs, 30 * MINUTE, 'republishIntervalMs'),
       replicateIntervalMs: positive(init.replicateIntervalMs, HOUR, 'replicateIntervalMs'),
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
-      probeAfterMs: positive(init.probeAfterMs, 15 * MINUTE, 'probeAfterMs'),
-      probeIntervalMs: positive(init.probeIntervalMs, 2 * MINUTE, 'probeIntervalMs'),
+      probeAfterMs: positive(init.probeAfterMs, 30 * MINUTE, 'probeAfterMs'),
+      probeIntervalMs: positive(init.probeIntervalMs, 10 * MINUTE, 'probeIntervalMs'),
+      staleAfterMs: positive(init.staleAfterMs, HOUR, 'staleAfterMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
       maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),
@@ -130,7 +133,7 @@ export class OhtNodeImpl {
     this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs)
     this.rateLimiter = createRateLimiter(this.clock, { ratePerSecond: lim.requestsPerSecondPerPeer ?? 50, burst: lim.burst ?? 100 })
     this.rtt = createRttEstimator(init.requestTimeout ?? {})
-    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 2
+    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 1
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -214,13 +217,13 @@ export class OhtNodeImpl {
     else counters.put++
     const frame = encodeRequest(req)
     this.stats.bytesOut += frame.byteLength
+    // The transport enforces the timeout: no signal, listener and timer of our own per request.
     const timeoutMs = this.rtt.timeout(key)
-    const scoped = scopedSignal(this.clock, timeoutMs, signal)
     const started = this.clock.monotonic()
     let answer: Uint8Array
     try {
-      throwIfAborted(scoped.signal)
-      answer = await raceSignal(this.net.request(peer.contact, frame, { signal: scoped.signal }), scoped.signal)
+      throwIfAborted(signal)
+      answer = await this.net.request(peer.contact, frame, { signal, timeoutMs })
     } catch (err) {
       this.stats.requestFailures++
       const timedOut = isCodedError(err, 'CORE_TIMEOUT')
@@ -228,8 +231,6 @@ export class OhtNodeImpl {
       if (timedOut) { this.stats.timeouts++; this.rtt.timedOut(key) }
       if (!callerAborted && this.running) this.routingTable.markFailed(peer.id)
       throw err
-    } finally {
-      scoped.clear()
     }
     this.rtt.sample(key, this.clock.monotonic() - started)
     this.stats.bytesIn += answer.byteLength
@@ -325,16 +326,21 @@ export class OhtNodeImpl {
   /**
    * The k closest contacts we would vouch for: not the requester, and not contacts whose last
    * request failed (under churn, dead entries would otherwise crowd live peers out of every
-   * answer; they return to answers as soon as they answer again).
+   * answer; they return to answers as soon as they answer again); contacts silent for
+   * `staleAfterMs` only fill what fresh ones leave (the asker sorts by distance itself).
    */
   private closerContacts (target: Uint8Array, exclude: Uint8Array): WireContact[] {
     const out: WireContact[] = []
     const k = this.cfg.k
-    for (const e of this.routingTable.closest(target, k + 8)) {
+    const freshSince = this.clock.now() - this.cfg.staleAfterMs
+    let silent: RoutingEntry[] | undefined
+    for (const e of this.routingTable.closest(target, 2 * k)) {
       if (e.failures > 0 || bytesEqual(e.id, exclude)) continue
+      if (e.lastSeen < freshSince) { (silent ??= []).push(e); continue }
       out.push(e)
-      if (out.length >= k) break
+      if (out.length >= k) return out
     }
+    if (silent !== undefined) for (let i = 0; i < silent.length && out.length < k; i++) out.push(silent[i])
     return out
   }
 
@@ -403,7 +409,7 @@ export class OhtNodeImpl {
 
   // ------------------------------------------------------------------ lookups
 
-  private async iterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', options: {
+  private async iterate (target: Uint8Array, kind: 'find-node' | 'get' | 'get-meta', purpose: LookupPurpose, options: {
     disjointPaths?: number
     signal?: AbortSignal
     onEvent?: (e: LookupEvent) => void
@@ -415,12 +421,14 @@ export class OhtNodeImpl {
     this.assertRunning()
     if (!(target instanceof Uint8Array) || target.byteLength !== 32) throw new OhtError('OHT_BAD_ARGUMENT', 'lookup target must be 32 bytes')
     this.stats.lookups++
+    const by = this.stats.lookupsBy[purpose]
+    by.lookups++
     const d = options.disjointPaths ?? this.cfg.disjointPaths
     const bucket = this.routingTable.bucketIndex(target)
     if (bucket < ID_BITS) this.routingTable.markRefreshed(bucket, this.clock.now())
     const op = this.opSignal(options.signal)
     try {
-      const outcome = await this.runIterate(target, kind, d, options, op.signal)
+      const outcome = await this.runIterate(target, kind, d, options, op.signal, by)
       // Late answers still update the routing table; the op signal lives until they land.
       void outcome.drained.then(() => { op.clear() })
       return outcome
@@ -435,7 +443,7 @@ export class OhtNodeImpl {
     onValue?: (record: OhtRecord) => void
     done?: () => boolean
     complete?: boolean
-  }, signal: AbortSignal): Promise<LookupOutcome> {
+  }, signal: AbortSignal, by: { queries: number }): Promise<LookupOutcome> {
     return await runLookup({
       target,
       selfId: this.id,
@@ -444,7 +452,7 @@ export class OhtNodeImpl {
       alpha: this.cfg.alpha,
       disjointPaths: d,
       verifyId: (id, pk) => this.verifyId(id, pk),
-      query: async (c, querySignal) => { this.stats.lookupQueries++; return await this.query(c, kind, target, querySignal) },
+      query: async (c, querySignal) => { this.stats.lookupQueries++; by.queries++; return await this.query(c, kind, target, querySignal) },
       clock: this.clock,
       stallAfter: (c) => this.rtt.stallAfter(idPrefix(c.id)),
       waitForStalled: options.complete === true,
@@ -463,7 +471,7 @@ export class OhtNodeImpl {
     let wake: (() => void) | undefined
     let finished = false
     let failure: unknown
-    this.iterate(target, 'find-node', {
+    this.iterate(target, 'find-node', 'user', {
       disjointPaths: options.disjointPaths,
       signal: scoped.signal,
       complete: true,
@@ -485,7 +493,7 @@ export class OhtNodeImpl {
   }
 
   async findClosest (target: Uint8Array, options: AbortOptions = {}): Promise<PeerContact[]> {
-    const { closest } = await this.iterate(target, 'find-node', { signal: options.signal, complete: true })
+    const { closest } = await this.iterate(target, 'find-node', 'user', { signal: options.signal, complete: true })
     return closest.map(c => c.contact)
   }
 
@@ -498,6 +506,7 @@ export class OhtNodeImpl {
     try {
       await Promise.all(others.map(async (c) => {
         try {
+          this.stats.probes++
           await this.request({ id: this.idOf(c.publicKey), contact: c }, { type: 'ping', addrs: this.contact.addrs }, op.signal)
         } catch (err) {
           throwIfAborted(op.signal)
@@ -511,13 +520,13 @@ export class OhtNodeImpl {
       throw new OhtError('OHT_NO_PEERS', `none of the ${others.length} bootstrap peers answered: check their addresses and that they are running`)
     }
     if (this.routingTable.size > 0) {
-      await this.iterate(this.id, 'find-node', { signal: options.signal })
+      await this.iterate(this.id, 'find-node', 'bootstrap', { signal: options.signal })
       // Fill the farthest buckets too (they cover most of the id space); the rest fill from
       // inbound traffic and the maintenance refresh, which keeps joins cheap under churn.
       const deepest = this.routingTable.deepestBucket
       for (let i = 0; i < deepest && i < this.bootstrapRefreshes; i++) {
         if (this.routingTable.bucketSize(i) >= this.cfg.k) continue
-        await this.iterate(this.randomIdInBucket(i), 'find-node', { signal: options.signal })
+        await this.iterate(this.randomIdInBucket(i), 'find-node', 'bootstrap', { signal: options.signal })
       }
     }
     return { peers: this.routingTable.size }
@@ -555,7 +564,7 @@ export class OhtNodeImpl {
     if (mine?.record.kind === 'mutable') highest = mine.record.seq
     const local = this.store.get(key)
     if (local?.record.kind === 'mutable') highest = Math.max(highest, local.record.seq)
-    const found = await this.iterate(key, 'get', { signal: options.signal, complete: true })
+    const found = await this.iterate(key, 'get', 'put', { signal: options.signal, complete: true })
     for (const c of found.closest) {
       const r = c.result?.record
       if (r?.kind !== 'mutable' || r.seq <= highest) continue
@@ -574,7 +583,7 @@ export class OhtNodeImpl {
     const key = recordKey(record)
     validateRecord(key, record, this.cfg.maxValueBytes, this.verifier)
     if (record.kind === 'immutable') this.stats.puts++
-    const found = await this.iterate(key, 'get-meta', { signal: options.signal, complete: true })
+    const found = await this.iterate(key, 'get-meta', 'put', { signal: options.signal, complete: true })
     return await this.commit(key, record, found, record.ttlMs, { signal: options.signal })
   }
 
@@ -584,6 +593,8 @@ export class OhtNodeImpl {
    * the lookup and the write does not cost replicas.
    */
   private async commit (key: Uint8Array, record: OhtRecord, found: LookupOutcome, remainingMs: number, options: { cas?: number, signal?: AbortSignal, republish?: boolean }): Promise<PutResult> {
+    // Whole milliseconds on the wire: clocks (the simulator's among them) may tell fractions.
+    remainingMs = Math.floor(remainingMs)
     const errors: PutError[] = []
     const k = this.cfg.k
     const candidates = found.answered.filter(c => c.result?.token !== undefined)
@@ -654,7 +665,7 @@ export class OhtNodeImpl {
     const local = this.store.get(key)
     if (local !== undefined) consider(local.record)
     if (best?.kind !== 'immutable' && this.routingTable.size > 0) {
-      await this.iterate(key, 'get', {
+      await this.iterate(key, 'get', 'user', {
         signal: options.signal,
         onValue: consider,
         done: () => best?.kind === 'immutable'
@@ -715,9 +726,11 @@ export class OhtNodeImpl {
       const oldest = this.routingTable.oldest(i)
       if (silent(oldest)) target = oldest
     }
-    if (target === undefined) return
+    // Looked at most once per interval, found or not: the scan itself is not free either.
     this.nextProbeAt = now + this.cfg.probeIntervalMs
+    if (target === undefined) return
     const peer = target
+    this.stats.probes++
     this.spawn('probe', async (signal) => await this.request(peer, { type: 'ping', addrs: this.contact.addrs }, signal))
   }
 
@@ -733,10 +746,17 @@ export class OhtNodeImpl {
     const table = this.routingTable
     if (table.size === 0) return
     const interval = this.cfg.refreshIntervalMs
-    // Cheap check first: most ticks find nothing due.
+    // Cheap checks first: most ticks find nothing due, and until the soonest bucket comes due
+    // (lookups only push that time back) there is nothing to look at.
+    if (now < this.nextRefreshCheckAt) return
     let due = false
-    for (let i = 0, deepest = table.deepestBucket + 1; i <= deepest && i < ID_BITS && !due; i++) due = now - table.lastRefreshed(i) >= interval
-    if (!due) return
+    let soonest = Infinity
+    for (let i = 0, deepest = table.deepestBucket + 1; i <= deepest && i < ID_BITS; i++) {
+      const at = table.lastRefreshed(i) + interval
+      if (at <= now) { due = true; break }
+      if (at < soonest) soonest = at
+    }
+    if (!due) { this.nextRefreshCheckAt = soonest; return }
     const near = table.closest(this.id, this.cfg.k)
     const hood = near.length < this.cfg.k ? 0 : table.bucketIndex(near[near.length - 1].id)
     let started = 0
@@ -747,12 +767,12 @@ export class OhtNodeImpl {
       if (table.bucketSize(i) >= this.cfg.k / 2) continue
       started++
       const target = this.randomIdInBucket(i)
-      this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', { signal }))
+      this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', 'refresh', { signal }))
     }
     if (started < this.cfg.refreshesPerTick && now - table.lastRefreshed(Math.min(hood, ID_BITS - 1)) >= interval) {
       const deepest = Math.min(ID_BITS - 1, Math.max(hood, table.deepestBucket + 1))
       for (let i = hood; i <= deepest; i++) table.markRefreshed(i, now)
-      this.spawn('refresh', async (signal) => await this.iterate(this.id, 'find-node', { signal }))
+      this.spawn('refresh', async (signal) => await this.iterate(this.id, 'find-node', 'refresh', { signal }))
     }
   }
 
@@ -764,7 +784,7 @@ export class OhtNodeImpl {
       own.nextAt = now + this.cfg.republishIntervalMs
       this.stats.republished++
       this.spawn('republish', async (signal) => {
-        const found = await this.iterate(own.key, 'get-meta', { signal, complete: true })
+        const found = await this.iterate(own.key, 'get-meta', 'republish', { signal, complete: true })
         await this.commit(own.key, own.record, found, own.expiresAt - this.clock.now(), { signal, republish: true })
       })
     }
@@ -788,22 +808,40 @@ export class OhtNodeImpl {
       const id = this.replicationQueue.shift() as string
       const entry = this.store.get(fromHexKey(id))
       if (entry === undefined || now - entry.refreshedAt < this.cfg.replicateIntervalMs) continue
-      started++
       this.store.touch(entry.key, entry.expiresAt, now)
+      // Our own table already knows k live contacts closer to the key: we have drifted out of
+      // its k closest, and the holders inside do the work (no lookup spent to learn it).
+      if (this.outsideClosest(entry.key)) { this.stats.replicationsSkipped++; continue }
+      started++
       this.spawn('replicate', async (signal) => { await this.replicate(entry, signal) })
     }
   }
 
+  /** True if the routing table holds k contacts (none failing) closer to `key` than this node. */
+  private outsideClosest (key: Uint8Array): boolean {
+    const k = this.cfg.k
+    let closer = 0
+    for (const e of this.routingTable.closest(key, k + 8)) {
+      if (compareDistance(e.id, this.id, key) > 0) return false
+      if (e.failures === 0 && ++closer >= k) return true
+    }
+    return false
+  }
+
   private async replicate (entry: StoredRecord, signal: AbortSignal): Promise<void> {
     const key = entry.key.slice()
-    const { closest } = await this.iterate(key, 'get-meta', { signal, complete: true })
+    const { closest } = await this.iterate(key, 'get-meta', 'replicate', { signal, complete: true })
     const current = this.store.get(key)
     if (current === undefined) return
+    // Nodes that joined closer to the key have pushed us out of its k closest: the holders
+    // still inside do the replicating (otherwise every former holder would, every interval).
+    const kth = closest[this.cfg.k - 1]
+    if (kth !== undefined && compareDistance(this.id, kth.id, key) > 0) { this.stats.replicationsSkipped++; return }
     const record = current.record
     const seq = record.kind === 'mutable' ? record.seq : 0
     // A peer holding a newer write needs nothing from us.
     const targets = closest.filter(c => c.result?.seq === undefined || c.result.seq <= seq)
-    const remainingMs = current.expiresAt - this.clock.now()
+    const remainingMs = Math.floor(current.expiresAt - this.clock.now())
     if (remainingMs <= 0) return
     await Promise.all(targets.map(async (c) => {
       const token = c.result?.token

@@ -2,8 +2,8 @@
  * Kademlia k-bucket routing table, indexed by the common prefix length of a contact's id with
  * our own id (bucket 0 = the farther half of the id space). It prefers long-lived contacts: a
  * full bucket keeps the contacts it has and parks a newcomer in that bucket's replacement cache;
- * a contact leaves only after `maxFailures` consecutive unanswered requests, and the freshest
- * replacement then takes its place.
+ * a contact leaves only after `maxFailures` consecutive unanswered requests (one, when a
+ * candidate waits for the slot), and the freshest replacement then takes its place.
  */
 import { toHex } from '../core/bytes.ts'
 import { IdMap, isView } from './id-map.ts'
@@ -27,6 +27,8 @@ export interface RoutingTableInit {
   replacementCacheSize?: number
   /** Consecutive failures after which a contact is evicted. @default 3 */
   maxFailures?: number
+  /** The same when its bucket has replacement candidates waiting. @default 1 */
+  failuresWithReplacement?: number
 }
 
 export type AddOutcome = 'added' | 'updated' | 'replacement' | 'self' | 'ignored'
@@ -76,6 +78,7 @@ class KBucketTable implements RoutingTable {
   readonly k: number
   private readonly replacementCacheSize: number
   private readonly maxFailures: number
+  private readonly failuresWithReplacement: number
   private readonly buckets: Array<Bucket | undefined> = new Array(ID_BITS)
   private readonly byId = new IdMap<RoutingEntry>()
   private readonly createdAt: number
@@ -84,14 +87,21 @@ class KBucketTable implements RoutingTable {
     this.k = init.k ?? 20
     this.replacementCacheSize = init.replacementCacheSize ?? Math.min(8, this.k)
     this.maxFailures = init.maxFailures ?? 3
+    this.failuresWithReplacement = init.failuresWithReplacement ?? 1
     this.createdAt = now
   }
 
   get size (): number { return this.byId.size }
 
-  get deepestBucket (): number {
-    for (let i = ID_BITS - 1; i >= 0; i--) if ((this.buckets[i]?.entries.length ?? 0) > 0) return i
-    return -1
+  /** Kept up to date on add/remove: lookups ask for it on every call. */
+  private deepest = -1
+
+  get deepestBucket (): number { return this.deepest }
+
+  private recomputeDeepest (): void {
+    let i = ID_BITS - 1
+    while (i >= 0 && (this.buckets[i]?.entries.length ?? 0) === 0) i--
+    this.deepest = i
   }
 
   bucketIndex (id: Uint8Array): number { return commonPrefixLength(this.selfId, id) }
@@ -121,6 +131,7 @@ class KBucketTable implements RoutingTable {
       const entry = newEntry(id, contact, now, owned)
       b.entries.push(entry)
       this.byId.set(entry.id, entry)
+      if (index > this.deepest) this.deepest = index
       return 'added'
     }
     // Full: keep the long-lived contacts, remember the newcomer as a candidate.
@@ -156,6 +167,7 @@ class KBucketTable implements RoutingTable {
       b.entries.push(promoted)
       this.byId.set(promoted.id, promoted)
     }
+    if (b.entries.length === 0) this.recomputeDeepest()
     return true
   }
 
@@ -169,7 +181,12 @@ class KBucketTable implements RoutingTable {
       return false
     }
     entry.failures++
-    if (entry.failures < this.maxFailures) return false
+    // With a fresher candidate waiting, one unanswered request (after an adaptive timeout) is
+    // enough: under churn, keeping a dead contact for maxFailures more lookups costs a timeout
+    // in each of them. Without one, the contact stays (a bucket with a gap serves no one).
+    const b = this.buckets[commonPrefixLength(this.selfId, id)]
+    const limit = (b?.replacements.length ?? 0) > 0 ? Math.min(this.maxFailures, this.failuresWithReplacement) : this.maxFailures
+    if (entry.failures < limit) return false
     return this.remove(id)
   }
 
@@ -178,27 +195,38 @@ class KBucketTable implements RoutingTable {
 
   closest (target: Uint8Array, n = this.k): RoutingEntry[] {
     const out: RoutingEntry[] = []
-    if (n <= 0) return out
+    if (n > 0) this.collect(target, 0, out, n)
+    return out
+  }
+
+  /**
+   * Appends the entries of buckets `from`.. in XOR order to `target`, which shares its first
+   * `from` bits with our id. Sorts one bucket (≤ k entries) at a time, never the whole table:
+   * bucket i = cpl(self, target) holds the contacts sharing more than i bits with the target;
+   * all deeper buckets sit at distance 2^(255−i) + (their XOR with the target's bit i flipped),
+   * which is the same problem one level down; shallower buckets get farther one bit at a time.
+   */
+  private collect (target: Uint8Array, from: number, out: RoutingEntry[], n: number): void {
     const i = commonPrefixLength(this.selfId, target)
-    // Bucket i holds the contacts sharing more than i bits with the target; buckets above it
-    // all sit at distance with top bit i; buckets below i get farther one bit at a time.
-    if (i < ID_BITS) {
-      const same = this.buckets[i]
-      if (same !== undefined && same.entries.length > 0) sortedInto(same.entries, target, out, n)
-    }
-    if (out.length < n) {
-      const deeper: RoutingEntry[] = []
-      for (let j = i + 1; j < ID_BITS; j++) {
+    if (i === ID_BITS) {
+      // The target is our own id: deeper buckets are closer.
+      for (let j = ID_BITS - 1; j >= from && out.length < n; j--) {
         const b = this.buckets[j]
-        if (b !== undefined) for (const e of b.entries) deeper.push(e)
+        if (b !== undefined && b.entries.length > 0) sortedInto(b.entries, target, out, n)
       }
-      if (deeper.length > 0) sortedInto(deeper, target, out, n)
+      return
     }
-    for (let j = Math.min(i, ID_BITS) - 1; j >= 0 && out.length < n; j--) {
+    const same = this.buckets[i]
+    if (same !== undefined && same.entries.length > 0) sortedInto(same.entries, target, out, n)
+    if (out.length < n && i + 1 <= this.deepest) {
+      const flipped = target.slice()
+      flipped[i >> 3] ^= 0x80 >> (i & 7)
+      this.collect(flipped, i + 1, out, n)
+    }
+    for (let j = i - 1; j >= from && out.length < n; j--) {
       const b = this.buckets[j]
       if (b !== undefined && b.entries.length > 0) sortedInto(b.entries, target, out, n)
     }
-    return out
   }
 
   contacts (): RoutingEntry[] { return [...this.byId.values()] }
@@ -215,6 +243,7 @@ class KBucketTable implements RoutingTable {
   clear (): void {
     this.buckets.fill(undefined)
     this.byId.clear()
+    this.deepest = -1
   }
 }
 

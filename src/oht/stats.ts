@@ -1,3 +1,6 @@
+/** What started a lookup: an API get/lookup, an API put, or the node's own upkeep. */
+export type LookupPurpose = 'user' | 'put' | 'bootstrap' | 'refresh' | 'republish' | 'replicate'
+
 /** Counters a node keeps about itself (plain numbers, cheap to bump, easy to sum in the simulator). */
 export interface OhtStats {
   requestsOut: { ping: number, findNode: number, get: number, put: number }
@@ -14,6 +17,10 @@ export interface OhtStats {
   lookups: number
   /** Requests sent by lookups (messages per lookup = lookupQueries / lookups). */
   lookupQueries: number
+  /** Lookups and their requests by what started them (where the traffic goes). */
+  lookupsBy: Record<LookupPurpose, { lookups: number, queries: number }>
+  /** PINGs sent by liveness probes and by bootstrap. */
+  probes: number
   puts: number
   gets: number
   recordsStored: number
@@ -21,6 +28,8 @@ export interface OhtStats {
   recordsExpired: number
   republished: number
   replicated: number
+  /** Replication passes skipped because this node is no longer among the record's k closest. */
+  replicationsSkipped: number
   bytesIn: number
   bytesOut: number
 }
@@ -37,6 +46,15 @@ export function createStats (): OhtStats {
     rateLimited: 0,
     lookups: 0,
     lookupQueries: 0,
+    lookupsBy: {
+      user: { lookups: 0, queries: 0 },
+      put: { lookups: 0, queries: 0 },
+      bootstrap: { lookups: 0, queries: 0 },
+      refresh: { lookups: 0, queries: 0 },
+      republish: { lookups: 0, queries: 0 },
+      replicate: { lookups: 0, queries: 0 }
+    },
+    probes: 0,
     puts: 0,
     gets: 0,
     recordsStored: 0,
@@ -44,6 +62,7 @@ export function createStats (): OhtStats {
     recordsExpired: 0,
     republished: 0,
     replicated: 0,
+    replicationsSkipped: 0,
     bytesIn: 0,
     bytesOut: 0
   }

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events'
 import { bytesEqual, logger, toHex, type AbortOptions } from '../../src/core/index.ts'
 import {
   createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, immutableKey, mutableKey,
-  type DhtNet, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact
+  type DhtNet, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact, createStats
 } from '../../src/oht/index.ts'
 import {
   churnPerHour, createSimulation, dropAllRequests, summarize, torLatency,
@@ -128,7 +128,9 @@ export interface TestnetMetrics {
     putLatencyMs: Summary
     store: { records: number, bytes: number }
     network: NetworkStats
-    engine: { lookups: number, lookupQueries: number, timeouts: number, requestFailures: number, recordsStored: number, recordsRejected: number, recordsExpired: number, republished: number, replicated: number, rateLimited: number, badFrames: number }
+    engine: { lookups: number, lookupQueries: number, timeouts: number, requestFailures: number, recordsStored: number, recordsRejected: number, recordsExpired: number, republished: number, replicated: number, rateLimited: number, badFrames: number, probes: number }
+    /** Lookups and their requests by purpose, and requests sent by type, summed over every node. */
+    traffic: { lookupsBy: OhtStats['lookupsBy'], requestsOut: OhtStats['requestsOut'] }
   }
   wallMs: number
   peakRssMiB: number
@@ -240,7 +242,7 @@ export class Testnet {
   private warmStart (): void {
     const rng = this.sim.fork('warm-start')
     const k = this.nodeInit.k ?? 20
-    const refreshMs = this.nodeInit.refreshIntervalMs ?? 3_600_000
+    const refreshMs = this.nodeInit.refreshIntervalMs ?? 3 * 3_600_000 // the engine's default
     const now = this.sim.now
     // Peers sorted by id prefix: bucket b of a node is one contiguous range of this order
     // (same first b bits, bit b flipped), found by binary search: O(n log n) per node.
@@ -525,10 +527,16 @@ export class Testnet {
   // ---------------------------------------------------------------- metrics and teardown
 
   metrics (): TestnetMetrics {
-    const engine = { lookups: 0, lookupQueries: 0, timeouts: 0, requestFailures: 0, recordsStored: 0, recordsRejected: 0, recordsExpired: 0, republished: 0, replicated: 0, rateLimited: 0, badFrames: 0 }
+    const engine = { lookups: 0, lookupQueries: 0, timeouts: 0, requestFailures: 0, recordsStored: 0, recordsRejected: 0, recordsExpired: 0, republished: 0, replicated: 0, rateLimited: 0, badFrames: 0, probes: 0 }
+    const traffic = { lookupsBy: createStats().lookupsBy, requestsOut: createStats().requestsOut }
     for (const p of this.peers) {
       const s: OhtStats = p.node.stats
       for (const key of Object.keys(engine) as Array<keyof typeof engine>) engine[key] += s[key]
+      for (const [why, n] of Object.entries(s.lookupsBy) as Array<[keyof OhtStats['lookupsBy'], { lookups: number, queries: number }]>) {
+        traffic.lookupsBy[why].lookups += n.lookups
+        traffic.lookupsBy[why].queries += n.queries
+      }
+      for (const key of Object.keys(traffic.requestsOut) as Array<keyof OhtStats['requestsOut']>) traffic.requestsOut[key] += s.requestsOut[key]
     }
     const reach = this.putReach
     const g = this.gets
@@ -551,7 +559,8 @@ export class Testnet {
         putLatencyMs: summarize(this.putLatency),
         store: this.storeUsage(),
         network: { ...this.sim.network.stats },
-        engine
+        engine,
+        traffic
       },
       wallMs: Math.round(this.sim.meter.wallMs),
       peakRssMiB: this.sim.meter.peakRssMiB
@@ -680,6 +689,7 @@ export function report (title: string, m: TestnetMetrics): void {
     `   PUT ok ${d.puts.succeeded}/${d.puts.attempted}; reach (of true ${20}) ${s(d.putReach)}; >=18 in ${(100 * d.puts.reachAtLeast18Rate).toFixed(2)}%`,
     `   PUT messages ${s(d.putMessages)}; latency ${s(d.putLatencyMs, ' ms')}`,
     `   stored ${d.store.records} records / ${d.store.bytes} bytes; network requests ${d.network.requests}, timeouts ${d.engine.timeouts}, lookups ${d.engine.lookups}`,
+    `   traffic: ${Object.entries(d.traffic.lookupsBy).filter(([, n]) => n.lookups > 0).map(([why, n]) => `${why} ${n.lookups} lookups/${n.queries} req`).join(', ')}; probes ${d.engine.probes}; out ping ${d.traffic.requestsOut.ping} find ${d.traffic.requestsOut.findNode} get ${d.traffic.requestsOut.get} put ${d.traffic.requestsOut.put}`,
     `   wall ${(m.wallMs / 1000).toFixed(1)} s, peak RSS ${m.peakRssMiB} MiB`
   ]
   console.log(lines.join('\n'))

@@ -123,4 +123,35 @@ describe(`OHT on 1,000 simulated nodes with 20 %/h churn (seed ${SEED})`, () => 
       assert.ok(got.ok, `GET after the stale writes returned seq ${got.seq}; ${explain()}`)
     })())
   })
+  it('records outlive their writer: holders re-replicate them to the nodes that became closest', async () => {
+    const HOUR = 60 * MINUTE
+    const writer = net.randomPeer()
+    const value = net.sim.rng.bytes(300)
+    let key: Uint8Array | undefined
+    await net.sim.settle((async () => {
+      const r = await net.put(writer, { kind: 'immutable', value, ttlMs: 6 * HOUR })
+      assert.ok(r.stored >= 18, `stored at only ${r.stored}; ${explain()}`)
+      key = r.key
+    })())
+    const k = key as Uint8Array
+    // The writer is gone for good: no republish. Three hours of 20 %/h churn replace about
+    // half of the nodes; without re-replication the new closest nodes would hold nothing.
+    net.leave(writer)
+    const replicatedBefore = net.metrics().deterministic.engine.replicated
+    await net.sim.run({ forMs: 3 * HOUR })
+    const truth = net.trueClosest(k)
+    const newcomers = truth.filter(p => p.joinedAt > writer.leftAt!).length
+    const holding = truth.filter(p => p.node.store.get(k) !== undefined).length
+    const newcomersHolding = truth.filter(p => p.joinedAt > writer.leftAt! && p.node.store.get(k) !== undefined).length
+    assert.ok(newcomers >= 3, `churn too low to test re-replication: ${newcomers} of the true 20 closest joined since the put`)
+    // Holders replicate once per replicate interval (1 h): the newest arrivals may still wait.
+    const seen = `${holding} of the true 20 closest hold the record after 3 h; ${newcomersHolding} of the ${newcomers} that joined since the put`
+    assert.ok(holding >= 15, `${seen}; ${explain()}`)
+    assert.ok(newcomersHolding * 2 >= newcomers, `${seen}: the record did not follow the network; ${explain()}`)
+    assert.ok(net.metrics().deterministic.engine.replicated > replicatedBefore, 'no replication PUT was ever stored')
+    await net.sim.settle((async () => {
+      const got = await net.get(net.randomPeer(), k, { value })
+      assert.ok(got.ok, `GET 3 h after the writer left failed; ${explain()}`)
+    })())
+  })
 })

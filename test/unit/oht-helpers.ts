@@ -3,9 +3,9 @@
  * zero latency unless asked, peers that can be made silent) and `testnet({ size })`, which
  * starts and bootstraps `size` nodes on a FakeClock.
  */
-import { FakeClock, SeededRng, raceSignal, type AbortOptions } from '../../src/core/index.ts'
+import { FakeClock, SeededRng, raceSignal, scopedSignal, type AbortOptions } from '../../src/core/index.ts'
 import { identityFromSeed, type Identity } from '../../src/crypto/index.ts'
-import { createOhtNode, decodeResponse, encodeRequest, recordKey, type DhtNet, type DhtRequestHandler, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtRequest, type OhtResponse, type PeerContact } from '../../src/oht/index.ts'
+import { createOhtNode, decodeResponse, encodeRequest, recordKey, type DhtNet, type DhtRequestHandler, type DhtRequestOptions, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtRequest, type OhtResponse, type PeerContact } from '../../src/oht/index.ts'
 
 export class MemoryBus {
   readonly handlers = new Map<string, { handler: DhtRequestHandler, contact: PeerContact }>()
@@ -22,19 +22,28 @@ export class MemoryBus {
   endpoint (self: PeerContact): DhtNet & { contact: PeerContact } {
     const bus = this // eslint-disable-line @typescript-eslint/no-this-alias
     const addr = self.addrs[0]
+    const deliver = async (to: PeerContact, frame: Uint8Array, options: AbortOptions): Promise<Uint8Array> => {
+      bus.requests++
+      const target = to.addrs[0]
+      const h = bus.handlers.get(target)
+      if (h === undefined) throw new Error(`unreachable: ${target}`)
+      bus.delivered.set(target, (bus.delivered.get(target) ?? 0) + 1)
+      if (bus.silent.has(target) || bus.hangIf?.(to, frame) === true) return await raceSignal(new Promise<Uint8Array>(() => {}), options.signal)
+      if (bus.latencyMs > 0) await bus.clock.sleep(bus.latencyMs, options)
+      // Copy like a real transport would: no shared buffers between nodes.
+      const res = await h.handler(self, frame.slice(), options)
+      return res.slice()
+    }
     return {
       contact: self,
-      async request (to: PeerContact, frame: Uint8Array, options: AbortOptions = {}): Promise<Uint8Array> {
-        bus.requests++
-        const target = to.addrs[0]
-        const h = bus.handlers.get(target)
-        if (h === undefined) throw new Error(`unreachable: ${target}`)
-        bus.delivered.set(target, (bus.delivered.get(target) ?? 0) + 1)
-        if (bus.silent.has(target) || bus.hangIf?.(to, frame) === true) return await raceSignal(new Promise<Uint8Array>(() => {}), options.signal)
-        if (bus.latencyMs > 0) await bus.clock.sleep(bus.latencyMs, options)
-        // Copy like a real transport would: no shared buffers between nodes.
-        const res = await h.handler(self, frame.slice(), options)
-        return res.slice()
+      async request (to: PeerContact, frame: Uint8Array, options: DhtRequestOptions = {}): Promise<Uint8Array> {
+        // The transport's side of the contract: the engine's timeout is enforced here.
+        const scoped = scopedSignal(bus.clock, options.timeoutMs, options.signal)
+        try {
+          return await raceSignal(deliver(to, frame, { signal: scoped.signal }), scoped.signal)
+        } finally {
+          scoped.clear()
+        }
       },
       handle (handler: DhtRequestHandler): void {
         bus.handlers.set(addr, { handler, contact: self })

@@ -34,7 +34,7 @@ describe('k-bucket routing table', () => {
 
   it('evicts only after maxFailures consecutive failures, promoting the freshest replacement', () => {
     const self = rng.bytes(32)
-    const table = createRoutingTable(self, { k: 2, maxFailures: 3 })
+    const table = createRoutingTable(self, { k: 2, maxFailures: 3, failuresWithReplacement: 3 })
     const a = idInBucket(self, 1); const b = idInBucket(self, 1)
     table.add(a, contact(), 1); table.add(b, contact(), 1)
     const r1 = idInBucket(self, 1); const r2 = idInBucket(self, 1)
@@ -51,6 +51,26 @@ describe('k-bucket routing table', () => {
     assert.equal(table.has(r2), true, 'freshest replacement promoted')
     assert.equal(table.has(r1), false)
     assert.equal(table.size, 2)
+  })
+
+  it('evicts after one failure when a replacement waits, after maxFailures when none does', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 2, maxFailures: 3 })
+    const a = idInBucket(self, 1); const b = idInBucket(self, 1)
+    table.add(a, contact(), 1); table.add(b, contact(), 1)
+    // No candidate: a dead contact still fills a slot nobody else wants.
+    assert.equal(table.markFailed(a), false)
+    assert.equal(table.markFailed(a), false)
+    assert.equal(table.has(a), true)
+    table.add(a, contact(), 2)
+    const r = idInBucket(self, 1)
+    assert.equal(table.add(r, contact(), 3), 'replacement')
+    assert.equal(table.markFailed(b), true, 'one failure is enough with a candidate waiting')
+    assert.equal(table.has(b), false)
+    assert.equal(table.has(r), true)
+    assert.equal(table.replacementCount(1), 0)
+    // The candidate is used up: the next failure counts against maxFailures again.
+    assert.equal(table.markFailed(a), false)
   })
 
   it('ignores itself and contacts without addresses', () => {
@@ -88,6 +108,32 @@ describe('k-bucket routing table', () => {
     }
     const expectedSelf = all.slice().sort((a, b) => compareDistance(a, b, self)).slice(0, 7)
     assert.deepEqual(table.closest(self, 7).map(e => e.key), expectedSelf.map(x => Buffer.from(x).toString('hex')))
+  })
+
+  it('closest(target, n) stays exact for every n, any target depth, and after removals', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 8 })
+    let all: Uint8Array[] = []
+    for (let i = 0; i < 160; i++) { // 8 per bucket: full, no replacement to promote
+      const id = idInBucket(self, i % 20)
+      if (table.add(id, contact(), 0) === 'added') all.push(id)
+    }
+    const check = (): void => {
+      for (let trial = 0; trial < 40; trial++) {
+        const target = trial % 4 === 0 ? rng.bytes(32) : idInBucket(self, rng.int(24))
+        for (const n of [1, 5, 8, 13, 28, 60, 500]) {
+          const expected = all.slice().sort((a, b) => compareDistance(a, b, target)).slice(0, n)
+          assert.deepEqual(table.closest(target, n).map(e => e.key), expected.map(x => Buffer.from(x).toString('hex')))
+        }
+      }
+    }
+    check()
+    // Empty the deepest buckets: the table's own depth must follow.
+    const deep = all.filter(id => table.bucketIndex(id) >= 15)
+    for (const id of deep) table.remove(id)
+    all = all.filter(id => table.bucketIndex(id) < 15)
+    assert.equal(table.deepestBucket, 14)
+    check()
   })
 
   it('closest() stays exact when ids share long prefixes (ties beyond the packed sort key)', () => {
