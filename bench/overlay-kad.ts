@@ -160,8 +160,8 @@ async function createPeer (i: number, seed: Uint8Array, runId: string): Promise<
   const identity = identityFromSeed(seed)
   const peer: Peer = { libp2p: node, oht: undefined as unknown as OhtNode, net, ohtId: nodeIdFromPublicKey(identity.publicKey), kadId: sha256(node.peerId.toMultihash().bytes) }
   // kad-dht's routing-table refresh runs random-walk lookups for every bucket depth at start
-  // and then every 5 min (not settable through KadDHTInit). At 5 min into a slow run, 100 nodes
-  // each launched up to 16 lookups at once, in the middle of the measurements. The run at start
+  // and then every 5 min (not settable through KadDHTInit): in a run longer than that, every
+  // node launches up to 16 lookups at once, in the middle of the measurements. The run at start
   // stays (the table is empty then: it ends at once); the periodic one is pushed past the run,
   // like OHT's bucket refresh.
   internals(peer).routingTableRefresh.refreshInterval = NEVER_MS
@@ -172,10 +172,11 @@ async function createPeer (i: number, seed: Uint8Array, runId: string): Promise<
   return peer
 }
 
-interface LookupStats { lat: number[], msgs: number[], failed: number[], acc: number[] }
+interface LookupMiss { lookup: number, rank: number, node: number, knownBy?: number }
+interface LookupStats { lat: number[], msgs: number[], failed: number[], acc: number[], misses: LookupMiss[] }
 interface Miss { put: number, rank: number, node: number, inLookup: boolean, putAnswered?: boolean, putError?: string }
 interface PutStats { lat: number[], reach: number[], sentTo: number[], getLat: number[], ok: number, n: number, misses: Miss[] }
-const newLookupStats = (): LookupStats => ({ lat: [], msgs: [], failed: [], acc: [] })
+const newLookupStats = (): LookupStats => ({ lat: [], msgs: [], failed: [], acc: [], misses: [] })
 const newPutStats = (): PutStats => ({ lat: [], reach: [], sentTo: [], getLat: [], ok: 0, n: 0, misses: [] })
 
 async function main (): Promise<void> {
@@ -225,33 +226,43 @@ async function main (): Promise<void> {
       const from = peers[fromIdx]
       const others = alive.filter(i => i !== fromIdx)
 
-      const before = sumOut()
-      let t = performance.now()
-      const found = await from.oht.findClosest(target)
-      oht.lat.push(performance.now() - t)
-      const after = sumOut()
-      oht.msgs.push(after.req - before.req)
-      oht.failed.push(after.fail - before.fail)
-      const truth = trueClosest(ohtIds, others, target, K)
-      const foundIdx = new Set(found.map(c => byOhtId.get(toHex(nodeIdFromPublicKey(c.publicKey)))))
-      oht.acc.push(truth.filter(i => foundIdx.has(i)).length / truth.length)
-
-      // kad-dht emits DIAL_PEER for every request it attempts and SEND_QUERY only once the
-      // stream is open, so DIAL_PEER counts attempts the way OHT's requestsOut does.
-      t = performance.now()
-      let attempted = 0
-      let answered = 0
-      const finals = new Set<string>()
-      for await (const e of from.libp2p.services.dht.getClosestPeers(target)) {
-        if (e.type === EventTypes.DIAL_PEER) attempted++
-        if (e.type === EventTypes.PEER_RESPONSE) answered++
-        if (e.type === EventTypes.FINAL_PEER) finals.add(e.peer.id.toString())
+      const ohtLookup = async (): Promise<void> => {
+        const before = sumOut()
+        const t = performance.now()
+        const found = await from.oht.findClosest(target)
+        oht.lat.push(performance.now() - t)
+        const after = sumOut()
+        oht.msgs.push(after.req - before.req)
+        oht.failed.push(after.fail - before.fail)
+        const truth = trueClosest(ohtIds, others, target, K)
+        const foundIdx = new Set(found.map(c => byOhtId.get(toHex(nodeIdFromPublicKey(c.publicKey)))))
+        oht.acc.push(truth.filter(i => foundIdx.has(i)).length / truth.length)
+        truth.forEach((i, rank) => {
+          // knownBy: how many live nodes' routing tables list the missed node
+          if (!foundIdx.has(i)) oht.misses.push({ lookup: l, rank, node: i, knownBy: alive.filter(j => peers[j].oht.routingTable.has(ohtIds[i])).length })
+        })
       }
-      kad.lat.push(performance.now() - t)
-      kad.msgs.push(attempted)
-      kad.failed.push(attempted - answered)
-      const kTruth = trueClosest(kadIds, others, sha256(target), K)
-      kad.acc.push(kTruth.filter(i => finals.has(peers[i].libp2p.peerId.toString())).length / kTruth.length)
+      const kadLookup = async (): Promise<void> => {
+        // kad-dht emits DIAL_PEER for every request it attempts and SEND_QUERY only once the
+        // stream is open, so DIAL_PEER counts attempts the way OHT's requestsOut does.
+        const t = performance.now()
+        let attempted = 0
+        let answered = 0
+        const finals = new Set<string>()
+        for await (const e of from.libp2p.services.dht.getClosestPeers(target)) {
+          if (e.type === EventTypes.DIAL_PEER) attempted++
+          if (e.type === EventTypes.PEER_RESPONSE) answered++
+          if (e.type === EventTypes.FINAL_PEER) finals.add(e.peer.id.toString())
+        }
+        kad.lat.push(performance.now() - t)
+        kad.msgs.push(attempted)
+        kad.failed.push(attempted - answered)
+        const kTruth = trueClosest(kadIds, others, sha256(target), K)
+        kad.acc.push(kTruth.filter(i => finals.has(peers[i].libp2p.peerId.toString())).length / kTruth.length)
+        kTruth.forEach((i, rank) => { if (!finals.has(peers[i].libp2p.peerId.toString())) kad.misses.push({ lookup: l, rank, node: i }) })
+      }
+      // Alternate which DHT goes first: connections one opens are there for the other.
+      if (l % 2 === 0) { await ohtLookup(); await kadLookup() } else { await kadLookup(); await ohtLookup() }
     }
   }
 
@@ -288,12 +299,14 @@ async function main (): Promise<void> {
       // kad-dht
       kad.n++
       const key = new TextEncoder().encode(`/bench/${toHex(rng.bytes(16))}`)
-      const finals = new Set<string>()
+      // put() swallows its lookup's FINAL_PEER events and sends PUT_VALUE to each of those
+      // peers instead: the SEND_QUERY events of PUT_VALUE are the put's targets
+      const sentTo = new Set<string>()
       const answered = new Set<string>()
       t = performance.now()
       try {
         for await (const e of peers[writer].libp2p.services.dht.put(key, value)) {
-          if (e.type === EventTypes.FINAL_PEER) finals.add(e.peer.id.toString())
+          if (e.type === EventTypes.SEND_QUERY && e.messageName === 'PUT_VALUE') sentTo.add(e.to.toString())
           if (e.type === EventTypes.PEER_RESPONSE && e.messageName === 'PUT_VALUE') answered.add(e.from.toString())
         }
       } catch {}
@@ -305,11 +318,10 @@ async function main (): Promise<void> {
         const holds = await internals(peers[i]).contentFetching.getLocal(key).then(r => toHex(r.value) === toHex(value), () => false)
         if (holds) { kReach++; continue }
         const id = peers[i].libp2p.peerId.toString()
-        kad.misses.push({ put: q, rank, node: i, inLookup: finals.has(id), putAnswered: answered.has(id) })
+        kad.misses.push({ put: q, rank, node: i, inLookup: sentTo.has(id), putAnswered: answered.has(id) })
       }
       kad.reach.push(kReach)
-      // kad-dht sends PUT_VALUE to every FINAL_PEER of its lookup (and stores locally)
-      kad.sentTo.push(finals.size)
+      kad.sentTo.push(sentTo.size)
       t = performance.now()
       let ok = false
       try {
@@ -366,9 +378,13 @@ async function main (): Promise<void> {
       ratio,
       reachPerPut: { oht: ohtP.reach, kad: kadP.reach },
       remotePutsSent: { oht: ohtP.sentTo, kad: kadP.sentTo },
-      // each true-closest live node that did not hold the record: its rank (0 = closest),
-      // whether the writer's lookup returned it, whether it answered the PUT, OHT's PUT error
-      misses: { oht: ohtP.misses, kad: kadP.misses }
+      // each true-closest live node that did not hold the record: its rank (0 = closest);
+      // inLookup: OHT, whether the writer's put lookup returned it; kad-dht, whether the put
+      // was sent to it (its targets are its lookup's final peers); putAnswered (kad-dht),
+      // whether it answered the PUT_VALUE; putError (OHT), the error its PUT got
+      misses: { oht: ohtP.misses, kad: kadP.misses },
+      // each true-closest live node a lookup did not return (rank 0 = closest)
+      lookupMisses: { oht: ohtL.misses, kad: kadL.misses }
     }
   }
 

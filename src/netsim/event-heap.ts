@@ -4,6 +4,8 @@
  * scheduled, which makes every run a total order and replayable.
  */
 
+const noop = (): void => {}
+
 /** One scheduled callback. It is also the timer handle callers cancel. */
 export class SimEvent {
   time: number
@@ -30,7 +32,8 @@ export class SimEvent {
     return !this.cancelled && (this.group === undefined || this.group.epoch === this.epoch)
   }
 
-  cancel (): void { this.cancelled = true }
+  /** Voids the event and lets go of its callback at once (a cancelled event waits in the heap until its time). */
+  cancel (): void { this.cancelled = true; this.fn = noop }
   unref (): this { return this }
 }
 

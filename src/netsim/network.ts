@@ -157,7 +157,7 @@ export class SimNetwork {
   private readonly loss: number
   private readonly refuse: boolean
   private readonly maxFrameBytes: number
-  private readonly all: SimHost[] = []
+  private readonly all: Array<SimHost | undefined> = []
   private readonly byAddress = new Map<string, SimHost>()
   private groupOf: ((index: number) => number) | undefined
   readonly stats: NetworkStats = { requests: 0, delivered: 0, responses: 0, lost: 0, unreachable: 0, partitioned: 0, swallowed: 0, remoteErrors: 0, late: 0, bytes: 0 }
@@ -172,8 +172,8 @@ export class SimNetwork {
     if (!(this.loss >= 0 && this.loss <= 1)) throw new SimError('SIM_BAD_CONFIG', `loss must be a probability in [0, 1], got ${this.loss}`)
   }
 
-  /** Every host ever added, by index (offline ones included). */
-  get hosts (): readonly SimHost[] { return this.all }
+  /** Every host added and not removed (offline ones included), in index order. */
+  get hosts (): readonly SimHost[] { return this.all.filter((h): h is SimHost => h !== undefined) }
 
   get latencyModel (): LatencyModel { return this.latency }
 
@@ -212,6 +212,18 @@ export class SimNetwork {
     host.epoch++
     host.clock.cancelAll()
     host.life.abort(new SimError('SIM_HOST_CRASHED', `host ${host.address} crashed`))
+  }
+
+  /**
+   * A crash for good: the host is forgotten (its address resolves to nothing, its handler and
+   * interceptor are dropped), so a long churning run does not keep every departed node alive.
+   */
+  remove (host: SimHost): void {
+    this.crash(host)
+    if (this.all[host.index] === host) this.all[host.index] = undefined
+    if (this.byAddress.get(host.address) === host) this.byAddress.delete(host.address)
+    host.handler = undefined
+    host.interceptor = undefined
   }
 
   /** Brings a crashed host back (same address and key, fresh life; its old timers stay void). */

@@ -186,7 +186,7 @@ export class OhtNodeImpl {
     if (id === undefined) {
       id = sha256(publicKey)
       if (isView(publicKey)) return id // a key inside a frame: caching it would pin the frame
-      if (this.idCache.size >= 256) this.idCache.delete(this.idCache.keys().next().value as Uint8Array)
+      if (this.idCache.size >= 64) this.idCache.delete(this.idCache.keys().next().value as Uint8Array)
       this.idCache.set(publicKey, id)
     }
     return id
@@ -417,6 +417,8 @@ export class OhtNodeImpl {
     done?: () => boolean
     /** Completeness over latency (writes, findClosest). */
     complete?: boolean
+    /** How many closest peers must answer (default k): fewer when only contacts are wanted. */
+    width?: number
   }): Promise<LookupOutcome> {
     this.assertRunning()
     if (!(target instanceof Uint8Array) || target.byteLength !== 32) throw new OhtError('OHT_BAD_ARGUMENT', 'lookup target must be 32 bytes')
@@ -443,12 +445,13 @@ export class OhtNodeImpl {
     onValue?: (record: OhtRecord) => void
     done?: () => boolean
     complete?: boolean
+    width?: number
   }, signal: AbortSignal, by: { queries: number }): Promise<LookupOutcome> {
     return await runLookup({
       target,
       selfId: this.id,
       seeds: this.routingTable.closest(target, this.cfg.k * Math.max(1, d)),
-      k: this.cfg.k,
+      k: Math.min(this.cfg.k, options.width ?? this.cfg.k),
       alpha: this.cfg.alpha,
       disjointPaths: d,
       verifyId: (id, pk) => this.verifyId(id, pk),
@@ -526,11 +529,18 @@ export class OhtNodeImpl {
       const deepest = this.routingTable.deepestBucket
       for (let i = 0; i < deepest && i < this.bootstrapRefreshes; i++) {
         if (this.routingTable.bucketSize(i) >= this.cfg.k) continue
-        await this.iterate(this.randomIdInBucket(i), 'find-node', 'bootstrap', { signal: options.signal })
+        await this.iterate(this.randomIdInBucket(i), 'find-node', 'bootstrap', { signal: options.signal, width: this.fillWidth })
       }
     }
     return { peers: this.routingTable.size }
   }
+
+  /**
+   * A far bucket is filled, not announced to: every peer that answers a lookup enters the
+   * table, so a lookup that stops once a quarter of k answered fills it for a third of the
+   * messages of a full one (the self-lookup, which tells our neighbourhood we exist, stays full).
+   */
+  private get fillWidth (): number { return Math.max(this.cfg.alpha, Math.ceil(this.cfg.k / 4)) }
 
   randomIdInBucket (index: number): Uint8Array {
     const id = this.rng.bytes(32)
@@ -767,10 +777,14 @@ export class OhtNodeImpl {
       if (table.bucketSize(i) >= this.cfg.k / 2) continue
       started++
       const target = this.randomIdInBucket(i)
-      this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', 'refresh', { signal }))
+      this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', 'refresh', { signal, width: this.fillWidth }))
     }
-    if (started < this.cfg.refreshesPerTick && now - table.lastRefreshed(Math.min(hood, ID_BITS - 1)) >= interval) {
-      const deepest = Math.min(ID_BITS - 1, Math.max(hood, table.deepestBucket + 1))
+    // The self-lookup covers every bucket from the neighbourhood's down (and the first empty
+    // one below): any of them due makes it due, or a new deep bucket would stay due forever.
+    const deepest = Math.min(ID_BITS - 1, Math.max(hood, table.deepestBucket + 1))
+    let hoodDue = false
+    for (let i = Math.min(hood, ID_BITS - 1); i <= deepest && !hoodDue; i++) hoodDue = now - table.lastRefreshed(i) >= interval
+    if (started < this.cfg.refreshesPerTick && hoodDue) {
       for (let i = hood; i <= deepest; i++) table.markRefreshed(i, now)
       this.spawn('refresh', async (signal) => await this.iterate(this.id, 'find-node', 'refresh', { signal }))
     }

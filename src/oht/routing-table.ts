@@ -106,10 +106,11 @@ class KBucketTable implements RoutingTable {
 
   bucketIndex (id: Uint8Array): number { return commonPrefixLength(this.selfId, id) }
 
-  private bucket (index: number): Bucket {
+  /** A bucket, created on first use; a new one counts as refreshed at `now` (it just got a contact). */
+  private bucket (index: number, now: number): Bucket {
     let b = this.buckets[index]
     if (b === undefined) {
-      b = { entries: [], replacements: [], lastRefreshed: this.createdAt }
+      b = { entries: [], replacements: [], lastRefreshed: now }
       this.buckets[index] = b
     }
     return b
@@ -126,7 +127,7 @@ class KBucketTable implements RoutingTable {
       existing.failures = 0
       return 'updated'
     }
-    const b = this.bucket(index)
+    const b = this.bucket(index, now)
     if (b.entries.length < this.k) {
       const entry = newEntry(id, contact, now, owned)
       b.entries.push(entry)
@@ -238,7 +239,7 @@ class KBucketTable implements RoutingTable {
     return best
   }
   lastRefreshed (index: number): number { return this.buckets[index]?.lastRefreshed ?? this.createdAt }
-  markRefreshed (index: number, now: number): void { this.bucket(index).lastRefreshed = now }
+  markRefreshed (index: number, now: number): void { this.bucket(index, now).lastRefreshed = now }
 
   clear (): void {
     this.buckets.fill(undefined)

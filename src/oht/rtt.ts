@@ -12,7 +12,7 @@ export interface RttInit {
   minMs?: number
   /** Ceiling of any timeout. @default 30000 */
   maxMs?: number
-  /** Peers remembered. @default 256 */
+  /** Peers remembered, oldest forgotten first (a forgotten peer counts as unmeasured again). @default 128 */
   maxPeers?: number
 }
 
@@ -40,7 +40,7 @@ export function createRttEstimator (init: RttInit = {}): RttEstimator {
   const initial = init.initialMs ?? 10_000
   const min = init.minMs ?? 500
   const max = init.maxMs ?? 30_000
-  const maxPeers = init.maxPeers ?? 256
+  const maxPeers = init.maxPeers ?? 128
   const peers = new Map<PeerKey, RttState>()
   // Network-wide estimate over all samples: what an unmeasured peer probably looks like.
   const global: RttState & { n: number } = { srtt: 0, rttvar: 0, rto: initial, n: 0 }

@@ -148,6 +148,23 @@ function prefixOf (id: Uint8Array): number {
   return ((id[0] << 24) | (id[1] << 16) | (id[2] << 8) | id[3]) >>> 0
 }
 
+type EngineCounters = TestnetMetrics['deterministic']['engine']
+type TrafficCounters = TestnetMetrics['deterministic']['traffic']
+
+function emptyEngineCounters (): EngineCounters {
+  return { lookups: 0, lookupQueries: 0, timeouts: 0, requestFailures: 0, recordsStored: 0, recordsRejected: 0, recordsExpired: 0, republished: 0, replicated: 0, rateLimited: 0, badFrames: 0, probes: 0 }
+}
+
+/** Adds one node's counters to a running total. */
+function addCounters (into: { engine: EngineCounters, traffic: TrafficCounters }, s: OhtStats): void {
+  for (const key of Object.keys(into.engine) as Array<keyof EngineCounters>) into.engine[key] += s[key]
+  for (const [why, n] of Object.entries(s.lookupsBy) as Array<[keyof OhtStats['lookupsBy'], { lookups: number, queries: number }]>) {
+    into.traffic.lookupsBy[why].lookups += n.lookups
+    into.traffic.lookupsBy[why].queries += n.queries
+  }
+  for (const key of Object.keys(into.traffic.requestsOut) as Array<keyof OhtStats['requestsOut']>) into.traffic.requestsOut[key] += s.requestsOut[key]
+}
+
 function compareFull (a: Uint8Array, b: Uint8Array, target: Uint8Array): number {
   for (let i = 0; i < 32; i++) {
     const d = (a[i] ^ target[i]) - (b[i] ^ target[i])
@@ -158,7 +175,17 @@ function compareFull (a: Uint8Array, b: Uint8Array, target: Uint8Array): number 
 
 export class Testnet {
   readonly sim: Simulation
-  readonly peers: SimPeer[] = []
+  /**
+   * Peers, online first of all: departed ones are dropped from here now and then (their
+   * counters are kept in `departed`), so a long churning run does not keep every node it ever
+   * had alive. Filter by `host.online`.
+   */
+  peers: SimPeer[] = []
+  private readonly byIndex = new Map<number, SimPeer>()
+  private departedInPeers = 0
+  private everCount = 0
+  /** Counters of departed nodes, summed when they leave. */
+  private readonly departed = { engine: emptyEngineCounters(), traffic: { lookupsBy: createStats().lookupsBy, requestsOut: createStats().requestsOut } }
   readonly churn: Churn | undefined
   readonly k: number
   private readonly init: TestnetInit
@@ -192,7 +219,7 @@ export class Testnet {
     this.idRng = this.sim.fork('identities')
     if ((init.churnPerHour ?? 0) > 0) {
       this.churn = this.sim.churn({ sessionLifetime: churnPerHour(init.churnPerHour as number) }, {
-        leave: (i) => { this.leave(this.peers[i]) },
+        leave: (i) => { const p = this.byIndex.get(i); if (p !== undefined) this.leave(p) },
         join: () => this.join().host.index
       })
     }
@@ -210,6 +237,8 @@ export class Testnet {
     const peer: SimPeer = { host, identity, node, id: node.id, prefix: prefixOf(node.id), adversary, joinedAt: this.sim.now }
     if (adversary !== undefined) host.interceptor = this.interceptorFor(peer, adversary)
     this.peers.push(peer)
+    this.byIndex.set(host.index, peer)
+    this.everCount++
     return peer
   }
 
@@ -287,9 +316,16 @@ export class Testnet {
   leave (peer: SimPeer): void {
     if (!peer.host.online) return
     peer.leftAt = this.sim.now
-    this.sim.network.crash(peer.host)
+    this.sim.network.remove(peer.host)
     this.churn?.untrack(peer.host.index)
     void peer.node.stop()
+    addCounters(this.departed, peer.node.stats)
+    this.byIndex.delete(peer.host.index)
+    // Compact now and then: O(1) per departure on average.
+    if (++this.departedInPeers > 64 && this.departedInPeers * 4 > this.peers.length) {
+      this.peers = this.peers.filter(p => p.host.online)
+      this.departedInPeers = 0
+    }
   }
 
   /** A new honest node joins and bootstraps from a few random online honest nodes. */
@@ -527,17 +563,9 @@ export class Testnet {
   // ---------------------------------------------------------------- metrics and teardown
 
   metrics (): TestnetMetrics {
-    const engine = { lookups: 0, lookupQueries: 0, timeouts: 0, requestFailures: 0, recordsStored: 0, recordsRejected: 0, recordsExpired: 0, republished: 0, replicated: 0, rateLimited: 0, badFrames: 0, probes: 0 }
-    const traffic = { lookupsBy: createStats().lookupsBy, requestsOut: createStats().requestsOut }
-    for (const p of this.peers) {
-      const s: OhtStats = p.node.stats
-      for (const key of Object.keys(engine) as Array<keyof typeof engine>) engine[key] += s[key]
-      for (const [why, n] of Object.entries(s.lookupsBy) as Array<[keyof OhtStats['lookupsBy'], { lookups: number, queries: number }]>) {
-        traffic.lookupsBy[why].lookups += n.lookups
-        traffic.lookupsBy[why].queries += n.queries
-      }
-      for (const key of Object.keys(traffic.requestsOut) as Array<keyof OhtStats['requestsOut']>) traffic.requestsOut[key] += s.requestsOut[key]
-    }
+    const sum = { engine: { ...this.departed.engine }, traffic: structuredClone(this.departed.traffic) }
+    for (const p of this.peers) if (p.host.online || p.leftAt === undefined) addCounters(sum, p.node.stats)
+    const { engine, traffic } = sum
     const reach = this.putReach
     const g = this.gets
     return {
@@ -547,7 +575,7 @@ export class Testnet {
         virtualMs: this.sim.elapsed,
         events: this.sim.scheduler.eventsProcessed,
         nodesOnline: this.online.length,
-        nodesEver: this.peers.length,
+        nodesEver: this.everCount,
         churn: { ...(this.churn?.stats ?? { left: 0, joined: 0, failures: 0 }) },
         gets: { ...g, successRate: g.attempted === 0 ? 0 : g.succeeded / g.attempted },
         getHops: summarize(this.getHops),
@@ -628,8 +656,10 @@ interface LiveRecord {
 export async function runWorkload (net: Testnet, init: WorkloadInit): Promise<void> {
   const rng = net.sim.fork('workload')
   const clock = net.sim.clock
-  const live: LiveRecord[] = []
-  const pending: Array<Promise<unknown>> = []
+  let live: LiveRecord[] = []
+  // Operations in flight (settled ones leave, so a day-long run holds only the current ones).
+  const pending = new Set<Promise<unknown>>()
+  const track = (p: Promise<unknown>): void => { pending.add(p); void p.finally(() => { pending.delete(p) }) }
   const end = net.sim.now + init.minutes * 60_000
   const valueBytes = init.valueBytes ?? 128
   const ttlMs = init.ttlMs ?? net.nodeDefaults.ttlDefault
@@ -642,7 +672,7 @@ export async function runWorkload (net: Testnet, init: WorkloadInit): Promise<vo
     if (mutable && candidates.length > 0 && rng.next() < (init.updateFraction ?? 0.3)) {
       const rec = candidates[rng.int(candidates.length)]
       rec.busy = true
-      pending.push(net.put(rec.writer, { kind: 'mutable', value, salt: rec.salt, ttlMs }).then((r) => {
+      track(net.put(rec.writer, { kind: 'mutable', value, salt: rec.salt, ttlMs }).then((r) => {
         rec.busy = false
         if (r.ok) { rec.value = value; rec.seq = r.seq; rec.expiresAt = net.sim.now + ttlMs }
       }))
@@ -651,7 +681,9 @@ export async function runWorkload (net: Testnet, init: WorkloadInit): Promise<vo
     const writer = net.randomPeer()
     const salt = mutable ? Uint8Array.of(0x77, n >> 16, (n >> 8) & 0xff, n & 0xff) : undefined
     n++
-    pending.push(net.put(writer, { kind: mutable ? 'mutable' : 'immutable', value, salt, ttlMs }).then((r) => {
+    // Expired records are of no use to reads or updates any more: let them (and their writers) go.
+    if (n % 64 === 0) live = live.filter(r => r.busy || r.expiresAt > net.sim.now)
+    track(net.put(writer, { kind: mutable ? 'mutable' : 'immutable', value, salt, ttlMs }).then((r) => {
       if (r.ok) live.push({ key: r.key, writer, salt, value, seq: r.seq, expiresAt: net.sim.now + ttlMs, busy: false })
     }))
   }
@@ -660,14 +692,14 @@ export async function runWorkload (net: Testnet, init: WorkloadInit): Promise<vo
     const candidates = live.filter(r => !r.busy && r.expiresAt - now > margin)
     if (candidates.length === 0) return
     const rec = candidates[rng.int(candidates.length)]
-    pending.push(net.get(net.randomPeer(), rec.key, { value: rec.value, seq: rec.seq }))
+    track(net.get(net.randomPeer(), rec.key, { value: rec.value, seq: rec.seq }))
   }
   const putTimer = clock.setInterval(() => { if (net.sim.now <= end) doPut() }, init.putEveryMs)
   const getTimer = clock.setInterval(() => { if (net.sim.now <= end) doGet() }, init.getEveryMs)
   await clock.sleep(init.minutes * 60_000)
   putTimer.cancel()
   getTimer.cancel()
-  await Promise.all(pending)
+  await Promise.all([...pending])
 }
 
 /** Builds and populates a testnet. */
