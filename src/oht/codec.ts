@@ -134,15 +134,27 @@ function encodedAddrs (addrs: string[]): EncodedAddr[] {
   })
 }
 
-function addrsSize (encoded: EncodedAddr[]): number {
-  let n = 1
-  for (const a of encoded) n += 2 + a.bytes
-  return n
-}
+/**
+ * The wire form of an address list (count, then length-prefixed UTF-8), built once per array
+ * object: routing-table contacts keep their `addrs` array, and a node hands the same contacts
+ * out in answer after answer. Weak, so it lives as long as the array. Arrays are not mutated
+ * once a contact holds them (the table replaces them instead).
+ */
+const addrBlocks = new WeakMap<string[], Uint8Array>()
 
-function writeAddrs (w: Writer, encoded: EncodedAddr[]): void {
-  w.u8(encoded.length)
-  for (const a of encoded) w.addr(a)
+function addrsBlock (addrs: string[]): Uint8Array {
+  let block = addrBlocks.get(addrs)
+  if (block === undefined) {
+    const encoded = encodedAddrs(addrs)
+    let n = 1
+    for (const a of encoded) n += 2 + a.bytes
+    const w = new Writer(n)
+    w.u8(encoded.length)
+    for (const a of encoded) w.addr(a)
+    block = w.buf
+    addrBlocks.set(addrs, block)
+  }
+  return block
 }
 
 function recordSize (r: OhtRecord): number {
@@ -175,8 +187,8 @@ function checkRecord (r: OhtRecord): void {
 }
 
 export function encodeRequest (req: OhtRequest): Uint8Array {
-  const addrs = encodedAddrs(req.addrs)
-  let size = 2 + addrsSize(addrs)
+  const addrs = addrsBlock(req.addrs)
+  let size = 2 + addrs.byteLength
   switch (req.type) {
     case 'ping': break
     case 'find-node': fixed(req.target, KEY_BYTES, 'target'); size += KEY_BYTES; break
@@ -191,11 +203,11 @@ export function encodeRequest (req: OhtRequest): Uint8Array {
   const w = new Writer(size)
   w.u8(WIRE_VERSION)
   switch (req.type) {
-    case 'ping': w.u8(MSG.PING); writeAddrs(w, addrs); break
-    case 'find-node': w.u8(MSG.FIND_NODE); writeAddrs(w, addrs); w.bytes(req.target); break
-    case 'get': w.u8(MSG.GET); writeAddrs(w, addrs); w.bytes(req.key); w.u8(req.metadataOnly ? 1 : 0); break
+    case 'ping': w.u8(MSG.PING); w.bytes(addrs); break
+    case 'find-node': w.u8(MSG.FIND_NODE); w.bytes(addrs); w.bytes(req.target); break
+    case 'get': w.u8(MSG.GET); w.bytes(addrs); w.bytes(req.key); w.u8(req.metadataOnly ? 1 : 0); break
     case 'put':
-      w.u8(MSG.PUT); writeAddrs(w, addrs); w.bytes(req.token); w.bytes(req.key); w.u64(req.remainingMs)
+      w.u8(MSG.PUT); w.bytes(addrs); w.bytes(req.token); w.bytes(req.key); w.u64(req.remainingMs)
       w.u8(req.cas !== undefined ? 1 : 0)
       if (req.cas !== undefined) w.u64(req.cas)
       writeRecord(w, req.record)
@@ -204,14 +216,14 @@ export function encodeRequest (req: OhtRequest): Uint8Array {
   return w.buf
 }
 
-interface ContactItem { id: Uint8Array, pk: Uint8Array, addrs: EncodedAddr[] }
+interface ContactItem { id: Uint8Array, pk: Uint8Array, addrs: Uint8Array }
 
 function encodeContacts (contacts: WireContact[]): { size: number, items: ContactItem[] } {
   if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
   let size = 1
   const items = contacts.map(({ id, contact: c }) => {
-    const addrs = encodedAddrs(c.addrs)
-    size += KEY_BYTES + PUBLIC_KEY_BYTES + addrsSize(addrs)
+    const addrs = addrsBlock(c.addrs)
+    size += KEY_BYTES + PUBLIC_KEY_BYTES + addrs.byteLength
     return { id: fixed(id, KEY_BYTES, 'node id'), pk: fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey'), addrs }
   })
   return { size, items }
@@ -219,7 +231,7 @@ function encodeContacts (contacts: WireContact[]): { size: number, items: Contac
 
 function writeContacts (w: Writer, items: ContactItem[]): void {
   w.u8(items.length)
-  for (const c of items) { w.bytes(c.id); w.bytes(c.pk); writeAddrs(w, c.addrs) }
+  for (const c of items) { w.bytes(c.id); w.bytes(c.pk); w.bytes(c.addrs) }
 }
 
 export function encodeResponse (res: OhtResponse): Uint8Array {

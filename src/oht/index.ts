@@ -96,10 +96,10 @@ export interface OhtNodeInit {
   bootstrapRefreshes?: number
   /**
    * A contact of our neighbourhood, or of a full bucket with candidates waiting, gets a liveness
-   * ping once it has been silent this long. @default 1800000
+   * ping once it has been silent this long. @default 3600000
    */
   probeAfterMs?: number
-  /** At most one such ping per this interval (every message is an onion round trip). @default 600000 */
+  /** At most one such ping per this interval (every message is an onion round trip). @default 1200000 */
   probeIntervalMs?: number
   /**
    * Contacts silent this long go to the back of our NODES answers (closer fresh contacts

@@ -80,8 +80,6 @@ export class OhtNodeImpl {
   private readonly tokenRotateMs: number
   private readonly rateLimiter: RateLimiter
   private readonly rtt: RttEstimator
-  /** Ids of recent senders by key object (transports reuse them): bounded, oldest out first. */
-  private readonly idCache = new Map<Uint8Array, Uint8Array>()
   private readonly own = new Map<string, OwnRecord>()
   private readonly replicationQueue: string[] = []
   private nextReplicationPass = 0
@@ -110,8 +108,8 @@ export class OhtNodeImpl {
       replicateIntervalMs: positive(init.replicateIntervalMs, HOUR, 'replicateIntervalMs'),
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
-      probeAfterMs: positive(init.probeAfterMs, 30 * MINUTE, 'probeAfterMs'),
-      probeIntervalMs: positive(init.probeIntervalMs, 10 * MINUTE, 'probeIntervalMs'),
+      probeAfterMs: positive(init.probeAfterMs, HOUR, 'probeAfterMs'),
+      probeIntervalMs: positive(init.probeIntervalMs, 20 * MINUTE, 'probeIntervalMs'),
       staleAfterMs: positive(init.staleAfterMs, HOUR, 'staleAfterMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
@@ -164,7 +162,6 @@ export class OhtNodeImpl {
     this.own.clear()
     this.replicationQueue.length = 0
     this.routingTable.clear()
-    this.idCache.clear()
     this.rateLimiter.clear()
     this.rtt.clear()
     this.tokens.destroy()
@@ -182,12 +179,11 @@ export class OhtNodeImpl {
   }
 
   idOf (publicKey: Uint8Array): Uint8Array {
-    let id = this.idCache.get(publicKey)
+    let id = idsByKeyObject.get(publicKey)
     if (id === undefined) {
       id = sha256(publicKey)
       if (isView(publicKey)) return id // a key inside a frame: caching it would pin the frame
-      if (this.idCache.size >= 64) this.idCache.delete(this.idCache.keys().next().value as Uint8Array)
-      this.idCache.set(publicKey, id)
+      idsByKeyObject.set(publicKey, id)
     }
     return id
   }
@@ -334,8 +330,10 @@ export class OhtNodeImpl {
     const k = this.cfg.k
     const freshSince = this.clock.now() - this.cfg.staleAfterMs
     let silent: RoutingEntry[] | undefined
-    for (const e of this.routingTable.closest(target, 2 * k)) {
-      if (e.failures > 0 || bytesEqual(e.id, exclude)) continue
+    // The requester was just added to the table (if routable): skip its entry by identity.
+    const requester = this.routingTable.get(exclude)
+    for (const e of this.routingTable.closest(target, k + Math.ceil(k / 2))) {
+      if (e.failures > 0 || e === requester) continue
       if (e.lastSeen < freshSince) { (silent ??= []).push(e); continue }
       out.push(e)
       if (out.length >= k) return out
@@ -450,7 +448,7 @@ export class OhtNodeImpl {
     return await runLookup({
       target,
       selfId: this.id,
-      seeds: this.routingTable.closest(target, this.cfg.k * Math.max(1, d)),
+      seeds: this.seedsFor(target, this.cfg.k * Math.max(1, d)),
       k: Math.min(this.cfg.k, options.width ?? this.cfg.k),
       alpha: this.cfg.alpha,
       disjointPaths: d,
@@ -464,6 +462,22 @@ export class OhtNodeImpl {
       done: options.done,
       signal
     })
+  }
+
+  /**
+   * A lookup's starting contacts: the `want` closest that did not fail their last request, from
+   * a window half again as wide (spares, so a lookup under churn does not run dry below k
+   * answers while we know live peers); failed ones only when nothing better is known.
+   */
+  private seedsFor (target: Uint8Array, want: number): RoutingEntry[] {
+    const seeds: RoutingEntry[] = []
+    let failed: RoutingEntry[] | undefined
+    for (const e of this.routingTable.closest(target, want + Math.ceil(want / 2))) {
+      if (e.failures > 0) { (failed ??= []).push(e); continue }
+      seeds.push(e)
+    }
+    if (failed !== undefined) for (let i = 0; i < failed.length && seeds.length < want; i++) seeds.push(failed[i])
+    return seeds
   }
 
   /** Streams a lookup's progress; ends with a `final-peers` event. */
@@ -873,6 +887,14 @@ export class OhtNodeImpl {
   /** Runs one maintenance tick now (tests and the simulator's fast paths). */
   runMaintenance (): void { this.tick() }
 }
+
+/**
+ * Node ids by public-key object, for every node in the process: transports hand out the same
+ * authenticated key object for every request of a connection (the simulator one per host), so
+ * each is hashed once. Weak: an entry lives as long as its key object. Keys are never mutated
+ * after a transport authenticated them.
+ */
+const idsByKeyObject = new WeakMap<Uint8Array, Uint8Array>()
 
 function recordKeyOf (publicKey: Uint8Array, salt: Uint8Array): Uint8Array {
   return sha256(publicKey, salt)

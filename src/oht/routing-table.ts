@@ -279,6 +279,8 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength
 }
 
+const SCRATCH = new Float64Array(8192)
+
 /**
  * Appends `group` to `out` in XOR order to `target`, up to `n` in total. Sorts packed numbers
  * (top 40 bits of the distance, then the index) in a Float64Array instead of calling a
@@ -291,7 +293,7 @@ function sortedInto (group: RoutingEntry[], target: Uint8Array, out: RoutingEntr
     for (const e of copy) { if (out.length >= n) return; out.push(e) }
     return
   }
-  const keys = new Float64Array(m)
+  const keys = SCRATCH.subarray(0, m) // no allocation per call (nothing here re-enters)
   const thi = (target[0] << 16) | (target[1] << 8) | target[2]
   const tlo = (target[3] << 8) | target[4]
   for (let k = 0; k < m; k++) {
