@@ -100,7 +100,8 @@ let partial = false
 let lastWall = systemClock.monotonic()
 let lastReq = 0
 let lastEvents = 0
-const hourly: Array<Record<string, number>> = []
+const lastBy: Record<string, number> = {}
+const hourly: Array<Record<string, number | Record<string, number>>> = []
 const progress = net.sim.clock.setInterval(() => {
   const now = systemClock.monotonic()
   const m = net.metrics().deterministic
@@ -115,10 +116,18 @@ const progress = net.sim.clock.setInterval(() => {
     rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
     heapLiveMiB: liveHeapMiB(),
     cpuS: Math.round(cpuSeconds()),
-    online: m.nodesOnline
+    online: m.nodesOnline,
+    // Requests by what caused them this hour (lookups by purpose, probes, and the PUT rounds).
+    by: Object.fromEntries([
+      ...Object.entries(m.traffic.lookupsBy).map(([why, n]) => [why, n.queries - (lastBy[why] ?? 0)]),
+      ['probes', m.engine.probes - (lastBy.probes ?? 0)]
+    ]) as Record<string, number>
   }
+  for (const [why, n] of Object.entries(m.traffic.lookupsBy)) lastBy[why] = n.queries
+  lastBy.probes = m.engine.probes
   hourly.push(row)
   console.log(`  h${row.hour}: wall ${row.wallS} s, cpu ${row.cpuS} s, ${row.requests} requests (${row.usPerRequest} µs each), ${row.events} events, GET ok ${(100 * row.getSuccess).toFixed(2)} %, online ${row.online}, rss ${row.rssMiB} MiB, live heap ${row.heapLiveMiB < 0 ? 'n/a' : `${row.heapLiveMiB} MiB`}`)
+  console.log(`      by cause: ${Object.entries(row.by).map(([why, n]) => `${why} ${n}`).join(', ')}`)
   lastWall = now
   lastReq = m.network.requests
   lastEvents = m.events

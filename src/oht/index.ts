@@ -107,6 +107,11 @@ export interface OhtNodeInit {
    * every dead contact handed out costs the asker a timeout. @default 3600000
    */
   staleAfterMs?: number
+  /**
+   * A peer whose request failed is not asked again by lookups for this long, whoever names
+   * it (a departed peer stays in other peers' answers until they notice). @default 600000
+   */
+  unreachableForMs?: number
   /** Per-peer and whole-store limits. */
   limits?: {
     /** @default 16777216 */ maxBytesPerPeer?: number

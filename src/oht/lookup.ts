@@ -54,6 +54,8 @@ export interface LookupSpec {
   disjointPaths: number
   /** True if `id` is SHA-256 of `publicKey` (the caller may answer from verified knowledge). */
   verifyId: (id: Uint8Array, publicKey: Uint8Array) => boolean
+  /** True for a contact the caller knows to be unreachable right now: it is not asked. */
+  skip?: (id: Uint8Array) => boolean
   query: (candidate: Candidate, signal: AbortSignal) => Promise<QueryResult>
   /** Clock for stall timers. */
   clock?: Clock
@@ -105,6 +107,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     if (bytesEqual(id, spec.selfId)) return
     const prior = claimed.get(id)
     if (prior !== undefined && (prior.verified || prior.state !== 'new')) return
+    if (prior === undefined && spec.skip?.(id) === true) return
     const contact = w.contact
     if (contact.addrs.length === 0) return // a client: cannot be asked
     if (prior !== undefined) {

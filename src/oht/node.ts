@@ -50,6 +50,7 @@ interface Resolved {
   probeAfterMs: number
   probeIntervalMs: number
   staleAfterMs: number
+  unreachableForMs: number
   maxBytesPerPeer: number
   maxRecordsPerPeer: number
   maxStoreBytes: number
@@ -84,6 +85,7 @@ export class OhtNodeImpl {
   private readonly replicationQueue: string[] = []
   private nextReplicationPass = 0
   private nextProbeAt = 0
+  private readonly unreachable = new Map<number, number>()
   private nextRefreshCheckAt = 0
   private running = false
   private controller = new AbortController()
@@ -111,6 +113,7 @@ export class OhtNodeImpl {
       probeAfterMs: positive(init.probeAfterMs, HOUR, 'probeAfterMs'),
       probeIntervalMs: positive(init.probeIntervalMs, 20 * MINUTE, 'probeIntervalMs'),
       staleAfterMs: positive(init.staleAfterMs, HOUR, 'staleAfterMs'),
+      unreachableForMs: positive(init.unreachableForMs, 10 * MINUTE, 'unreachableForMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
       maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),
@@ -164,6 +167,7 @@ export class OhtNodeImpl {
     this.routingTable.clear()
     this.rateLimiter.clear()
     this.rtt.clear()
+    this.unreachable.clear()
     this.tokens.destroy()
   }
 
@@ -225,10 +229,14 @@ export class OhtNodeImpl {
       const timedOut = isCodedError(err, 'CORE_TIMEOUT')
       const callerAborted = !timedOut && signal.aborted
       if (timedOut) { this.stats.timeouts++; this.rtt.timedOut(key) }
-      if (!callerAborted && this.running) this.routingTable.markFailed(peer.id)
+      if (!callerAborted && this.running) {
+        this.routingTable.markFailed(peer.id)
+        this.noteUnreachable(key)
+      }
       throw err
     }
     this.rtt.sample(key, this.clock.monotonic() - started)
+    if (this.unreachable.size > 0) this.unreachable.delete(key)
     this.stats.bytesIn += answer.byteLength
     let res: OhtResponse
     try {
@@ -453,6 +461,7 @@ export class OhtNodeImpl {
       alpha: this.cfg.alpha,
       disjointPaths: d,
       verifyId: (id, pk) => this.verifyId(id, pk),
+      skip: (id) => this.isUnreachable(id),
       query: async (c, querySignal) => { this.stats.lookupQueries++; by.queries++; return await this.query(c, kind, target, querySignal) },
       clock: this.clock,
       stallAfter: (c) => this.rtt.stallAfter(idPrefix(c.id)),
@@ -462,6 +471,29 @@ export class OhtNodeImpl {
       done: options.done,
       signal
     })
+  }
+
+  /**
+   * Peers whose last request failed, by id prefix, until `unreachableForMs` passes: other
+   * peers' answers keep naming a departed peer for a while (they have not asked it since), and
+   * without this memory every lookup that meets it again pays a full timeout again.
+   * Bounded; the oldest entry goes first.
+   */
+  private noteUnreachable (key: number): void {
+    const u = this.unreachable
+    u.delete(key)
+    if (u.size >= 256) u.delete(u.keys().next().value as number)
+    u.set(key, this.clock.now() + this.cfg.unreachableForMs)
+  }
+
+  private isUnreachable (id: Uint8Array): boolean {
+    if (this.unreachable.size === 0) return false
+    const key = idPrefix(id)
+    const until = this.unreachable.get(key)
+    if (until === undefined) return false
+    if (until > this.clock.now()) return true
+    this.unreachable.delete(key)
+    return false
   }
 
   /**
@@ -763,8 +795,8 @@ export class OhtNodeImpl {
    * Bucket refresh, Kademlia style but frugal (every message is an onion round trip): the
    * buckets of our own neighbourhood (from the one holding our k-th closest contact down) are
    * all refreshed by one self-lookup; a farther bucket gets a random lookup only when no lookup
-   * went through it for `refreshIntervalMs` and it is less than half full (its dead contacts
-   * are found by lookups and probes and replaced from its candidates).
+   * went through it for `refreshIntervalMs` and it holds fewer than α contacts (its dead
+   * contacts are found by lookups and probes and replaced from its candidates).
    */
   private refreshBuckets (now: number): void {
     const table = this.routingTable
@@ -787,8 +819,9 @@ export class OhtNodeImpl {
     for (let i = 0; i < hood && started < this.cfg.refreshesPerTick; i++) {
       if (now - table.lastRefreshed(i) < interval) continue
       table.markRefreshed(i, now)
-      // A far bucket only serves first hops: half full is plenty (churn thins them a little).
-      if (table.bucketSize(i) >= this.cfg.k / 2) continue
+      // A far bucket only serves first hops: α contacts (one lookup's first round) will do.
+      // Inbound requests keep filling it; the deep ones of a big network can never be full.
+      if (table.bucketSize(i) >= this.cfg.alpha) continue
       started++
       const target = this.randomIdInBucket(i)
       this.spawn('refresh', async (signal) => await this.iterate(target, 'find-node', 'refresh', { signal, width: this.fillWidth }))

@@ -307,8 +307,11 @@ export class Testnet {
       }
       // A network in its steady state has refreshed its buckets at scattered times; without
       // this, every node would refresh every bucket in the same minute one interval later.
+      // One phase per node, not per bucket: the neighbourhood's buckets are refreshed together
+      // (one self-lookup), so per-bucket phases would bunch every node's first refresh early.
       const table = self.node.routingTable
-      for (let b = 0; b <= table.deepestBucket + 1 && b < 256; b++) table.markRefreshed(b, now - rng.int(refreshMs))
+      const phase = now - rng.int(refreshMs)
+      for (let b = 0; b <= table.deepestBucket + 1 && b < 256; b++) table.markRefreshed(b, phase)
     }
   }
 

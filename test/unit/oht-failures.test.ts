@@ -27,7 +27,8 @@ describe('unresponsive peers', () => {
   })
 
   it('peers that keep failing leave the routing table; peers that answer stay', async () => {
-    const t = await testnet({ size: 12, seed: 'evict', init: { maxFailures: 2, requestTimeout: { initialMs: SECOND, minMs: 100, maxMs: 2 * SECOND } } })
+    // unreachableForMs shorter than the gap between lookups: each one asks the dead peer again.
+    const t = await testnet({ size: 12, seed: 'evict', init: { maxFailures: 2, unreachableForMs: 5 * SECOND, requestTimeout: { initialMs: SECOND, minMs: 100, maxMs: 2 * SECOND } } })
     const dead = t.nodes[7]
     const asker = t.nodes[1]
     assert.ok(asker.routingTable.has(dead.id))
@@ -39,6 +40,33 @@ describe('unresponsive peers', () => {
     }
     assert.equal(asker.routingTable.has(dead.id), false, 'dead peer evicted')
     assert.ok(asker.routingTable.has(t.nodes[3].id), 'live peers kept')
+    await t.stop()
+  })
+
+  it('a peer that just failed is not asked again by lookups for unreachableForMs, whoever names it', async () => {
+    const t = await testnet({ size: 12, seed: 'unreachable', init: { unreachableForMs: 60 * SECOND, requestTimeout: { initialMs: SECOND, minMs: 100, maxMs: 2 * SECOND } } })
+    const dead = t.nodes[7]
+    const asker = t.nodes[1]
+    t.bus.silent.add(dead.contact.addrs[0])
+    const asked = (): number => t.bus.delivered.get(dead.contact.addrs[0]) ?? 0
+    let p = asker.findClosest(dead.id)
+    await t.advance(10 * SECOND, 250)
+    await p
+    const first = asked()
+    assert.ok(first >= 1, 'the first lookup asked the dead peer')
+    // Within the window: the others still name it in their answers, but it is not asked.
+    for (let i = 0; i < 3; i++) {
+      p = asker.findClosest(dead.id)
+      await t.advance(10 * SECOND, 250)
+      await p
+    }
+    assert.equal(asked(), first, 'asked again within unreachableForMs')
+    // After the window it gets another chance (it may have come back).
+    await t.advance(60 * SECOND, 1000)
+    p = asker.findClosest(dead.id)
+    await t.advance(10 * SECOND, 250)
+    await p
+    assert.ok(asked() > first, 'never asked again after the window')
     await t.stop()
   })
 
