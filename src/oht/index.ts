@@ -76,11 +76,12 @@ export interface OhtNodeInit {
    * A bucket not looked up for this long gets a refresh lookup (the neighbourhood's by one
    * self-lookup). Longer than Kademlia's hour: joining nodes announce themselves to their
    * neighbourhood with their own self-lookup, every request refreshes its sender, and failed
-   * contacts are evicted as they are met, so a refresh mostly re-confirms what is known.
-   * @default 10800000
+   * contacts are evicted as they are met, so a refresh mostly re-confirms what is known
+   * (on 3,000 simulated nodes with 20 %/h churn, 6 h instead of 1 h cost nothing in GET
+   * success or write reach). @default 21600000
    */
   refreshIntervalMs?: number
-  /** Our own records are re-put this often while their TTL lasts. @default 1800000 */
+  /** Our own records are re-put this often while their TTL lasts. @default 3600000 */
   republishIntervalMs?: number
   /** Records held for others are re-replicated when not refreshed for this long. @default 3600000 */
   replicateIntervalMs?: number
@@ -92,7 +93,10 @@ export interface OhtNodeInit {
   refreshesPerTick?: number
   /** Replication lookups started per tick at most. @default 4 */
   replicationsPerTick?: number
-  /** Farthest buckets refreshed by bootstrap() after the self-lookup. @default 1 */
+  /**
+   * Farthest buckets filled by bootstrap() after the self-lookup (each a short lookup). The
+   * self-lookup already crosses them and inbound requests fill them within minutes. @default 0
+   */
   bootstrapRefreshes?: number
   /**
    * A contact of our neighbourhood, or of a full bucket with candidates waiting, gets a liveness

@@ -85,6 +85,7 @@ export class OhtNodeImpl {
   private readonly replicationQueue: string[] = []
   private nextReplicationPass = 0
   private nextProbeAt = 0
+  private nextSweepAt = 0
   private readonly unreachable = new Map<number, number>()
   private nextRefreshCheckAt = 0
   private running = false
@@ -105,8 +106,8 @@ export class OhtNodeImpl {
       ttlMax: positive(init.ttl?.maxMs, 48 * HOUR, 'ttl.maxMs'),
       ttlDefault: positive(init.ttl?.defaultMs, 2 * HOUR, 'ttl.defaultMs'),
       maintenanceIntervalMs: positive(init.maintenanceIntervalMs, MINUTE, 'maintenanceIntervalMs'),
-      refreshIntervalMs: positive(init.refreshIntervalMs, 3 * HOUR, 'refreshIntervalMs'),
-      republishIntervalMs: positive(init.republishIntervalMs, 30 * MINUTE, 'republishIntervalMs'),
+      refreshIntervalMs: positive(init.refreshIntervalMs, 6 * HOUR, 'refreshIntervalMs'),
+      republishIntervalMs: positive(init.republishIntervalMs, HOUR, 'republishIntervalMs'),
       replicateIntervalMs: positive(init.replicateIntervalMs, HOUR, 'replicateIntervalMs'),
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 4, 'replicationsPerTick')),
@@ -134,7 +135,7 @@ export class OhtNodeImpl {
     this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs)
     this.rateLimiter = createRateLimiter(this.clock, { ratePerSecond: lim.requestsPerSecondPerPeer ?? 50, burst: lim.burst ?? 100 })
     this.rtt = createRttEstimator(init.requestTimeout ?? {})
-    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 1
+    this.bootstrapRefreshes = init.bootstrapRefreshes ?? 0
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -743,8 +744,11 @@ export class OhtNodeImpl {
     this.ticking = true
     try {
       const now = this.clock.now()
-      this.store.purgeExpired()
-      this.rateLimiter.sweep()
+      // Expired records go by the store's own timer; idle rate-limit buckets every few minutes.
+      if (now >= this.nextSweepAt) {
+        this.nextSweepAt = now + 5 * MINUTE
+        this.rateLimiter.sweep()
+      }
       this.probeStaleBuckets(now)
       this.refreshBuckets(now)
       this.republishDue(now)

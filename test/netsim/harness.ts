@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events'
 import { bytesEqual, logger, toHex, type AbortOptions } from '../../src/core/index.ts'
 import {
   createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, immutableKey, mutableKey,
-  type DhtNet, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact, createStats
+  type DhtNet, type DhtRequestOptions, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact, createStats
 } from '../../src/oht/index.ts'
 import {
   churnPerHour, createSimulation, dropAllRequests, summarize, torLatency,
@@ -271,7 +271,7 @@ export class Testnet {
   private warmStart (): void {
     const rng = this.sim.fork('warm-start')
     const k = this.nodeInit.k ?? 20
-    const refreshMs = this.nodeInit.refreshIntervalMs ?? 3 * 3_600_000 // the engine's default
+    const refreshMs = this.nodeInit.refreshIntervalMs ?? 6 * 3_600_000 // the engine's default
     const now = this.sim.now
     // Peers sorted by id prefix: bucket b of a node is one contiguous range of this order
     // (same first b bits, bit b flipped), found by binary search: O(n log n) per node.
@@ -477,36 +477,41 @@ export class Testnet {
   private trackedNet (host: SimHost): DhtNet {
     return {
       handle: (handler) => { host.net.handle(handler) },
-      request: async (to, frame, options) => {
+      // Untracked requests go straight through (no extra async frame per request).
+      request: (to, frame, options) => {
         const ops = this.trackers.get(host.index)
-        if (ops === undefined) return await host.net.request(to, frame, options)
-        let op: TrackedOp | undefined
-        try {
-          const req = decodeRequest(frame)
-          const target = req.type === 'find-node' ? req.target : req.type === 'get' || req.type === 'put' ? req.key : undefined
-          if (target !== undefined) {
-            const hex = toHex(target)
-            op = ops.find(o => o.key === hex)
-          }
-        } catch {}
-        if (op === undefined) return await host.net.request(to, frame, options)
-        op.messages++
-        const peerHex = toHex(to.publicKey)
-        const depth = op.depth.get(peerHex) ?? 1
-        const answer = await host.net.request(to, frame, options)
-        try {
-          const res = decodeResponse(answer)
-          if (res.type === 'nodes' || res.type === 'value') {
-            for (const c of res.contacts) {
-              const h = toHex(c.contact.publicKey)
-              if (!op.depth.has(h)) op.depth.set(h, depth + 1)
-            }
-            if (res.type === 'value' && res.record !== undefined && op.hops === undefined) op.hops = depth
-          }
-        } catch {}
-        return answer
+        return ops === undefined ? host.net.request(to, frame, options) : this.trackedRequest(host, ops, to, frame, options)
       }
     }
+  }
+
+  /** A request by a node running a tracked operation: counts its messages and lookup depth. */
+  private async trackedRequest (host: SimHost, ops: TrackedOp[], to: PeerContact, frame: Uint8Array, options?: DhtRequestOptions): Promise<Uint8Array> {
+    let op: TrackedOp | undefined
+    try {
+      const req = decodeRequest(frame)
+      const target = req.type === 'find-node' ? req.target : req.type === 'get' || req.type === 'put' ? req.key : undefined
+      if (target !== undefined) {
+        const hex = toHex(target)
+        op = ops.find(o => o.key === hex)
+      }
+    } catch {}
+    if (op === undefined) return await host.net.request(to, frame, options)
+    op.messages++
+    const peerHex = toHex(to.publicKey)
+    const depth = op.depth.get(peerHex) ?? 1
+    const answer = await host.net.request(to, frame, options)
+    try {
+      const res = decodeResponse(answer)
+      if (res.type === 'nodes' || res.type === 'value') {
+        for (const c of res.contacts) {
+          const h = toHex(c.contact.publicKey)
+          if (!op.depth.has(h)) op.depth.set(h, depth + 1)
+        }
+        if (res.type === 'value' && res.record !== undefined && op.hops === undefined) op.hops = depth
+      }
+    } catch {}
+    return answer
   }
 
   // ---------------------------------------------------------------- adversaries
