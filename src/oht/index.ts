@@ -76,9 +76,9 @@ export interface OhtNodeInit {
    * A bucket not looked up for this long gets a refresh lookup (the neighbourhood's by one
    * self-lookup). Longer than Kademlia's hour: joining nodes announce themselves to their
    * neighbourhood with their own self-lookup, every request refreshes its sender, and failed
-   * contacts are evicted as they are met, so a refresh mostly re-confirms what is known
-   * (on 3,000 simulated nodes with 20 %/h churn, 6 h instead of 1 h cost nothing in GET
-   * success or write reach). @default 21600000
+   * contacts are evicted as they are met. On 3,000 simulated nodes with 20 %/h churn over
+   * 24 h, 6 h instead of 1 h took 45 % fewer requests for GET success 99.77 % instead of
+   * ~99.85 % (GETs that miss among the k closest widen to 2k). @default 21600000
    */
   refreshIntervalMs?: number
   /** Our own records are re-put this often while their TTL lasts. @default 3600000 */

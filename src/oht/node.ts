@@ -458,7 +458,7 @@ export class OhtNodeImpl {
       target,
       selfId: this.id,
       seeds: this.seedsFor(target, this.cfg.k * Math.max(1, d)),
-      k: Math.min(this.cfg.k, options.width ?? this.cfg.k),
+      k: Math.min(2 * this.cfg.k, options.width ?? this.cfg.k),
       alpha: this.cfg.alpha,
       disjointPaths: d,
       verifyId: (id, pk) => this.verifyId(id, pk),
@@ -727,6 +727,18 @@ export class OhtNodeImpl {
         onValue: consider,
         done: () => best?.kind === 'immutable'
       })
+      // Nothing among the k closest: under churn they may all be newcomers the record has not
+      // reached yet (republish and replication run hourly), while its holders sit just
+      // beyond them. A miss costs one wider lookup: the 2k closest must answer.
+      if (best === undefined && this.routingTable.size > 0) {
+        this.stats.widenedGets++
+        await this.iterate(key, 'get', 'user', {
+          signal: options.signal,
+          onValue: consider,
+          done: () => best !== undefined,
+          width: 2 * this.cfg.k
+        })
+      }
     }
     if (best === undefined) return undefined
     const value = best.value.slice()
@@ -882,13 +894,18 @@ export class OhtNodeImpl {
     }
   }
 
-  /** True if the routing table holds k contacts (none failing) closer to `key` than this node. */
+  /**
+   * True if the routing table holds k contacts closer to `key` than this node that answered
+   * recently (within `staleAfterMs`, none failing): only then is it safe to leave replication
+   * to them. Contacts merely never tried count for nothing, since under churn many are gone.
+   */
   private outsideClosest (key: Uint8Array): boolean {
     const k = this.cfg.k
+    const freshSince = this.clock.now() - this.cfg.staleAfterMs
     let closer = 0
-    for (const e of this.routingTable.closest(key, k + 8)) {
+    for (const e of this.routingTable.closest(key, 2 * k)) {
       if (compareDistance(e.id, this.id, key) > 0) return false
-      if (e.failures === 0 && ++closer >= k) return true
+      if (e.failures === 0 && e.lastSeen >= freshSince && ++closer >= k) return true
     }
     return false
   }

@@ -23,6 +23,8 @@ export interface OhtStats {
   probes: number
   puts: number
   gets: number
+  /** GETs that found nothing among the k closest and asked the 2k closest. */
+  widenedGets: number
   recordsStored: number
   recordsRejected: number
   recordsExpired: number
@@ -57,6 +59,7 @@ export function createStats (): OhtStats {
     probes: 0,
     puts: 0,
     gets: 0,
+    widenedGets: 0,
     recordsStored: 0,
     recordsRejected: 0,
     recordsExpired: 0,
