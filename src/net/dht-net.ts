@@ -18,7 +18,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import {
-  abortReason, bytesEqual, isCodedError, logger, raceSignal, scopedSignal,
+  abortReason, bytesEqual, isCodedError, logger, scopedSignal, withTimeout,
   type AbortOptions, type Clock, type Logger, type TimerHandle
 } from '../core/index.ts'
 import type { DhtNet, DhtRequestHandler, DhtRequestOptions, PeerContact } from '../oht/network.ts'
@@ -199,12 +199,7 @@ class Libp2pDhtNetImpl implements Libp2pDhtNet {
     }
     if (options.timeoutMs === undefined) return await this.exchange(to, frame, options.signal)
     // The engine's adaptive timeout: one signal that aborts the dial, the stream and the read.
-    const scoped = scopedSignal(this.components.clock, options.timeoutMs, options.signal)
-    try {
-      return await raceSignal(this.exchange(to, frame, scoped.signal), scoped.signal)
-    } finally {
-      scoped.clear()
-    }
+    return await withTimeout(this.components.clock, options.timeoutMs, async (signal) => await this.exchange(to, frame, signal), options.signal)
   }
 
   private async exchange (to: PeerContact, frame: Uint8Array, signal: AbortSignal | undefined): Promise<Uint8Array> {

@@ -3,7 +3,7 @@
  * zero latency unless asked, peers that can be made silent) and `testnet({ size })`, which
  * starts and bootstraps `size` nodes on a FakeClock.
  */
-import { FakeClock, SeededRng, raceSignal, scopedSignal, type AbortOptions } from '../../src/core/index.ts'
+import { FakeClock, SeededRng, raceSignal, withTimeout, type AbortOptions } from '../../src/core/index.ts'
 import { identityFromSeed, type Identity } from '../../src/crypto/index.ts'
 import { createOhtNode, decodeResponse, encodeRequest, recordKey, type DhtNet, type DhtRequestHandler, type DhtRequestOptions, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtRequest, type OhtResponse, type PeerContact } from '../../src/oht/index.ts'
 
@@ -38,12 +38,8 @@ export class MemoryBus {
       contact: self,
       async request (to: PeerContact, frame: Uint8Array, options: DhtRequestOptions = {}): Promise<Uint8Array> {
         // The transport's side of the contract: the engine's timeout is enforced here.
-        const scoped = scopedSignal(bus.clock, options.timeoutMs, options.signal)
-        try {
-          return await raceSignal(deliver(to, frame, { signal: scoped.signal }), scoped.signal)
-        } finally {
-          scoped.clear()
-        }
+        if (options.timeoutMs === undefined) return await deliver(to, frame, options)
+        return await withTimeout(bus.clock, options.timeoutMs, async (signal) => await deliver(to, frame, { signal }), options.signal)
       },
       handle (handler: DhtRequestHandler): void {
         bus.handlers.set(addr, { handler, contact: self })
