@@ -10,9 +10,11 @@
  *      │ lost / partitioned / target offline: nothing comes back; the caller's signal ends it
  *      │ (with unreachable: 'refuse', an offline or unknown target fails after one round trip)
  *
- * Frames are copied on delivery, so no host ever shares a buffer with another.
+ * Frames are copied on delivery (into slab memory, see core's allocFrame), so no host ever
+ * shares a frame with another.
  */
 import { abortReason, type AbortOptions } from '../core/abort.ts'
+import { copyFrame } from '../core/bytes.ts'
 import { TimeoutError } from '../core/errors.ts'
 import type { Rng } from '../core/rng.ts'
 import { SimError } from './errors.ts'
@@ -307,7 +309,7 @@ export class SimNetwork {
       }
       if (this.dropped(from.index, target.index)) return
       const delay = this.latency.oneWay(this.rng, from.index, target.index)
-      const copy = frame.slice()
+      const copy = copyFrame(frame)
       this.scheduler.schedule(delay, () => { this.deliver(from, target, copy, finish) })
     })
   }
@@ -356,7 +358,7 @@ export class SimNetwork {
     }
     if (this.dropped(target.index, from.index)) return
     const delay = this.latency.oneWay(this.rng, target.index, from.index)
-    const copy = response?.slice()
+    const copy = response !== undefined ? copyFrame(response) : undefined
     this.scheduler.schedule(delay, () => { finish(err, copy) })
   }
 }

@@ -36,6 +36,7 @@
  * store) copies them.
  */
 import { isAscii as isAsciiBytes } from 'node:buffer'
+import { allocFrame } from '../core/bytes.ts'
 import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
 import type { PeerContact } from './network.ts'
 import { MAX_SALT_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, KEY_BYTES, type OhtRecord } from './records.ts'
@@ -94,7 +95,14 @@ function bad (message: string, cause?: unknown): OhtError {
 class Writer {
   readonly buf: Uint8Array
   off = 0
-  constructor (size: number) { this.buf = new Uint8Array(size) }
+  /** `frame`: short-lived bytes from the frame slab (see allocFrame); false for bytes kept long. */
+  constructor (size: number, frame = true) { this.buf = frame ? allocFrame(size) : new Uint8Array(size) }
+
+  /** The finished bytes; a size computed wrong is a bug here, not a peer's fault. */
+  done (): Uint8Array {
+    if (this.off !== this.buf.byteLength) throw new OhtError('OHT_INTERNAL', `frame writer filled ${this.off} of ${this.buf.byteLength} bytes`)
+    return this.buf
+  }
 
   u8 (v: number): void { this.buf[this.off++] = v }
   u16 (v: number): void { const b = this.buf; b[this.off++] = v >>> 8; b[this.off++] = v & 0xff }
@@ -148,10 +156,10 @@ function addrsBlock (addrs: string[]): Uint8Array {
     const encoded = encodedAddrs(addrs)
     let n = 1
     for (const a of encoded) n += 2 + a.bytes
-    const w = new Writer(n)
+    const w = new Writer(n, false)
     w.u8(encoded.length)
     for (const a of encoded) w.addr(a)
-    block = w.buf
+    block = w.done()
     addrBlocks.set(addrs, block)
   }
   return block
@@ -213,62 +221,75 @@ export function encodeRequest (req: OhtRequest): Uint8Array {
       writeRecord(w, req.record)
       break
   }
-  return w.buf
+  return w.done()
 }
 
-interface ContactItem { id: Uint8Array, pk: Uint8Array, addrs: Uint8Array }
+/**
+ * A contact's wire form after its id (public key, then address block), built once per contact
+ * object: a node answers with the same routing-table contacts again and again, and the table
+ * replaces a contact object (never mutates it) when its addresses change. Weak, like addrBlocks.
+ */
+const contactBlocks = new WeakMap<PeerContact, Uint8Array>()
 
-function encodeContacts (contacts: WireContact[]): { size: number, items: ContactItem[] } {
+function contactBlock (c: PeerContact): Uint8Array {
+  let block = contactBlocks.get(c)
+  if (block === undefined) {
+    const addrs = addrsBlock(c.addrs)
+    const w = new Writer(PUBLIC_KEY_BYTES + addrs.byteLength, false)
+    w.bytes(fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey')); w.bytes(addrs)
+    block = w.done()
+    contactBlocks.set(c, block)
+  }
+  return block
+}
+
+/** Wire size of a contact list; checks every contact (the blocks are cached, so the write is cheap). */
+function contactsSize (contacts: WireContact[]): number {
   if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
   let size = 1
-  const items = contacts.map(({ id, contact: c }) => {
-    const addrs = addrsBlock(c.addrs)
-    size += KEY_BYTES + PUBLIC_KEY_BYTES + addrs.byteLength
-    return { id: fixed(id, KEY_BYTES, 'node id'), pk: fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey'), addrs }
-  })
-  return { size, items }
+  for (const { id, contact } of contacts) size += fixed(id, KEY_BYTES, 'node id').byteLength + contactBlock(contact).byteLength
+  return size
 }
 
-function writeContacts (w: Writer, items: ContactItem[]): void {
-  w.u8(items.length)
-  for (const c of items) { w.bytes(c.id); w.bytes(c.pk); w.bytes(c.addrs) }
+function writeContacts (w: Writer, contacts: WireContact[]): void {
+  w.u8(contacts.length)
+  for (const { id, contact } of contacts) { w.bytes(id); w.bytes(contactBlock(contact)) }
 }
 
 export function encodeResponse (res: OhtResponse): Uint8Array {
   switch (res.type) {
     case 'pong': return Uint8Array.of(WIRE_VERSION, MSG.PONG)
     case 'nodes': {
-      const c = encodeContacts(res.contacts)
-      const w = new Writer(3 + (res.token !== undefined ? TOKEN_BYTES : 0) + c.size)
+      const w = new Writer(3 + (res.token !== undefined ? TOKEN_BYTES : 0) + contactsSize(res.contacts))
       w.u8(WIRE_VERSION); w.u8(MSG.NODES); w.u8(res.token !== undefined ? 1 : 0)
       if (res.token !== undefined) w.bytes(fixed(res.token, TOKEN_BYTES, 'token'))
-      writeContacts(w, c.items)
-      return w.buf
+      writeContacts(w, res.contacts)
+      return w.done()
     }
     case 'value': {
-      const c = encodeContacts(res.contacts)
+      const contactBytes = contactsSize(res.contacts)
       if (res.seq !== undefined) u64ok(res.seq, 'seq')
       if (res.record !== undefined) checkRecord(res.record)
-      const size = 2 + TOKEN_BYTES + c.size + 1 + (res.seq !== undefined ? 8 : 0) + (res.record !== undefined ? recordSize(res.record) : 0)
+      const size = 2 + TOKEN_BYTES + contactBytes + 1 + (res.seq !== undefined ? 8 : 0) + (res.record !== undefined ? recordSize(res.record) : 0)
       const w = new Writer(size)
-      w.u8(WIRE_VERSION); w.u8(MSG.VALUE); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, c.items)
+      w.u8(WIRE_VERSION); w.u8(MSG.VALUE); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, res.contacts)
       w.u8((res.seq !== undefined ? 1 : 0) | (res.record !== undefined ? 2 : 0))
       if (res.seq !== undefined) w.u64(res.seq)
       if (res.record !== undefined) writeRecord(w, res.record)
-      return w.buf
+      return w.done()
     }
     case 'stored': {
       u64ok(res.grantedMs, 'grantedMs')
       const w = new Writer(10)
       w.u8(WIRE_VERSION); w.u8(MSG.STORED); w.u64(res.grantedMs)
-      return w.buf
+      return w.done()
     }
     case 'error': {
       let msg = enc.encode(res.message)
       if (msg.byteLength > MAX_ERROR_MESSAGE_BYTES) msg = enc.encode(res.message.slice(0, MAX_ERROR_MESSAGE_BYTES / 4))
       const w = new Writer(2 + 4 + msg.byteLength)
       w.u8(WIRE_VERSION); w.u8(MSG.ERROR); w.u16(wireErrorNumber(res.code)); w.u16(msg.byteLength); w.bytes(msg)
-      return w.buf
+      return w.done()
     }
   }
 }
