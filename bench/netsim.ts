@@ -101,6 +101,7 @@ let lastWall = systemClock.monotonic()
 let lastReq = 0
 let lastEvents = 0
 const lastBy: Record<string, number> = {}
+const lastFailed: Record<string, number> = {}
 const hourly: Array<Record<string, number | Record<string, number>>> = []
 const progress = net.sim.clock.setInterval(() => {
   const now = systemClock.monotonic()
@@ -121,13 +122,19 @@ const progress = net.sim.clock.setInterval(() => {
     by: Object.fromEntries([
       ...Object.entries(m.traffic.lookupsBy).map(([why, n]) => [why, n.queries - (lastBy[why] ?? 0)]),
       ['probes', m.engine.probes - (lastBy.probes ?? 0)]
+    ]) as Record<string, number>,
+    // ... and how many of them failed (mostly timeouts on departed peers).
+    failed: Object.fromEntries([
+      ...Object.entries(m.traffic.lookupsBy).map(([why, n]) => [why, n.failed - (lastFailed[why] ?? 0)]),
+      ['probes', m.engine.probesFailed - (lastFailed.probes ?? 0)]
     ]) as Record<string, number>
   }
-  for (const [why, n] of Object.entries(m.traffic.lookupsBy)) lastBy[why] = n.queries
+  for (const [why, n] of Object.entries(m.traffic.lookupsBy)) { lastBy[why] = n.queries; lastFailed[why] = n.failed }
   lastBy.probes = m.engine.probes
+  lastFailed.probes = m.engine.probesFailed
   hourly.push(row)
   console.log(`  h${row.hour}: wall ${row.wallS} s, cpu ${row.cpuS} s, ${row.requests} requests (${row.usPerRequest} µs each), ${row.events} events, GET ok ${(100 * row.getSuccess).toFixed(2)} %, online ${row.online}, rss ${row.rssMiB} MiB, live heap ${row.heapLiveMiB < 0 ? 'n/a' : `${row.heapLiveMiB} MiB`}`)
-  console.log(`      by cause: ${Object.entries(row.by).map(([why, n]) => `${why} ${n}`).join(', ')}`)
+  console.log(`      by cause (failed): ${Object.entries(row.by).map(([why, n]) => `${why} ${n} (${Math.round((100 * row.failed[why]) / Math.max(1, n))} %)`).join(', ')}`)
   lastWall = now
   lastReq = m.network.requests
   lastEvents = m.events

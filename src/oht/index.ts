@@ -112,6 +112,24 @@ export interface OhtNodeInit {
    */
   staleAfterMs?: number
   /**
+   * How many of those silent contacts an answer may carry at most (fresh ones come first and
+   * are not capped): `near` for a target within our own neighbourhood (the bucket of our k-th
+   * closest contact or deeper), `far` for any other. Measured on 3,000 simulated nodes over 12 h
+   * at 20 %/h churn against filling all k: 16 % fewer requests, lookup requests failing 28 %
+   * instead of 43 %, GET success 99.91 % both, PUT reach ≥ 18 in 99.5 % (99.8 %). Far 0 starved
+   * lookups (GET 99.4 %); near 5 missed live neighbours (reach 98.9 %).
+   * @default { near: 12, far: 5 }
+   */
+  silentInAnswers?: { near?: number, far?: number }
+  /**
+   * A full bucket gives the slot of a contact silent this long to a newcomer just seen alive
+   * (the silent one becomes a replacement candidate). Classic Kademlia keeps long-lived
+   * contacts unconditionally; under churn that fills far buckets with peers that left hours
+   * ago, and every lookup's first hops then time out. Infinity restores the classic rule.
+   * @default 3600000
+   */
+  displaceSilentAfterMs?: number
+  /**
    * A peer whose request failed is not asked again by lookups for this long, whoever names
    * it (a departed peer stays in other peers' answers until they notice). @default 600000
    */

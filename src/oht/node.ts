@@ -50,11 +50,19 @@ interface Resolved {
   probeAfterMs: number
   probeIntervalMs: number
   staleAfterMs: number
+  silentNear: number
+  silentFar: number
   unreachableForMs: number
   maxBytesPerPeer: number
   maxRecordsPerPeer: number
   maxStoreBytes: number
   maxStoreRecords: number
+}
+
+function nonNegative (v: number | undefined, def: number, what: string): number {
+  const x = v ?? def
+  if (!(Number.isFinite(x) && x >= 0)) throw new OhtError('OHT_BAD_ARGUMENT', `${what} must be a non-negative number, got ${String(v)}`)
+  return x
 }
 
 function positive (v: number | undefined, def: number, what: string): number {
@@ -114,6 +122,8 @@ export class OhtNodeImpl {
       probeAfterMs: positive(init.probeAfterMs, HOUR, 'probeAfterMs'),
       probeIntervalMs: positive(init.probeIntervalMs, 20 * MINUTE, 'probeIntervalMs'),
       staleAfterMs: positive(init.staleAfterMs, HOUR, 'staleAfterMs'),
+      silentNear: Math.floor(nonNegative(init.silentInAnswers?.near, 12, 'silentInAnswers.near')),
+      silentFar: Math.floor(nonNegative(init.silentInAnswers?.far, 5, 'silentInAnswers.far')),
       unreachableForMs: positive(init.unreachableForMs, 10 * MINUTE, 'unreachableForMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
@@ -129,7 +139,8 @@ export class OhtNodeImpl {
     this.verifier = components.verifier ?? createSignatureVerifier()
     this.id = sha256(this.identity.publicKey)
     this.contact = { publicKey: this.identity.publicKey, addrs: [...init.addrs] }
-    this.routingTable = createRoutingTable(this.id, { k: this.cfg.k, maxFailures: init.maxFailures ?? 3 }, this.clock.now())
+    const displaceSilentAfterMs = init.displaceSilentAfterMs === Infinity ? Infinity : positive(init.displaceSilentAfterMs, HOUR, 'displaceSilentAfterMs')
+    this.routingTable = createRoutingTable(this.id, { k: this.cfg.k, maxFailures: init.maxFailures ?? 3, displaceSilentAfterMs }, this.clock.now())
     this.store = components.store ?? createMemoryStore({ clock: this.clock, onExpire: () => { this.stats.recordsExpired++ } })
     this.tokenRotateMs = positive(init.tokenRotateMs, 5 * MINUTE, 'tokenRotateMs')
     this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs)
@@ -331,8 +342,12 @@ export class OhtNodeImpl {
   /**
    * The k closest contacts we would vouch for: not the requester, and not contacts whose last
    * request failed (under churn, dead entries would otherwise crowd live peers out of every
-   * answer; they return to answers as soon as they answer again); contacts silent for
-   * `staleAfterMs` only fill what fresh ones leave (the asker sorts by distance itself).
+   * answer; they return to answers as soon as they answer again). Contacts silent for
+   * `staleAfterMs` only fill what fresh ones leave, and only up to `silentInAnswers`: many
+   * for a target in our own neighbourhood (an asker writing there must find every live one of
+   * the k closest, and we are who knows them), few for a far target (that answer only has to
+   * move the asker one hop closer, which fresh contacts do without timeouts). The asker sorts
+   * by distance itself.
    */
   private closerContacts (target: Uint8Array, exclude: Uint8Array): WireContact[] {
     const out: WireContact[] = []
@@ -347,8 +362,22 @@ export class OhtNodeImpl {
       out.push(e)
       if (out.length >= k) return out
     }
-    if (silent !== undefined) for (let i = 0; i < silent.length && out.length < k; i++) out.push(silent[i])
+    const fillTo = this.routingTable.bucketIndex(target) >= this.hoodBucket() ? this.cfg.silentNear : this.cfg.silentFar
+    if (silent !== undefined) for (let i = 0; i < silent.length && out.length < fillTo; i++) out.push(silent[i])
     return out
+  }
+
+  private hoodAt = -Infinity
+  private hood = 0
+  /** The bucket holding our k-th closest contact (recomputed at most once a minute). */
+  private hoodBucket (): number {
+    const now = this.clock.now()
+    if (now - this.hoodAt >= MINUTE) {
+      this.hoodAt = now
+      const near = this.routingTable.closest(this.id, this.cfg.k)
+      this.hood = near.length < this.cfg.k ? 0 : this.routingTable.bucketIndex(near[near.length - 1].id)
+    }
+    return this.hood
   }
 
   /** Validates and stores a PUT; returns the granted lifetime or throws a coded OhtError. */
@@ -426,6 +455,8 @@ export class OhtNodeImpl {
     complete?: boolean
     /** How many closest peers must answer (default k): fewer when only contacts are wanted. */
     width?: number
+    /** Starting contacts instead of our routing table's closest (bootstrap). */
+    seeds?: WireContact[]
   }): Promise<LookupOutcome> {
     this.assertRunning()
     if (!(target instanceof Uint8Array) || target.byteLength !== 32) throw new OhtError('OHT_BAD_ARGUMENT', 'lookup target must be 32 bytes')
@@ -453,17 +484,21 @@ export class OhtNodeImpl {
     done?: () => boolean
     complete?: boolean
     width?: number
-  }, signal: AbortSignal, by: { queries: number }): Promise<LookupOutcome> {
+    seeds?: WireContact[]
+  }, signal: AbortSignal, by: { queries: number, failed: number }): Promise<LookupOutcome> {
     return await runLookup({
       target,
       selfId: this.id,
-      seeds: this.seedsFor(target, this.cfg.k * Math.max(1, d)),
+      seeds: options.seeds ?? this.seedsFor(target, this.cfg.k * Math.max(1, d)),
       k: Math.min(2 * this.cfg.k, options.width ?? this.cfg.k),
       alpha: this.cfg.alpha,
       disjointPaths: d,
       verifyId: (id, pk) => this.verifyId(id, pk),
       skip: (id) => this.isUnreachable(id),
-      query: async (c, querySignal) => { this.stats.lookupQueries++; by.queries++; return await this.query(c, kind, target, querySignal) },
+      query: async (c, querySignal) => {
+        this.stats.lookupQueries++; by.queries++
+        try { return await this.query(c, kind, target, querySignal) } catch (err) { by.failed++; throw err }
+      },
       clock: this.clock,
       stallAfter: (c) => this.rtt.stallAfter(idPrefix(c.id)),
       waitForStalled: options.complete === true,
@@ -552,25 +587,15 @@ export class OhtNodeImpl {
   async bootstrap (contacts: PeerContact[], options: AbortOptions = {}): Promise<{ peers: number }> {
     this.assertRunning()
     const others = contacts.filter(c => !bytesEqual(c.publicKey, this.identity.publicKey))
-    const op = this.opSignal(options.signal)
-    try {
-      await Promise.all(others.map(async (c) => {
-        try {
-          this.stats.probes++
-          await this.request({ id: this.idOf(c.publicKey), contact: c }, { type: 'ping', addrs: this.contact.addrs }, op.signal)
-        } catch (err) {
-          throwIfAborted(op.signal)
-          this.log('bootstrap peer unreachable: %s', String(err))
-        }
-      }))
-    } finally {
-      op.clear()
-    }
+    if (others.length === 0 && this.routingTable.size === 0) return { peers: 0 }
+    // The self-lookup starts at the given peers (no separate ping: its FIND_NODE is the first
+    // contact, and every peer that answers enters the table) plus whoever we know already.
+    const given = others.map(c => ({ id: this.idOf(c.publicKey), contact: c }))
+    await this.iterate(this.id, 'find-node', 'bootstrap', { signal: options.signal, seeds: [...given, ...this.seedsFor(this.id, this.cfg.k)] })
     if (others.length > 0 && this.routingTable.size === 0) {
       throw new OhtError('OHT_NO_PEERS', `none of the ${others.length} bootstrap peers answered: check their addresses and that they are running`)
     }
     if (this.routingTable.size > 0) {
-      await this.iterate(this.id, 'find-node', 'bootstrap', { signal: options.signal })
       // Fill the farthest buckets too (they cover most of the id space); the rest fill from
       // inbound traffic and the maintenance refresh, which keeps joins cheap under churn.
       const deepest = this.routingTable.deepestBucket
@@ -803,7 +828,9 @@ export class OhtNodeImpl {
     if (target === undefined) return
     const peer = target
     this.stats.probes++
-    this.spawn('probe', async (signal) => await this.request(peer, { type: 'ping', addrs: this.contact.addrs }, signal))
+    this.spawn('probe', async (signal) => {
+      try { await this.request(peer, { type: 'ping', addrs: this.contact.addrs }, signal) } catch (err) { this.stats.probesFailed++; throw err }
+    })
   }
 
 

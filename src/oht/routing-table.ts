@@ -29,6 +29,14 @@ export interface RoutingTableInit {
   maxFailures?: number
   /** The same when its bucket has replacement candidates waiting. @default 1 */
   failuresWithReplacement?: number
+  /**
+   * A full bucket gives the slot of a contact silent this long (not seen alive: no answer, no
+   * request) to a newcomer that was just seen alive; the silent one waits in the replacement
+   * cache. Long-lived contacts are preferred only while there is evidence they still live:
+   * under churn most contacts silent for hours have left, and a bucket that keeps them serves
+   * timeouts. Infinity: classic Kademlia (a full bucket never displaces anyone). @default Infinity
+   */
+  displaceSilentAfterMs?: number
 }
 
 export type AddOutcome = 'added' | 'updated' | 'replacement' | 'self' | 'ignored'
@@ -41,6 +49,8 @@ interface Bucket {
 
 export interface RoutingTable {
   readonly size: number
+  /** Contacts that lost their slot to a newcomer after a long silence (displaceSilentAfterMs). */
+  readonly displaced: number
   readonly k: number
   readonly selfId: Uint8Array
   /**
@@ -79,6 +89,7 @@ class KBucketTable implements RoutingTable {
   private readonly replacementCacheSize: number
   private readonly maxFailures: number
   private readonly failuresWithReplacement: number
+  private readonly displaceSilentAfterMs: number
   private readonly buckets: Array<Bucket | undefined> = new Array(ID_BITS)
   private readonly byId = new IdMap<RoutingEntry>()
   private readonly createdAt: number
@@ -88,10 +99,12 @@ class KBucketTable implements RoutingTable {
     this.replacementCacheSize = init.replacementCacheSize ?? Math.min(8, this.k)
     this.maxFailures = init.maxFailures ?? 3
     this.failuresWithReplacement = init.failuresWithReplacement ?? 1
+    this.displaceSilentAfterMs = init.displaceSilentAfterMs ?? Infinity
     this.createdAt = now
   }
 
   get size (): number { return this.byId.size }
+  displaced = 0
 
   /** Kept up to date on add/remove: lookups ask for it on every call. */
   private deepest = -1
@@ -135,7 +148,22 @@ class KBucketTable implements RoutingTable {
       if (index > this.deepest) this.deepest = index
       return 'added'
     }
-    // Full: keep the long-lived contacts, remember the newcomer as a candidate.
+    // Full: the newcomer takes the slot of a contact silent for too long (which becomes the
+    // least fresh candidate), else it waits as a candidate itself.
+    const silent = this.displaceSilentAfterMs < Infinity ? oldestOf(b.entries) : undefined
+    if (silent !== undefined && now - silent.lastSeen >= this.displaceSilentAfterMs) {
+      const r = b.replacements.findIndex(e => sameBytes(e.id, id))
+      if (r >= 0) b.replacements.splice(r, 1)
+      b.entries.splice(b.entries.indexOf(silent), 1)
+      this.byId.delete(silent.id)
+      // Kept as the least fresh candidate while there is room (fresher candidates come first).
+      if (b.replacements.length < this.replacementCacheSize) b.replacements.unshift(silent)
+      const entry = newEntry(id, contact, now, owned)
+      b.entries.push(entry)
+      this.byId.set(entry.id, entry)
+      this.displaced++
+      return 'added'
+    }
     const r = b.replacements.findIndex(e => sameBytes(e.id, id))
     if (r >= 0) {
       const e = b.replacements[r]
@@ -233,11 +261,7 @@ class KBucketTable implements RoutingTable {
   contacts (): RoutingEntry[] { return [...this.byId.values()] }
   bucketSize (index: number): number { return this.buckets[index]?.entries.length ?? 0 }
   replacementCount (index: number): number { return this.buckets[index]?.replacements.length ?? 0 }
-  oldest (index: number): RoutingEntry | undefined {
-    let best: RoutingEntry | undefined
-    for (const e of this.buckets[index]?.entries ?? []) if (best === undefined || e.lastSeen < best.lastSeen) best = e
-    return best
-  }
+  oldest (index: number): RoutingEntry | undefined { return oldestOf(this.buckets[index]?.entries ?? []) }
   lastRefreshed (index: number): number { return this.buckets[index]?.lastRefreshed ?? this.createdAt }
   markRefreshed (index: number, now: number): void { this.bucket(index, now).lastRefreshed = now }
 
@@ -246,6 +270,12 @@ class KBucketTable implements RoutingTable {
     this.byId.clear()
     this.deepest = -1
   }
+}
+
+function oldestOf (entries: RoutingEntry[]): RoutingEntry | undefined {
+  let best: RoutingEntry | undefined
+  for (const e of entries) if (best === undefined || e.lastSeen < best.lastSeen) best = e
+  return best
 }
 
 function sameAddrs (a: string[], b: string[]): boolean {

@@ -17,10 +17,12 @@ export interface OhtStats {
   lookups: number
   /** Requests sent by lookups (messages per lookup = lookupQueries / lookups). */
   lookupQueries: number
-  /** Lookups and their requests by what started them (where the traffic goes). */
-  lookupsBy: Record<LookupPurpose, { lookups: number, queries: number }>
+  /** Lookups, their requests and the requests that failed, by what started them (where the traffic goes). */
+  lookupsBy: Record<LookupPurpose, { lookups: number, queries: number, failed: number }>
   /** PINGs sent by liveness probes and by bootstrap. */
   probes: number
+  /** Probes that went unanswered (the contact was dead, or slow past its timeout). */
+  probesFailed: number
   puts: number
   gets: number
   /** GETs that found nothing among the k closest and asked the 2k closest. */
@@ -49,14 +51,15 @@ export function createStats (): OhtStats {
     lookups: 0,
     lookupQueries: 0,
     lookupsBy: {
-      user: { lookups: 0, queries: 0 },
-      put: { lookups: 0, queries: 0 },
-      bootstrap: { lookups: 0, queries: 0 },
-      refresh: { lookups: 0, queries: 0 },
-      republish: { lookups: 0, queries: 0 },
-      replicate: { lookups: 0, queries: 0 }
+      user: { lookups: 0, queries: 0, failed: 0 },
+      put: { lookups: 0, queries: 0, failed: 0 },
+      bootstrap: { lookups: 0, queries: 0, failed: 0 },
+      refresh: { lookups: 0, queries: 0, failed: 0 },
+      republish: { lookups: 0, queries: 0, failed: 0 },
+      replicate: { lookups: 0, queries: 0, failed: 0 }
     },
     probes: 0,
+    probesFailed: 0,
     puts: 0,
     gets: 0,
     widenedGets: 0,

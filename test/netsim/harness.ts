@@ -128,7 +128,7 @@ export interface TestnetMetrics {
     putLatencyMs: Summary
     store: { records: number, bytes: number }
     network: NetworkStats
-    engine: { lookups: number, lookupQueries: number, timeouts: number, requestFailures: number, recordsStored: number, recordsRejected: number, recordsExpired: number, republished: number, replicated: number, rateLimited: number, badFrames: number, probes: number }
+    engine: { lookups: number, lookupQueries: number, timeouts: number, requestFailures: number, recordsStored: number, recordsRejected: number, recordsExpired: number, republished: number, replicated: number, rateLimited: number, badFrames: number, probes: number, probesFailed: number }
     /** Lookups and their requests by purpose, and requests sent by type, summed over every node. */
     traffic: { lookupsBy: OhtStats['lookupsBy'], requestsOut: OhtStats['requestsOut'] }
   }
@@ -152,15 +152,16 @@ type EngineCounters = TestnetMetrics['deterministic']['engine']
 type TrafficCounters = TestnetMetrics['deterministic']['traffic']
 
 function emptyEngineCounters (): EngineCounters {
-  return { lookups: 0, lookupQueries: 0, timeouts: 0, requestFailures: 0, recordsStored: 0, recordsRejected: 0, recordsExpired: 0, republished: 0, replicated: 0, rateLimited: 0, badFrames: 0, probes: 0 }
+  return { lookups: 0, lookupQueries: 0, timeouts: 0, requestFailures: 0, recordsStored: 0, recordsRejected: 0, recordsExpired: 0, republished: 0, replicated: 0, rateLimited: 0, badFrames: 0, probes: 0, probesFailed: 0 }
 }
 
 /** Adds one node's counters to a running total. */
 function addCounters (into: { engine: EngineCounters, traffic: TrafficCounters }, s: OhtStats): void {
   for (const key of Object.keys(into.engine) as Array<keyof EngineCounters>) into.engine[key] += s[key]
-  for (const [why, n] of Object.entries(s.lookupsBy) as Array<[keyof OhtStats['lookupsBy'], { lookups: number, queries: number }]>) {
+  for (const [why, n] of Object.entries(s.lookupsBy) as Array<[keyof OhtStats['lookupsBy'], OhtStats['lookupsBy']['user']]>) {
     into.traffic.lookupsBy[why].lookups += n.lookups
     into.traffic.lookupsBy[why].queries += n.queries
+    into.traffic.lookupsBy[why].failed += n.failed
   }
   for (const key of Object.keys(into.traffic.requestsOut) as Array<keyof OhtStats['requestsOut']>) into.traffic.requestsOut[key] += s.requestsOut[key]
 }
@@ -729,7 +730,7 @@ export function report (title: string, m: TestnetMetrics): void {
     `   PUT ok ${d.puts.succeeded}/${d.puts.attempted}; reach (of true ${20}) ${s(d.putReach)}; >=18 in ${(100 * d.puts.reachAtLeast18Rate).toFixed(2)}%`,
     `   PUT messages ${s(d.putMessages)}; latency ${s(d.putLatencyMs, ' ms')}`,
     `   stored ${d.store.records} records / ${d.store.bytes} bytes; network requests ${d.network.requests}, timeouts ${d.engine.timeouts}, lookups ${d.engine.lookups}`,
-    `   traffic: ${Object.entries(d.traffic.lookupsBy).filter(([, n]) => n.lookups > 0).map(([why, n]) => `${why} ${n.lookups} lookups/${n.queries} req`).join(', ')}; probes ${d.engine.probes}; out ping ${d.traffic.requestsOut.ping} find ${d.traffic.requestsOut.findNode} get ${d.traffic.requestsOut.get} put ${d.traffic.requestsOut.put}`,
+    `   traffic: ${Object.entries(d.traffic.lookupsBy).filter(([, n]) => n.lookups > 0).map(([why, n]) => `${why} ${n.lookups} lookups/${n.queries} req (${n.failed} failed)`).join(', ')}; probes ${d.engine.probes} (${d.engine.probesFailed} failed); out ping ${d.traffic.requestsOut.ping} find ${d.traffic.requestsOut.findNode} get ${d.traffic.requestsOut.get} put ${d.traffic.requestsOut.put}`,
     `   wall ${(m.wallMs / 1000).toFixed(1)} s, peak RSS ${m.peakRssMiB} MiB`
   ]
   console.log(lines.join('\n'))

@@ -32,6 +32,44 @@ describe('k-bucket routing table', () => {
     assert.equal(table.bucketSize(0), 4)
   })
 
+  it('with displaceSilentAfterMs, a newcomer takes the slot of the contact silent longest, once it has been silent that long', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 3, displaceSilentAfterMs: 100 })
+    const [a, b, c] = Array.from({ length: 3 }, () => idInBucket(self, 0))
+    table.add(a, contact(), 10); table.add(b, contact(), 20); table.add(c, contact(), 30)
+    // Nobody silent for 100 ms yet: the classic rule holds.
+    const early = idInBucket(self, 0)
+    assert.equal(table.add(early, contact(), 105), 'replacement')
+    assert.equal(table.has(a), true)
+    // a (last seen at 10) is silent for 100 ms at 110 and b is not: a yields its slot.
+    table.add(b, contact(), 109) // b answers again
+    const late = idInBucket(self, 0)
+    assert.equal(table.add(late, contact(), 110), 'added')
+    assert.equal(table.has(late), true)
+    assert.equal(table.has(a), false)
+    assert.equal(table.has(b), true)
+    assert.equal(table.has(c), true)
+    assert.equal(table.bucketSize(0), 3)
+    assert.equal(table.displaced, 1)
+    // The displaced contact waits as a candidate behind the fresher one: if a slot frees up,
+    // the fresher candidate (early) gets it first, then a.
+    assert.equal(table.replacementCount(0), 2)
+    assert.equal(table.remove(c), true)
+    assert.equal(table.has(early), true)
+    assert.equal(table.remove(b), true)
+    assert.equal(table.has(a), true)
+  })
+
+  it('classic Kademlia by default: a full bucket never displaces a silent contact', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 1 })
+    const a = idInBucket(self, 2)
+    table.add(a, contact(), 0)
+    assert.equal(table.add(idInBucket(self, 2), contact(), 1e12), 'replacement')
+    assert.equal(table.has(a), true)
+    assert.equal(table.displaced, 0)
+  })
+
   it('evicts only after maxFailures consecutive failures, promoting the freshest replacement', () => {
     const self = rng.bytes(32)
     const table = createRoutingTable(self, { k: 2, maxFailures: 3, failuresWithReplacement: 3 })
