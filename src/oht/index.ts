@@ -112,12 +112,12 @@ export interface OhtNodeInit {
    */
   staleAfterMs?: number
   /**
-   * How many of those silent contacts an answer may carry at most (fresh ones come first and
-   * are not capped): `near` for a target within our own neighbourhood (the bucket of our k-th
-   * closest contact or deeper), `far` for any other. Measured on 3,000 simulated nodes over 12 h
-   * at 20 %/h churn against filling all k: 16 % fewer requests, lookup requests failing 28 %
-   * instead of 43 %, GET success 99.91 % both, PUT reach ≥ 18 in 99.5 % (99.8 %). Far 0 starved
-   * lookups (GET 99.4 %); near 5 missed live neighbours (reach 98.9 %).
+   * Silent contacts only fill an answer up to this many contacts in all (fresh ones come first
+   * and are never held back): `near` for a target within our own neighbourhood (the bucket of
+   * our k-th closest contact or deeper), `far` for any other. Measured on 3,000 simulated nodes
+   * over 12 h at 20 %/h churn against filling all k: 16 % fewer requests, lookup requests
+   * failing 28 % instead of 43 %, GET success 99.91 % both, PUT reach >= 18 in 99.5 % (99.8 %).
+   * Far 0 starved lookups (GET 99.4 %); near 5 missed live neighbours (reach 98.9 %).
    * @default { near: 12, far: 5 }
    */
   silentInAnswers?: { near?: number, far?: number }

@@ -14,7 +14,7 @@ import { sha256 } from '../crypto/index.ts'
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, MAX_CONTACTS, type OhtRequest, type OhtResponse, type WireContact } from './codec.ts'
 import { compareDistance, ID_BITS } from './distance.ts'
 import { OhtError, OhtRemoteError } from './errors.ts'
-import { idPrefix, isView } from './id-map.ts'
+import { IdMap, idPrefix, isView } from './id-map.ts'
 import { runLookup, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
@@ -191,7 +191,12 @@ export class OhtNodeImpl {
   private verifyId (id: Uint8Array, publicKey: Uint8Array): boolean {
     const known = this.routingTable.get(id)
     if (known !== undefined && bytesEqual(known.contact.publicKey, publicKey)) return true
-    return bytesEqual(this.idOf(publicKey), id)
+    const seen = verifiedKeys.get(id)
+    if (seen !== undefined && bytesEqual(seen, publicKey)) return true
+    if (!bytesEqual(this.idOf(publicKey), id)) return false
+    if (verifiedKeys.size >= VERIFIED_KEYS_MAX) verifiedKeys.clear()
+    verifiedKeys.set(id.slice(), publicKey.slice())
+    return true
   }
 
   idOf (publicKey: Uint8Array): Uint8Array {
@@ -298,7 +303,10 @@ export class OhtNodeImpl {
     if (!this.running) throw new OhtError('OHT_NOT_STARTED', 'node is stopped')
     this.stats.bytesIn += frame.byteLength
     const fromId = this.idOf(from.publicKey)
-    if (!this.rateLimiter.take(idPrefix(fromId))) {
+    const fromKey = idPrefix(fromId)
+    // A peer that talks to us is back (a restarted onion service): lookups may ask it again.
+    if (this.unreachable.size > 0) this.unreachable.delete(fromKey)
+    if (!this.rateLimiter.take(fromKey)) {
       this.stats.rateLimited++
       throw new OhtError('OHT_RATE_LIMITED', 'too many requests: slow down and retry later')
     }
@@ -321,7 +329,7 @@ export class OhtNodeImpl {
       case 'get': {
         this.stats.requestsIn.get++
         const held = this.store.get(req.key)
-        const v: OhtResponse = { type: 'value', token: this.tokens.issue(from.publicKey, req.key), contacts: this.closerContacts(req.key, fromId) }
+        const v: OhtResponse = { type: 'value', token: this.tokens.issue(from.publicKey, req.key), contacts: this.closerContacts(req.key, fromId, true) }
         if (held !== undefined) {
           v.seq = held.record.kind === 'mutable' ? held.record.seq : 0
           if (!req.metadataOnly) v.record = held.record
@@ -343,13 +351,13 @@ export class OhtNodeImpl {
    * The k closest contacts we would vouch for: not the requester, and not contacts whose last
    * request failed (under churn, dead entries would otherwise crowd live peers out of every
    * answer; they return to answers as soon as they answer again). Contacts silent for
-   * `staleAfterMs` only fill what fresh ones leave, and only up to `silentInAnswers`: many
-   * for a target in our own neighbourhood (an asker writing there must find every live one of
-   * the k closest, and we are who knows them), few for a far target (that answer only has to
-   * move the asker one hop closer, which fresh contacts do without timeouts). The asker sorts
-   * by distance itself.
+   * `staleAfterMs` only fill what fresh ones leave, up to `silentInAnswers` contacts in all:
+   * few for a far target (that answer only has to move the asker one hop closer, which fresh
+   * contacts do without timeouts), more for a target in our own neighbourhood, and all k for a
+   * record's key there (`forRecord`: a writer must find every live one of the k closest, and we
+   * are who knows them). The asker sorts by distance itself.
    */
-  private closerContacts (target: Uint8Array, exclude: Uint8Array): WireContact[] {
+  private closerContacts (target: Uint8Array, exclude: Uint8Array, forRecord = false): WireContact[] {
     const out: WireContact[] = []
     const k = this.cfg.k
     const freshSince = this.clock.now() - this.cfg.staleAfterMs
@@ -362,7 +370,7 @@ export class OhtNodeImpl {
       out.push(e)
       if (out.length >= k) return out
     }
-    const fillTo = this.routingTable.bucketIndex(target) >= this.hoodBucket() ? this.cfg.silentNear : this.cfg.silentFar
+    const fillTo = this.routingTable.bucketIndex(target) < this.hoodBucket() ? this.cfg.silentFar : forRecord ? k : this.cfg.silentNear
     if (silent !== undefined) for (let i = 0; i < silent.length && out.length < fillTo; i++) out.push(silent[i])
     return out
   }
@@ -518,7 +526,7 @@ export class OhtNodeImpl {
   private noteUnreachable (key: number): void {
     const u = this.unreachable
     u.delete(key)
-    if (u.size >= 256) u.delete(u.keys().next().value as number)
+    if (u.size >= UNREACHABLE_MAX) u.delete(u.keys().next().value as number)
     u.set(key, this.clock.now() + this.cfg.unreachableForMs)
   }
 
@@ -976,6 +984,18 @@ export class OhtNodeImpl {
  * after a transport authenticated them.
  */
 const idsByKeyObject = new WeakMap<Uint8Array, Uint8Array>()
+
+/** Peers remembered as unreachable, per node (the oldest goes first). */
+const UNREACHABLE_MAX = 256
+
+/**
+ * Public keys whose hash was checked against the id a peer claimed for them, by id, for every
+ * node in the process (a memo of SHA-256, not a trust decision: a hit needs the same key bytes).
+ * Lookups meet the same contacts again and again in answers; in the simulator thousands of
+ * nodes share it. Bounded: emptied when full.
+ */
+const verifiedKeys = new IdMap<Uint8Array>()
+const VERIFIED_KEYS_MAX = 65_536
 
 function recordKeyOf (publicKey: Uint8Array, salt: Uint8Array): Uint8Array {
   return sha256(publicKey, salt)

@@ -7,7 +7,7 @@ import { testnet } from './oht-helpers.ts'
 const DAY = 24 * 60 * MINUTE
 
 describe('what NODES answers vouch for', () => {
-  it('silent contacts fill an answer only up to silentInAnswers: more for our own neighbourhood than for far targets', async () => {
+  it('silent contacts fill an answer only up to silentInAnswers: more for our own neighbourhood than for far targets, all k for a record there', async () => {
     // Upkeep that would refresh contacts is pushed out of the way: only the clock moves.
     const t = await testnet({
       size: 40,
@@ -15,11 +15,11 @@ describe('what NODES answers vouch for', () => {
       init: { k: 8, staleAfterMs: 10 * MINUTE, silentInAnswers: { near: 6, far: 2 }, probeAfterMs: DAY, refreshIntervalMs: DAY, republishIntervalMs: DAY, replicateIntervalMs: DAY }
     })
     const [a, asker] = [t.nodes[3], t.nodes[7]]
-    const ask = async (target: Uint8Array): Promise<number> => {
-      const frame = encodeRequest({ type: 'find-node', addrs: asker.contact.addrs, target })
+    const ask = async (target: Uint8Array, type: 'find-node' | 'get' = 'find-node'): Promise<number> => {
+      const frame = encodeRequest(type === 'find-node' ? { type, addrs: asker.contact.addrs, target } : { type, addrs: asker.contact.addrs, key: target, metadataOnly: true })
       const res = decodeResponse(await t.bus.endpoint(asker.contact).request(a.contact, frame))
-      assert.equal(res.type, 'nodes')
-      return res.type === 'nodes' ? res.contacts.length : -1
+      assert.equal(res.type, type === 'find-node' ? 'nodes' : 'value')
+      return res.type === 'nodes' || res.type === 'value' ? res.contacts.length : -1
     }
     const far = farTarget(a)
     assert.equal(await ask(a.id), 8, 'fresh contacts fill the whole answer')
@@ -27,6 +27,8 @@ describe('what NODES answers vouch for', () => {
     await t.clock.advance(11 * MINUTE) // every contact but the asker is now silent
     assert.equal(await ask(a.id), 6, 'near: silent contacts up to silentInAnswers.near')
     assert.equal(await ask(far), 2, 'far: silent contacts up to silentInAnswers.far')
+    assert.equal(await ask(a.id, 'get'), 8, 'a record near us: all k (writers must find every live holder)')
+    assert.equal(await ask(far, 'get'), 2, 'a record far away: as any far target')
     await t.stop()
   })
 
