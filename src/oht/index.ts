@@ -70,7 +70,12 @@ export interface OhtNodeInit {
   ttl?: { minMs?: number, maxMs?: number, defaultMs?: number }
   /** Adaptive request timeout bounds. @default { initialMs: 10000, minMs: 500, maxMs: 30000 } */
   requestTimeout?: { initialMs?: number, minMs?: number, maxMs?: number }
-  /** Period of the single maintenance tick. @default 60000 */
+  /**
+   * Period of the single maintenance tick (probes, refreshes, republish, replication). Its
+   * clocks run in minutes to hours, so 5 minutes of slack costs nothing; on 3,000 simulated
+   * nodes over 12 h a 5-minute tick instead of 1 minute cut the simulator's events by 44 %
+   * with the same GET success and write reach. @default 300000
+   */
   maintenanceIntervalMs?: number
   /**
    * A bucket not looked up for this long gets a refresh lookup (the neighbourhood's by one
@@ -91,7 +96,7 @@ export interface OhtNodeInit {
   maxFailures?: number
   /** Bucket refresh lookups started per tick at most. @default 1 */
   refreshesPerTick?: number
-  /** Replication lookups started per tick at most. @default 4 */
+  /** Replication lookups started per tick at most (240 an hour at the default tick). @default 20 */
   replicationsPerTick?: number
   /**
    * Farthest buckets filled by bootstrap() after the self-lookup (each a short lookup). The
