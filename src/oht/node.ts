@@ -596,9 +596,11 @@ export class OhtNodeImpl {
     this.assertRunning()
     const others = contacts.filter(c => !bytesEqual(c.publicKey, this.identity.publicKey))
     if (others.length === 0 && this.routingTable.size === 0) return { peers: 0 }
-    // The self-lookup starts at the given peers (no separate ping: its FIND_NODE is the first
-    // contact, and every peer that answers enters the table) plus whoever we know already.
     const given = others.map(c => ({ id: this.idOf(c.publicKey), contact: c }))
+    // Joining (an empty table): the self-lookup starts at the given peers, and its FIND_NODE
+    // is their first contact (every peer that answers enters the table), so no separate ping.
+    // Already joined: the lookup may never ask a far given peer, so it is pinged first.
+    if (this.routingTable.size > 0 && given.length > 0) await this.pingAll(given, options)
     await this.iterate(this.id, 'find-node', 'bootstrap', { signal: options.signal, seeds: [...given, ...this.seedsFor(this.id, this.cfg.k)] })
     if (others.length > 0 && this.routingTable.size === 0) {
       throw new OhtError('OHT_NO_PEERS', `none of the ${others.length} bootstrap peers answered: check their addresses and that they are running`)
@@ -613,6 +615,24 @@ export class OhtNodeImpl {
       }
     }
     return { peers: this.routingTable.size }
+  }
+
+  /** Pings each peer once (failures are only logged: bootstrap judges by the table). */
+  private async pingAll (peers: Array<{ id: Uint8Array, contact: PeerContact }>, options: AbortOptions): Promise<void> {
+    const op = this.opSignal(options.signal)
+    try {
+      await Promise.all(peers.map(async (p) => {
+        try {
+          this.stats.probes++
+          await this.request(p, { type: 'ping', addrs: this.contact.addrs }, op.signal)
+        } catch (err) {
+          throwIfAborted(op.signal)
+          this.log('bootstrap peer unreachable: %s', String(err))
+        }
+      }))
+    } finally {
+      op.clear()
+    }
   }
 
   /**

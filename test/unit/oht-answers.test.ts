@@ -32,12 +32,18 @@ describe('what NODES answers vouch for', () => {
     await t.stop()
   })
 
-  it('bootstrap needs no separate ping: the self-lookup starts at the given peers and they enter the table', async () => {
+  it('bootstrap into an empty table needs no separate ping: the self-lookup starts at the given peers and they enter the table', async () => {
     const t = await testnet({ size: 12, seed: 'boot-no-ping' })
     const late = await t.join()
     assert.equal(late.stats.requestsOut.ping, 0)
     assert.ok(late.routingTable.has(t.nodes[0].id), 'the bootstrap peer answered and was added')
     assert.ok(late.routingTable.size >= 8, `learned the network (${late.routingTable.size} contacts)`)
+    // Already joined: a given peer is pinged, so it is contacted even if no lookup would ask it.
+    const given = t.nodes[5]
+    late.routingTable.remove(given.id)
+    await late.bootstrap([given.contact])
+    assert.equal(late.stats.requestsOut.ping, 1)
+    assert.ok(late.routingTable.has(given.id))
     await t.stop()
   })
 })
