@@ -104,6 +104,13 @@ let lastReq = 0
 let lastEvents = 0
 const lastBy: Record<string, number> = {}
 const lastFailed: Record<string, number> = {}
+/** This hour's count per cause (lookups by purpose, then probes), from running totals; `last` moves on. */
+function perCause (last: Record<string, number>, lookupsBy: Record<string, { queries: number, failed: number }>, count: (n: { queries: number, failed: number }) => number, probes: number): Record<string, number> {
+  const totals: Array<[string, number]> = [...Object.entries(lookupsBy).map(([why, n]): [string, number] => [why, count(n)]), ['probes', probes]]
+  const out: Record<string, number> = {}
+  for (const [why, total] of totals) { out[why] = total - (last[why] ?? 0); last[why] = total }
+  return out
+}
 const hourly: Array<Record<string, number | Record<string, number>>> = []
 const progress = net.sim.clock.setInterval(() => {
   const now = systemClock.monotonic()
@@ -121,20 +128,11 @@ const progress = net.sim.clock.setInterval(() => {
     heapLiveMiB: Math.round(net.sim.elapsed / HOUR) % 6 === 0 ? liveHeapMiB() : -1,
     cpuS: Math.round(cpuSeconds()),
     online: m.nodesOnline,
-    // Requests by what caused them this hour (lookups by purpose, probes, and the PUT rounds).
-    by: Object.fromEntries([
-      ...Object.entries(m.traffic.lookupsBy).map(([why, n]) => [why, n.queries - (lastBy[why] ?? 0)]),
-      ['probes', m.engine.probes - (lastBy.probes ?? 0)]
-    ]) as Record<string, number>,
-    // ... and how many of them failed (mostly timeouts on departed peers).
-    failed: Object.fromEntries([
-      ...Object.entries(m.traffic.lookupsBy).map(([why, n]) => [why, n.failed - (lastFailed[why] ?? 0)]),
-      ['probes', m.engine.probesFailed - (lastFailed.probes ?? 0)]
-    ]) as Record<string, number>
+    // Requests by what caused them this hour (lookups by purpose, probes, and the PUT rounds),
+    // and how many of them failed (mostly timeouts on departed peers).
+    by: perCause(lastBy, m.traffic.lookupsBy, n => n.queries, m.engine.probes),
+    failed: perCause(lastFailed, m.traffic.lookupsBy, n => n.failed, m.engine.probesFailed)
   }
-  for (const [why, n] of Object.entries(m.traffic.lookupsBy)) { lastBy[why] = n.queries; lastFailed[why] = n.failed }
-  lastBy.probes = m.engine.probes
-  lastFailed.probes = m.engine.probesFailed
   hourly.push(row)
   console.log(`  h${row.hour}: wall ${row.wallS} s, cpu ${row.cpuS} s, ${row.requests} requests (${row.usPerRequest} µs each), ${row.events} events, GET ok ${(100 * row.getSuccess).toFixed(2)} %, online ${row.online}, rss ${row.rssMiB} MiB, live heap ${row.heapLiveMiB < 0 ? '-' : `${row.heapLiveMiB} MiB`}`)
   console.log(`      by cause (failed): ${Object.entries(row.by).map(([why, n]) => `${why} ${n} (${Math.round((100 * row.failed[why]) / Math.max(1, n))} %)`).join(', ')}`)

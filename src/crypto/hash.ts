@@ -1,5 +1,4 @@
 import * as nodeCrypto from 'node:crypto'
-import { createHash } from 'node:crypto'
 
 /** Node's one-shot digest (20.12+): about half the cost of createHash for a 32-byte input. */
 const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash
@@ -8,7 +7,7 @@ function digest (alg: string, parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1 && oneShot !== undefined) {
     return new Uint8Array(oneShot(alg, parts[0], 'buffer')) // a copy: small arrays live on V8's heap, cheaper to collect
   }
-  const h = createHash(alg)
+  const h = nodeCrypto.createHash(alg)
   for (const p of parts) h.update(p)
   return new Uint8Array(h.digest())
 }

@@ -377,15 +377,20 @@ export class OhtNodeImpl {
 
   private hoodAt = -Infinity
   private hood = 0
-  /** The bucket holding our k-th closest contact (recomputed at most once a minute). */
+  /** neighbourhoodBucket(), recomputed at most once a minute (answers ask for it on every request). */
   private hoodBucket (): number {
     const now = this.clock.now()
     if (now - this.hoodAt >= MINUTE) {
       this.hoodAt = now
-      const near = this.routingTable.closest(this.id, this.cfg.k)
-      this.hood = near.length < this.cfg.k ? 0 : this.routingTable.bucketIndex(near[near.length - 1].id)
+      this.hood = this.neighbourhoodBucket()
     }
     return this.hood
+  }
+
+  /** The bucket holding our k-th closest contact (0 while we know fewer than k): where our neighbourhood starts. */
+  private neighbourhoodBucket (): number {
+    const near = this.routingTable.closest(this.id, this.cfg.k)
+    return near.length < this.cfg.k ? 0 : this.routingTable.bucketIndex(near[near.length - 1].id)
   }
 
   /** Validates and stores a PUT; returns the granted lifetime or throws a coded OhtError. */
@@ -884,8 +889,7 @@ export class OhtNodeImpl {
       if (at < soonest) soonest = at
     }
     if (!due) { this.nextRefreshCheckAt = soonest; return }
-    const near = table.closest(this.id, this.cfg.k)
-    const hood = near.length < this.cfg.k ? 0 : table.bucketIndex(near[near.length - 1].id)
+    const hood = this.neighbourhoodBucket()
     let started = 0
     for (let i = 0; i < hood && started < this.cfg.refreshesPerTick; i++) {
       if (now - table.lastRefreshed(i) < interval) continue

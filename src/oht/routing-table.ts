@@ -150,9 +150,9 @@ class KBucketTable implements RoutingTable {
     }
     // Full: the newcomer takes the slot of a contact silent for too long (which becomes the
     // least fresh candidate), else it waits as a candidate itself.
+    const r = b.replacements.findIndex(e => sameBytes(e.id, id))
     const silent = this.displaceSilentAfterMs < Infinity ? oldestOf(b.entries) : undefined
     if (silent !== undefined && now - silent.lastSeen >= this.displaceSilentAfterMs) {
-      const r = b.replacements.findIndex(e => sameBytes(e.id, id))
       if (r >= 0) b.replacements.splice(r, 1)
       b.entries.splice(b.entries.indexOf(silent), 1)
       this.byId.delete(silent.id)
@@ -164,7 +164,6 @@ class KBucketTable implements RoutingTable {
       this.displaced++
       return 'added'
     }
-    const r = b.replacements.findIndex(e => sameBytes(e.id, id))
     if (r >= 0) {
       const e = b.replacements[r]
       b.replacements.splice(r, 1)
