@@ -149,9 +149,19 @@ function encodedAddrs (addrs: string[]): EncodedAddr[] {
  * once a contact holds them (the table replaces them instead).
  */
 const addrBlocks = new WeakMap<string[], Uint8Array>()
+/**
+ * Single-address lists (every onion peer's) by their text: each routing table copies the
+ * array it keeps, so the per-array cache alone re-encoded a peer's address once per table
+ * that learned it. Bounded; cleared when full (it only saves work).
+ */
+const singleAddrBlocks = new Map<string, Uint8Array>()
+const SINGLE_ADDR_BLOCKS_MAX = 65_536
 
 function addrsBlock (addrs: string[]): Uint8Array {
   let block = addrBlocks.get(addrs)
+  if (block !== undefined) return block
+  const single = addrs.length === 1 ? addrs[0] : undefined
+  block = single !== undefined ? singleAddrBlocks.get(single) : undefined
   if (block === undefined) {
     const encoded = encodedAddrs(addrs)
     let n = 1
@@ -160,8 +170,12 @@ function addrsBlock (addrs: string[]): Uint8Array {
     w.u8(encoded.length)
     for (const a of encoded) w.addr(a)
     block = w.done()
-    addrBlocks.set(addrs, block)
+    if (single !== undefined) {
+      if (singleAddrBlocks.size >= SINGLE_ADDR_BLOCKS_MAX) singleAddrBlocks.clear()
+      singleAddrBlocks.set(single, block)
+    }
   }
+  addrBlocks.set(addrs, block)
   return block
 }
 
@@ -243,17 +257,27 @@ function contactBlock (c: PeerContact): Uint8Array {
   return block
 }
 
-/** Wire size of a contact list; checks every contact (the blocks are cached, so the write is cheap). */
+/** Blocks of the contact list being encoded: sized once, then written (encoding never re-enters). */
+const pendingBlocks: Uint8Array[] = []
+
+/** Wire size of a contact list; checks every contact and keeps its block for writeContacts. */
 function contactsSize (contacts: WireContact[]): number {
   if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
+  pendingBlocks.length = 0
   let size = 1
-  for (const { id, contact } of contacts) size += fixed(id, KEY_BYTES, 'node id').byteLength + contactBlock(contact).byteLength
+  for (const { id, contact } of contacts) {
+    const block = contactBlock(contact)
+    pendingBlocks.push(block)
+    size += fixed(id, KEY_BYTES, 'node id').byteLength + block.byteLength
+  }
   return size
 }
 
+/** Writes the contact list contactsSize just measured. */
 function writeContacts (w: Writer, contacts: WireContact[]): void {
   w.u8(contacts.length)
-  for (const { id, contact } of contacts) { w.bytes(id); w.bytes(contactBlock(contact)) }
+  for (let i = 0; i < contacts.length; i++) { w.bytes(contacts[i].id); w.bytes(pendingBlocks[i]) }
+  pendingBlocks.length = 0
 }
 
 export function encodeResponse (res: OhtResponse): Uint8Array {

@@ -360,14 +360,27 @@ export class Testnet {
 
   /** The true `n` closest online honest peers to `key` (global knowledge). */
   trueClosest (key: Uint8Array, n = this.k): SimPeer[] {
+    // One pass keeping the n best in order (insertion into a short sorted array): the same
+    // answer as sorting every online peer, for a fraction of the cost at 10,000 nodes, where
+    // the full sort was ~6 % of the benchmark's time (it runs after every put).
     const kp = prefixOf(key)
-    const cands = this.peers.filter(p => p.host.online && p.adversary === undefined)
-    cands.sort((a, b) => {
-      const da = (a.prefix ^ kp) >>> 0
-      const db = (b.prefix ^ kp) >>> 0
-      return da !== db ? da - db : compareFull(a.id, b.id, key)
-    })
-    return cands.slice(0, n)
+    const best: SimPeer[] = []
+    const dist: number[] = []
+    if (n <= 0) return best
+    for (const p of this.peers) {
+      if (!p.host.online || p.adversary !== undefined) continue
+      const d = (p.prefix ^ kp) >>> 0
+      if (best.length === n) {
+        const worst = dist[n - 1]
+        if (d > worst || (d === worst && compareFull(p.id, best[n - 1].id, key) > 0)) continue
+      }
+      let i = best.length
+      while (i > 0 && (dist[i - 1] > d || (dist[i - 1] === d && compareFull(best[i - 1].id, p.id, key) > 0))) i--
+      best.splice(i, 0, p)
+      dist.splice(i, 0, d)
+      if (best.length > n) { best.pop(); dist.pop() }
+    }
+    return best
   }
 
   /** Online peers whose store holds `key` (optionally exactly seq `seq`). */
