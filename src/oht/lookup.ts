@@ -97,6 +97,11 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const claimed = new IdMap<Candidate>()
   const paths: Candidate[][] = Array.from({ length: d }, () => [])
   const inflight = new Array<number>(d).fill(0)
+  // A path only ever asks its k closest that did not fail, so a contact ranked past
+  // `room + failed` on it could only be reached if that many closer ones failed first: it is
+  // passed over unread (no decode, no entry), and a later answer may offer it again.
+  const room = 3 * k + 20
+  const failed = new Array<number>(d).fill(0)
   const controller = new AbortController()
   setMaxListeners(0, controller.signal) // one listener per request in flight
   let queried = 0
@@ -108,6 +113,14 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     const prior = claimed.get(id)
     if (prior !== undefined && (prior.verified || prior.state !== 'new')) return
     if (prior === undefined && spec.skip?.(id) === true) return
+    const list = paths[path]
+    let lo = 0; let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (compareDistance(list[mid].id, id, target) < 0) lo = mid + 1
+      else hi = mid
+    }
+    if (lo >= room + failed[path]) return
     const contact = w.contact
     if (contact.addrs.length === 0) return // a client: cannot be asked
     if (prior !== undefined) {
@@ -116,6 +129,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       if (bytesEqual(prior.contact.publicKey, contact.publicKey)) return
       if (!spec.verifyId(prior.id, prior.contact.publicKey)) {
         prior.state = 'failed'
+        failed[prior.path]++
       } else {
         prior.verified = true
         return
@@ -123,13 +137,6 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     }
     const c: Candidate = { id, contact, path, state: 'new', verified }
     claimed.set(id, c)
-    const list = paths[path]
-    let lo = 0; let hi = list.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      if (compareDistance(list[mid].id, id, target) < 0) lo = mid + 1
-      else hi = mid
-    }
     list.splice(lo, 0, c)
   }
 
@@ -193,6 +200,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         c.verified = true
         if (!spec.verifyId(c.id, c.contact.publicKey)) {
           c.state = 'failed'
+          failed[c.path]++
           onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: new OhtError('OHT_BAD_RESPONSE', 'a peer advertised a contact whose id is not the hash of its key') })
           return
         }
@@ -234,6 +242,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         if (settled) { stallTimer?.cancel(); return }
         landed()
         c.state = 'failed'
+        failed[c.path]++
         onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: error instanceof Error ? error : new Error(String(error)) })
         step()
       })
