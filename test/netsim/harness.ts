@@ -16,9 +16,9 @@
  * net.stop()
  */
 import { EventEmitter } from 'node:events'
-import { bytesEqual, logger, toHex, type AbortOptions } from '../../src/core/index.ts'
+import { bytesEqual, logger, type AbortOptions } from '../../src/core/index.ts'
 import {
-  createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, immutableKey, mutableKey,
+  createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, idPrefix, immutableKey, mutableKey,
   type DhtNet, type DhtRequestOptions, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact, createStats
 } from '../../src/oht/index.ts'
 import {
@@ -137,9 +137,9 @@ export interface TestnetMetrics {
 }
 
 interface TrackedOp {
-  key: string
+  target: Uint8Array
   messages: number
-  depth: Map<string, number>
+  depth: Map<number, number>
   hops?: number
 }
 
@@ -469,7 +469,7 @@ export class Testnet {
   // ---------------------------------------------------------------- per-operation tracking
 
   private track (peer: SimPeer, key: Uint8Array): TrackedOp {
-    const op: TrackedOp = { key: toHex(key), messages: 0, depth: new Map() }
+    const op: TrackedOp = { target: key.slice(), messages: 0, depth: new Map() }
     const list = this.trackers.get(peer.host.index)
     if (list === undefined) this.trackers.set(peer.host.index, [op])
     else list.push(op)
@@ -499,28 +499,29 @@ export class Testnet {
     }
   }
 
-  /** A request by a node running a tracked operation: counts its messages and lookup depth. */
+  /**
+   * A request by a node running a tracked operation: counts its messages and lookup depth.
+   * Peers are keyed by the first 48 bits of their node id (a number, no strings): the contacts
+   * in an answer carry their ids, and the asked peer's comes from its host.
+   */
   private async trackedRequest (host: SimHost, ops: TrackedOp[], to: PeerContact, frame: Uint8Array, options?: DhtRequestOptions): Promise<Uint8Array> {
     let op: TrackedOp | undefined
     try {
       const req = decodeRequest(frame)
       const target = req.type === 'find-node' ? req.target : req.type === 'get' || req.type === 'put' ? req.key : undefined
-      if (target !== undefined) {
-        const hex = toHex(target)
-        op = ops.find(o => o.key === hex)
-      }
+      if (target !== undefined) op = ops.find(o => bytesEqual(o.target, target))
     } catch {}
     if (op === undefined) return await host.net.request(to, frame, options)
     op.messages++
-    const peerHex = toHex(to.publicKey)
-    const depth = op.depth.get(peerHex) ?? 1
+    const asked = this.byIndex.get(this.sim.network.resolve(to)?.index ?? -1)
+    const depth = (asked !== undefined ? op.depth.get(idPrefix(asked.id)) : undefined) ?? 1
     const answer = await host.net.request(to, frame, options)
     try {
       const res = decodeResponse(answer)
       if (res.type === 'nodes' || res.type === 'value') {
         for (const c of res.contacts) {
-          const h = toHex(c.contact.publicKey)
-          if (!op.depth.has(h)) op.depth.set(h, depth + 1)
+          const p = idPrefix(c.id)
+          if (!op.depth.has(p)) op.depth.set(p, depth + 1)
         }
         if (res.type === 'value' && res.record !== undefined && op.hops === undefined) op.hops = depth
       }
