@@ -30,6 +30,27 @@ const SECOND = 1000
 const MINUTE = 60 * SECOND
 const HOUR = 60 * MINUTE
 
+/**
+ * The engine's defaults for the settings of OhtNodeInit that are plain numbers (milliseconds
+ * where the name says so). Read-only; pass an OhtNodeInit to change them for one node.
+ */
+export const OHT_DEFAULTS = Object.freeze({
+  k: 20,
+  alpha: 3,
+  maxValueBytes: 65_536,
+  ttlMinMs: MINUTE,
+  ttlMaxMs: 48 * HOUR,
+  ttlDefaultMs: 2 * HOUR,
+  maintenanceIntervalMs: 5 * MINUTE,
+  refreshIntervalMs: 6 * HOUR,
+  republishIntervalMs: HOUR,
+  replicateIntervalMs: HOUR,
+  probeAfterMs: HOUR,
+  probeIntervalMs: 20 * MINUTE,
+  staleAfterMs: HOUR,
+  unreachableForMs: 10 * MINUTE
+})
+
 
 interface OwnRecord { key: Uint8Array, record: OhtRecord, expiresAt: number, nextAt: number }
 
@@ -105,26 +126,27 @@ export class OhtNodeImpl {
 
   constructor (init: OhtNodeInit, components: OhtNodeComponents) {
     const lim = init.limits ?? {}
+    const D = OHT_DEFAULTS
     this.cfg = {
-      k: Math.min(MAX_CONTACTS, Math.floor(positive(init.k, 20, 'k'))),
-      alpha: Math.floor(positive(init.alpha, 3, 'alpha')),
+      k: Math.min(MAX_CONTACTS, Math.floor(positive(init.k, D.k, 'k'))),
+      alpha: Math.floor(positive(init.alpha, D.alpha, 'alpha')),
       disjointPaths: Math.floor(positive(init.disjointPaths, 1, 'disjointPaths')),
-      maxValueBytes: Math.floor(positive(init.maxValueBytes, 65_536, 'maxValueBytes')),
-      ttlMin: positive(init.ttl?.minMs, MINUTE, 'ttl.minMs'),
-      ttlMax: positive(init.ttl?.maxMs, 48 * HOUR, 'ttl.maxMs'),
-      ttlDefault: positive(init.ttl?.defaultMs, 2 * HOUR, 'ttl.defaultMs'),
-      maintenanceIntervalMs: positive(init.maintenanceIntervalMs, 5 * MINUTE, 'maintenanceIntervalMs'),
-      refreshIntervalMs: positive(init.refreshIntervalMs, 6 * HOUR, 'refreshIntervalMs'),
-      republishIntervalMs: positive(init.republishIntervalMs, HOUR, 'republishIntervalMs'),
-      replicateIntervalMs: positive(init.replicateIntervalMs, HOUR, 'replicateIntervalMs'),
+      maxValueBytes: Math.floor(positive(init.maxValueBytes, D.maxValueBytes, 'maxValueBytes')),
+      ttlMin: positive(init.ttl?.minMs, D.ttlMinMs, 'ttl.minMs'),
+      ttlMax: positive(init.ttl?.maxMs, D.ttlMaxMs, 'ttl.maxMs'),
+      ttlDefault: positive(init.ttl?.defaultMs, D.ttlDefaultMs, 'ttl.defaultMs'),
+      maintenanceIntervalMs: positive(init.maintenanceIntervalMs, D.maintenanceIntervalMs, 'maintenanceIntervalMs'),
+      refreshIntervalMs: positive(init.refreshIntervalMs, D.refreshIntervalMs, 'refreshIntervalMs'),
+      republishIntervalMs: positive(init.republishIntervalMs, D.republishIntervalMs, 'republishIntervalMs'),
+      replicateIntervalMs: positive(init.replicateIntervalMs, D.replicateIntervalMs, 'replicateIntervalMs'),
       refreshesPerTick: Math.floor(positive(init.refreshesPerTick, 1, 'refreshesPerTick')),
       replicationsPerTick: Math.floor(positive(init.replicationsPerTick, 20, 'replicationsPerTick')),
-      probeAfterMs: positive(init.probeAfterMs, HOUR, 'probeAfterMs'),
-      probeIntervalMs: positive(init.probeIntervalMs, 20 * MINUTE, 'probeIntervalMs'),
-      staleAfterMs: positive(init.staleAfterMs, HOUR, 'staleAfterMs'),
+      probeAfterMs: positive(init.probeAfterMs, D.probeAfterMs, 'probeAfterMs'),
+      probeIntervalMs: positive(init.probeIntervalMs, D.probeIntervalMs, 'probeIntervalMs'),
+      staleAfterMs: positive(init.staleAfterMs, D.staleAfterMs, 'staleAfterMs'),
       silentNear: Math.floor(nonNegative(init.silentInAnswers?.near, 12, 'silentInAnswers.near')),
       silentFar: Math.floor(nonNegative(init.silentInAnswers?.far, 5, 'silentInAnswers.far')),
-      unreachableForMs: positive(init.unreachableForMs, 10 * MINUTE, 'unreachableForMs'),
+      unreachableForMs: positive(init.unreachableForMs, D.unreachableForMs, 'unreachableForMs'),
       maxBytesPerPeer: positive(lim.maxBytesPerPeer, 16 * 1024 * 1024, 'limits.maxBytesPerPeer'),
       maxRecordsPerPeer: positive(lim.maxRecordsPerPeer, 4096, 'limits.maxRecordsPerPeer'),
       maxStoreBytes: positive(lim.maxStoreBytes, 512 * 1024 * 1024, 'limits.maxStoreBytes'),

@@ -18,7 +18,7 @@
 import { EventEmitter } from 'node:events'
 import { bytesEqual, logger, type AbortOptions } from '../../src/core/index.ts'
 import {
-  createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, idPrefix, immutableKey, mutableKey,
+  createOhtNode, createSignatureVerifier, decodeRequest, decodeResponse, encodeResponse, idPrefix, immutableKey, mutableKey, OHT_DEFAULTS,
   type DhtNet, type DhtRequestOptions, type OhtNode, type OhtNodeInit, type OhtRecord, type OhtResponse, type OhtStats, type PeerContact, createStats
 } from '../../src/oht/index.ts'
 import {
@@ -213,9 +213,9 @@ export class Testnet {
 
   constructor (init: TestnetInit) {
     this.init = init
-    this.k = init.k ?? init.node?.k ?? 20
+    this.k = init.k ?? init.node?.k ?? OHT_DEFAULTS.k
     this.nodeInit = init.node ?? {}
-    this.nodeDefaults = { ttlDefault: init.node?.ttl?.defaultMs ?? 2 * 3_600_000 }
+    this.nodeDefaults = { ttlDefault: init.node?.ttl?.defaultMs ?? OHT_DEFAULTS.ttlDefaultMs }
     this.sim = createSimulation({ seed: init.seed, quantumMs: init.quantumMs, network: { latency: init.latency ?? torLatency(), loss: init.loss } })
     this.idRng = this.sim.fork('identities')
     if ((init.churnPerHour ?? 0) > 0) {
@@ -271,8 +271,8 @@ export class Testnet {
    */
   private warmStart (): void {
     const rng = this.sim.fork('warm-start')
-    const k = this.nodeInit.k ?? 20
-    const refreshMs = this.nodeInit.refreshIntervalMs ?? 6 * 3_600_000 // the engine's default
+    const k = this.nodeInit.k ?? OHT_DEFAULTS.k
+    const refreshMs = this.nodeInit.refreshIntervalMs ?? OHT_DEFAULTS.refreshIntervalMs
     const now = this.sim.now
     // Peers sorted by id prefix: bucket b of a node is one contiguous range of this order
     // (same first b bits, bit b flipped), found by binary search: O(n log n) per node.

@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { HOUR, MINUTE } from '../../src/core/index.ts'
-import { compareDistance } from '../../src/oht/index.ts'
+import { compareDistance, OHT_DEFAULTS } from '../../src/oht/index.ts'
 import { testnet } from './oht-helpers.ts'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
 const holders = (nodes: Array<{ store: { get(k: Uint8Array): unknown } }>, key: Uint8Array): number => nodes.filter(n => n.store.get(key) !== undefined).length
 
 describe('maintenance: republish, replication, expiry', () => {
+  it('OHT_DEFAULTS is read-only and is what a node without settings uses (a put without ttlMs lives ttlDefaultMs)', async () => {
+    assert.ok(Object.isFrozen(OHT_DEFAULTS))
+    assert.equal(OHT_DEFAULTS.ttlDefaultMs, 2 * HOUR)
+    const t = await testnet({ size: 6, seed: 'defaults', init: { k: 4 } })
+    const writer = t.nodes[1]
+    const put = await writer.putImmutable(text('default lifetime'))
+    const held = t.nodes.map(n => n.store.get(put.key)).find(r => r !== undefined)
+    assert.ok(held !== undefined, 'stored somewhere')
+    assert.equal(held.record.ttlMs, OHT_DEFAULTS.ttlDefaultMs)
+    await t.stop()
+  })
+
   it('the originator republishes its record while its TTL lasts, then lets it die everywhere', async () => {
     const t = await testnet({ size: 14, seed: 'republish', init: { k: 4, republishIntervalMs: 10 * MINUTE, replicateIntervalMs: 10 * HOUR, ttl: { minMs: MINUTE, maxMs: 10 * HOUR } } })
     const writer = t.nodes[3]
