@@ -244,16 +244,39 @@ export function encodeRequest (req: OhtRequest): Uint8Array {
  * replaces a contact object (never mutates it) when its addresses change. Weak, like addrBlocks.
  */
 const contactBlocks = new WeakMap<PeerContact, Uint8Array>()
+/**
+ * Blocks of single-address contacts by their address, shared by every contact object of the
+ * same key and address: each routing table keeps its own contact objects, and one block per
+ * table entry was a twentieth of what outlived the young generation. A hit must carry the
+ * same key (the block starts with it). Bounded; cleared when full.
+ */
+const sharedContactBlocks = new Map<string, Uint8Array>()
+const SHARED_CONTACT_BLOCKS_MAX = 65_536
+
+function startsWith (block: Uint8Array, key: Uint8Array): boolean {
+  if (key.byteLength !== PUBLIC_KEY_BYTES) return false
+  for (let i = 0; i < PUBLIC_KEY_BYTES; i++) if (block[i] !== key[i]) return false
+  return true
+}
 
 function contactBlock (c: PeerContact): Uint8Array {
   let block = contactBlocks.get(c)
-  if (block === undefined) {
+  if (block !== undefined) return block
+  const single = c.addrs.length === 1 ? c.addrs[0] : undefined
+  const shared = single !== undefined ? sharedContactBlocks.get(single) : undefined
+  if (shared !== undefined && startsWith(shared, c.publicKey)) {
+    block = shared
+  } else {
     const addrs = addrsBlock(c.addrs)
     const w = new Writer(PUBLIC_KEY_BYTES + addrs.byteLength, false)
     w.bytes(fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey')); w.bytes(addrs)
     block = w.done()
-    contactBlocks.set(c, block)
+    if (single !== undefined) {
+      if (sharedContactBlocks.size >= SHARED_CONTACT_BLOCKS_MAX) sharedContactBlocks.clear()
+      sharedContactBlocks.set(single, block)
+    }
   }
+  contactBlocks.set(c, block)
   return block
 }
 

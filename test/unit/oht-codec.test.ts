@@ -113,6 +113,20 @@ describe('OHT wire codec', () => {
     assert.deepEqual(res.contacts[0].contact.addrs, addrs)
   })
 
+  it('encodes each contact with its own key when contacts share an address (cached blocks never mix keys)', () => {
+    const addr = 'sim:shared-address'
+    const keys = [rng.bytes(32), rng.bytes(32), rng.bytes(32)]
+    const ids = keys.map(() => rng.bytes(32))
+    // Fresh contact objects each time, as routing tables make them; the first key again last.
+    const contacts = [0, 1, 2, 0].map(i => ({ id: ids[i], contact: { publicKey: keys[i].slice(), addrs: [addr] } }))
+    for (let round = 0; round < 2; round++) {
+      const res = decodeResponse(encodeResponse({ type: 'nodes', contacts }))
+      assert.ok(res.type === 'nodes')
+      assert.deepEqual(res.contacts.map(c => [...c.contact.publicKey]), [0, 1, 2, 0].map(i => [...keys[i]]))
+      assert.deepEqual(res.contacts.map(c => c.contact.addrs), [[addr], [addr], [addr], [addr]])
+    }
+  })
+
   it('throws only typed errors on 20,000 random and mutated frames', () => {
     const r = new SeededRng('fuzz')
     const seeds = [...requests.map(encodeRequest), ...responses.map(encodeResponse)]
