@@ -364,21 +364,17 @@ export class Testnet {
     // answer as sorting every online peer, for a fraction of the cost at 10,000 nodes, where
     // the full sort was ~6 % of the benchmark's time (it runs after every put).
     const kp = prefixOf(key)
+    const dist = (p: SimPeer): number => (p.prefix ^ kp) >>> 0
+    const closer = (a: SimPeer, b: SimPeer): boolean => dist(a) < dist(b) || (dist(a) === dist(b) && compareFull(a.id, b.id, key) < 0)
     const best: SimPeer[] = []
-    const dist: number[] = []
     if (n <= 0) return best
     for (const p of this.peers) {
       if (!p.host.online || p.adversary !== undefined) continue
-      const d = (p.prefix ^ kp) >>> 0
-      if (best.length === n) {
-        const worst = dist[n - 1]
-        if (d > worst || (d === worst && compareFull(p.id, best[n - 1].id, key) > 0)) continue
-      }
+      if (best.length === n && !closer(p, best[n - 1])) continue
       let i = best.length
-      while (i > 0 && (dist[i - 1] > d || (dist[i - 1] === d && compareFull(best[i - 1].id, p.id, key) > 0))) i--
+      while (i > 0 && closer(p, best[i - 1])) i--
       best.splice(i, 0, p)
-      dist.splice(i, 0, d)
-      if (best.length > n) { best.pop(); dist.pop() }
+      if (best.length > n) best.pop()
     }
     return best
   }
