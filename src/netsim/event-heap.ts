@@ -46,52 +46,75 @@ export class TimerGroup {
   cancelAll (): void { this.epoch++ }
 }
 
-function before (a: SimEvent, b: SimEvent): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
-}
-
+/**
+ * Binary min-heap of events by (time, seq). The keys sit in two Float64Arrays beside the event
+ * array, so sifting compares packed numbers instead of loading an event object per level (a
+ * large run keeps tens of thousands of events queued, scattered over the heap).
+ */
 export class EventHeap {
-  private readonly items: SimEvent[] = []
+  private items: SimEvent[] = []
+  private times = new Float64Array(1024)
+  private seqs = new Float64Array(1024)
+  private n = 0
 
-  get size (): number { return this.items.length }
+  get size (): number { return this.n }
 
-  peek (): SimEvent | undefined { return this.items[0] }
+  peek (): SimEvent | undefined { return this.n > 0 ? this.items[0] : undefined }
 
   push (ev: SimEvent): void {
-    const items = this.items
-    let i = items.length
-    items.push(ev)
+    if (this.n === this.times.length) this.grow()
+    const { items, times, seqs } = this
+    const t = ev.time
+    const s = ev.seq
+    let i = this.n++
     while (i > 0) {
       const parent = (i - 1) >> 1
-      const p = items[parent]
-      if (!before(ev, p)) break
-      items[i] = p
+      const pt = times[parent]
+      if (pt < t || (pt === t && seqs[parent] < s)) break
+      items[i] = items[parent]; times[i] = pt; seqs[i] = seqs[parent]
       i = parent
     }
-    items[i] = ev
+    items[i] = ev; times[i] = t; seqs[i] = s
   }
 
   pop (): SimEvent | undefined {
-    const items = this.items
+    if (this.n === 0) return undefined
+    const { items, times, seqs } = this
     const top = items[0]
-    if (top === undefined) return undefined
-    const last = items.pop() as SimEvent
-    const n = items.length
+    const n = --this.n
+    const last = items[n]
+    const lt = times[n]
+    const ls = seqs[n]
+    items[n] = undefined as unknown as SimEvent // no stale reference keeps a fired event alive
     if (n > 0) {
       let i = 0
       for (;;) {
         const l = 2 * i + 1
         if (l >= n) break
         const r = l + 1
-        const c = r < n && before(items[r], items[l]) ? r : l
-        if (!before(items[c], last)) break
-        items[i] = items[c]
+        let c = l
+        if (r < n && (times[r] < times[l] || (times[r] === times[l] && seqs[r] < seqs[l]))) c = r
+        const ct = times[c]
+        if (ct > lt || (ct === lt && seqs[c] > ls)) break
+        items[i] = items[c]; times[i] = ct; seqs[i] = seqs[c]
         i = c
       }
-      items[i] = last
+      items[i] = last; times[i] = lt; seqs[i] = ls
     }
     return top
   }
 
-  clear (): void { this.items.length = 0 }
+  clear (): void {
+    this.items = []
+    this.n = 0
+  }
+
+  private grow (): void {
+    const times = new Float64Array(this.times.length * 2)
+    times.set(this.times)
+    const seqs = new Float64Array(this.seqs.length * 2)
+    seqs.set(this.seqs)
+    this.times = times
+    this.seqs = seqs
+  }
 }
