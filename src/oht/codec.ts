@@ -68,8 +68,13 @@ export type OhtRequest =
   | { type: 'get', addrs: string[], key: Uint8Array, metadataOnly: boolean }
   | { type: 'put', addrs: string[], token: Uint8Array, key: Uint8Array, remainingMs: number, cas?: number, record: OhtRecord }
 
-/** A contact as it travels: the claimed node id comes along so receivers can sort cheaply. */
-export interface WireContact { id: Uint8Array, contact: PeerContact }
+/**
+ * A contact as it travels: the claimed node id comes along so receivers can sort cheaply.
+ * `block` is a cache of the contact's wire form for holders that answer with the same object
+ * again and again (routing-table entries): the encoder fills it when the object declares the
+ * property as its own, and the holder clears it when `contact` changes.
+ */
+export interface WireContact { id: Uint8Array, contact: PeerContact, block?: Uint8Array }
 
 export type OhtResponse =
   | { type: 'pong' }
@@ -288,10 +293,14 @@ function contactsSize (contacts: WireContact[]): number {
   if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
   pendingBlocks.length = 0
   let size = 1
-  for (const { id, contact } of contacts) {
-    const block = contactBlock(contact)
+  for (const w of contacts) {
+    let block = w.block
+    if (block === undefined) {
+      block = contactBlock(w.contact)
+      if (Object.hasOwn(w, 'block')) w.block = block
+    }
     pendingBlocks.push(block)
-    size += fixed(id, KEY_BYTES, 'node id').byteLength + block.byteLength
+    size += fixed(w.id, KEY_BYTES, 'node id').byteLength + block.byteLength
   }
   return size
 }

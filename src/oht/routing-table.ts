@@ -6,7 +6,7 @@
  * candidate waits for the slot), and the freshest replacement then takes its place.
  */
 import { toHex } from '../core/bytes.ts'
-import { IdMap, isView } from './id-map.ts'
+import { isView } from './id-map.ts'
 import { commonPrefixLength, compareDistance, ID_BITS } from './distance.ts'
 import type { PeerContact } from './network.ts'
 
@@ -15,6 +15,8 @@ export interface RoutingEntry {
   /** Hex of `id` (computed on first use). */
   readonly key: string
   contact: PeerContact
+  /** Cache of the contact's wire form, filled by the codec (see WireContact.block); whoever replaces `contact` clears it. */
+  block?: Uint8Array
   readonly addedAt: number
   lastSeen: number
   failures: number
@@ -41,9 +43,17 @@ export interface RoutingTableInit {
 
 export type AddOutcome = 'added' | 'updated' | 'replacement' | 'self' | 'ignored'
 
+/**
+ * One bucket: its entries in insertion order, with the first 48 bits of each entry's id kept
+ * beside them in two typed arrays (24 bits each). Finding an id and ranking a bucket by
+ * distance read these packed numbers, never the entries: a table's entries are scattered over
+ * the heap (a simulator holds millions of them), so each entry touched is a likely cache miss.
+ */
 interface Bucket {
-  entries: RoutingEntry[] // insertion order; oldest() scans lastSeen (k is small, updates are hot)
-  replacements: RoutingEntry[] // most recently seen last
+  entries: Entry[] // insertion order; oldest() scans lastSeen (k is small, updates are hot)
+  hi: Int32Array // id bits 0-23 of entries[i]
+  lo: Int32Array // id bits 24-47 of entries[i]
+  replacements: Entry[] // most recently seen last
   lastRefreshed: number
 }
 
@@ -91,7 +101,7 @@ class KBucketTable implements RoutingTable {
   private readonly failuresWithReplacement: number
   private readonly displaceSilentAfterMs: number
   private readonly buckets: Array<Bucket | undefined> = new Array(ID_BITS)
-  private readonly byId = new IdMap<RoutingEntry>()
+  private count = 0
   private readonly createdAt: number
 
   constructor (readonly selfId: Uint8Array, init: RoutingTableInit, now: number) {
@@ -103,7 +113,7 @@ class KBucketTable implements RoutingTable {
     this.createdAt = now
   }
 
-  get size (): number { return this.byId.size }
+  get size (): number { return this.count }
   displaced = 0
 
   /** Kept up to date on add/remove: lookups ask for it on every call. */
@@ -123,28 +133,47 @@ class KBucketTable implements RoutingTable {
   private bucket (index: number, now: number): Bucket {
     let b = this.buckets[index]
     if (b === undefined) {
-      b = { entries: [], replacements: [], lastRefreshed: now }
+      b = { entries: [], hi: new Int32Array(this.k), lo: new Int32Array(this.k), replacements: [], lastRefreshed: now }
       this.buckets[index] = b
     }
     return b
+  }
+
+  /** Appends an entry to a bucket with room. */
+  private append (b: Bucket, e: Entry): void {
+    const at = b.entries.length
+    b.entries.push(e)
+    b.hi[at] = hi24(e.id)
+    b.lo[at] = lo24(e.id)
+    this.count++
+  }
+
+  /** Takes the entry at `at` out of its bucket (the order of the others is kept). */
+  private removeAt (b: Bucket, at: number): void {
+    b.entries.splice(at, 1)
+    b.hi.copyWithin(at, at + 1)
+    b.lo.copyWithin(at, at + 1)
+    this.count--
   }
 
   add (id: Uint8Array, contact: PeerContact, now: number, owned = false): AddOutcome {
     const index = commonPrefixLength(this.selfId, id)
     if (index === ID_BITS) return 'self'
     if (contact.addrs.length === 0) return 'ignored' // cannot be dialled back: not routable
-    const existing = this.byId.get(id)
-    if (existing !== undefined) {
-      if (!sameAddrs(existing.contact.addrs, contact.addrs)) existing.contact = { publicKey: existing.contact.publicKey, addrs: contact.addrs.slice() }
+    const b = this.bucket(index, now)
+    const at = indexIn(b, id)
+    if (at >= 0) {
+      const existing = b.entries[at]
+      if (!sameAddrs(existing.contact.addrs, contact.addrs)) {
+        existing.contact = { publicKey: existing.contact.publicKey, addrs: contact.addrs.slice() }
+        existing.block = undefined
+      }
       existing.lastSeen = now
       existing.failures = 0
       return 'updated'
     }
-    const b = this.bucket(index, now)
     if (b.entries.length < this.k) {
-      const entry = newEntry(id, contact, now, owned)
-      b.entries.push(entry)
-      this.byId.set(entry.id, entry)
+      this.append(b, newEntry(id, contact, now, owned))
       if (index > this.deepest) this.deepest = index
       return 'added'
     }
@@ -154,13 +183,10 @@ class KBucketTable implements RoutingTable {
     const silent = this.displaceSilentAfterMs < Infinity ? oldestOf(b.entries) : undefined
     if (silent !== undefined && now - silent.lastSeen >= this.displaceSilentAfterMs) {
       if (r >= 0) b.replacements.splice(r, 1)
-      b.entries.splice(b.entries.indexOf(silent), 1)
-      this.byId.delete(silent.id)
+      this.removeAt(b, b.entries.indexOf(silent))
       // Kept as the least fresh candidate while there is room (fresher candidates come first).
       if (b.replacements.length < this.replacementCacheSize) b.replacements.unshift(silent)
-      const entry = newEntry(id, contact, now, owned)
-      b.entries.push(entry)
-      this.byId.set(entry.id, entry)
+      this.append(b, newEntry(id, contact, now, owned))
       this.displaced++
       return 'added'
     }
@@ -177,49 +203,53 @@ class KBucketTable implements RoutingTable {
   }
 
   remove (id: Uint8Array): boolean {
-    const entry = this.byId.get(id)
-    const b = this.buckets[commonPrefixLength(this.selfId, id)]
-    if (entry === undefined || b === undefined) {
-      if (b !== undefined) {
-        const r = b.replacements.findIndex(e => sameBytes(e.id, id))
-        if (r >= 0) b.replacements.splice(r, 1)
-      }
+    const index = commonPrefixLength(this.selfId, id)
+    const b = this.buckets[index]
+    if (b === undefined) return false
+    const at = indexIn(b, id)
+    if (at < 0) {
+      const r = b.replacements.findIndex(e => sameBytes(e.id, id))
+      if (r >= 0) b.replacements.splice(r, 1)
       return false
     }
-    const at = b.entries.indexOf(entry)
-    if (at >= 0) b.entries.splice(at, 1)
-    this.byId.delete(id)
+    this.removeAt(b, at)
     const promoted = b.replacements.pop()
     if (promoted !== undefined) {
       promoted.failures = 0
-      b.entries.push(promoted)
-      this.byId.set(promoted.id, promoted)
+      this.append(b, promoted)
     }
     if (b.entries.length === 0) this.recomputeDeepest()
     return true
   }
 
   markFailed (id: Uint8Array): boolean {
-    const entry = this.byId.get(id)
-    if (entry === undefined) {
+    const b = this.buckets[commonPrefixLength(this.selfId, id)]
+    if (b === undefined) return false
+    const at = indexIn(b, id)
+    if (at < 0) {
       // A failing candidate is dropped from the replacement cache.
-      const b = this.buckets[commonPrefixLength(this.selfId, id)]
-      const r = b?.replacements.findIndex(e => sameBytes(e.id, id)) ?? -1
-      if (r >= 0) b?.replacements.splice(r, 1)
+      const r = b.replacements.findIndex(e => sameBytes(e.id, id))
+      if (r >= 0) b.replacements.splice(r, 1)
       return false
     }
+    const entry = b.entries[at]
     entry.failures++
     // With a fresher candidate waiting, one unanswered request (after an adaptive timeout) is
     // enough: under churn, keeping a dead contact for maxFailures more lookups costs a timeout
     // in each of them. Without one, the contact stays (a bucket with a gap serves no one).
-    const b = this.buckets[commonPrefixLength(this.selfId, id)]
-    const limit = (b?.replacements.length ?? 0) > 0 ? Math.min(this.maxFailures, this.failuresWithReplacement) : this.maxFailures
+    const limit = b.replacements.length > 0 ? Math.min(this.maxFailures, this.failuresWithReplacement) : this.maxFailures
     if (entry.failures < limit) return false
     return this.remove(id)
   }
 
-  get (id: Uint8Array): RoutingEntry | undefined { return this.byId.get(id) }
-  has (id: Uint8Array): boolean { return this.byId.has(id) }
+  get (id: Uint8Array): RoutingEntry | undefined {
+    const b = this.buckets[commonPrefixLength(this.selfId, id)]
+    if (b === undefined) return undefined
+    const at = indexIn(b, id)
+    return at >= 0 ? b.entries[at] : undefined
+  }
+
+  has (id: Uint8Array): boolean { return this.get(id) !== undefined }
 
   closest (target: Uint8Array, n = this.k): RoutingEntry[] {
     const out: RoutingEntry[] = []
@@ -240,12 +270,12 @@ class KBucketTable implements RoutingTable {
       // The target is our own id: deeper buckets are closer.
       for (let j = ID_BITS - 1; j >= from && out.length < n; j--) {
         const b = this.buckets[j]
-        if (b !== undefined && b.entries.length > 0) sortedInto(b.entries, target, out, n)
+        if (b !== undefined && b.entries.length > 0) sortedInto(b, target, out, n)
       }
       return
     }
     const same = this.buckets[i]
-    if (same !== undefined && same.entries.length > 0) sortedInto(same.entries, target, out, n)
+    if (same !== undefined && same.entries.length > 0) sortedInto(same, target, out, n)
     if (out.length < n && i + 1 <= this.deepest) {
       const flipped = target.slice()
       flipped[i >> 3] ^= 0x80 >> (i & 7)
@@ -253,11 +283,16 @@ class KBucketTable implements RoutingTable {
     }
     for (let j = i - 1; j >= from && out.length < n; j--) {
       const b = this.buckets[j]
-      if (b !== undefined && b.entries.length > 0) sortedInto(b.entries, target, out, n)
+      if (b !== undefined && b.entries.length > 0) sortedInto(b, target, out, n)
     }
   }
 
-  contacts (): RoutingEntry[] { return [...this.byId.values()] }
+  contacts (): RoutingEntry[] {
+    const out: RoutingEntry[] = []
+    for (const b of this.buckets) if (b !== undefined) for (const e of b.entries) out.push(e)
+    return out
+  }
+
   bucketSize (index: number): number { return this.buckets[index]?.entries.length ?? 0 }
   replacementCount (index: number): number { return this.buckets[index]?.replacements.length ?? 0 }
   oldest (index: number): RoutingEntry | undefined { return oldestOf(this.buckets[index]?.entries ?? []) }
@@ -266,13 +301,28 @@ class KBucketTable implements RoutingTable {
 
   clear (): void {
     this.buckets.fill(undefined)
-    this.byId.clear()
+    this.count = 0
     this.deepest = -1
   }
 }
 
-function oldestOf (entries: RoutingEntry[]): RoutingEntry | undefined {
-  let best: RoutingEntry | undefined
+/** Id bits 0-23 and 24-47 as numbers. */
+function hi24 (id: Uint8Array): number { return (id[0] << 16) | (id[1] << 8) | id[2] }
+function lo24 (id: Uint8Array): number { return (id[3] << 16) | (id[4] << 8) | id[5] }
+
+/** Position of `id` among a bucket's entries, or -1: packed prefixes first, full bytes on a match. */
+function indexIn (b: Bucket, id: Uint8Array): number {
+  const h = hi24(id)
+  const l = lo24(id)
+  const { hi, lo, entries } = b
+  for (let i = 0; i < entries.length; i++) {
+    if (hi[i] === h && lo[i] === l && sameBytes(entries[i].id, id)) return i
+  }
+  return -1
+}
+
+function oldestOf<E extends RoutingEntry> (entries: E[]): E | undefined {
+  let best: E | undefined
   for (const e of entries) if (best === undefined || e.lastSeen < best.lastSeen) best = e
   return best
 }
@@ -287,6 +337,8 @@ function sameAddrs (a: string[], b: string[]): boolean {
 class Entry implements RoutingEntry {
   private hex?: string
   failures = 0
+  /** The codec's wire form of `contact` (see WireContact.block), cleared when it changes. */
+  block: Uint8Array | undefined = undefined
   constructor (readonly id: Uint8Array, public contact: PeerContact, readonly addedAt: number, public lastSeen: number) {}
   get key (): string { this.hex ??= toHex(this.id); return this.hex }
 }
@@ -295,9 +347,12 @@ class Entry implements RoutingEntry {
  * The table never pins a decoded frame: views are copied; standalone arrays, as the transport
  * and the simulator hand out, are kept as they are. Copies are separate 32-byte slices: V8
  * keeps arrays that small inside its own heap, while views of one shared 64-byte buffer forced
- * it to give each entry an external backing store (~1 µs more per entry, and GC work).
+ * it to give each entry an external backing store (~1 µs more per entry, and GC work). Each
+ * table keeps its own copies: sharing one copy per peer across the tables of a process (the
+ * simulator's thousands of nodes) saved memory but measured 9-14 % slower at 10,000 nodes,
+ * as an entry's contact then lives far from the entry.
  */
-function newEntry (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): RoutingEntry {
+function newEntry (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): Entry {
   if (owned) return new Entry(id, contact, now, now)
   const idView = isView(id)
   const keyView = isView(contact.publicKey)
@@ -313,27 +368,32 @@ function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
 const SCRATCH = new Float64Array(8192)
 
 /**
- * Appends `group` to `out` in XOR order to `target`, up to `n` in total. Sorts packed numbers
- * (top 40 bits of the distance, then the index) in a Float64Array instead of calling a
- * comparator; entries whose top 40 bits tie are then ordered exactly by the full distance.
+ * Appends a bucket's entries to `out` in XOR order to `target`, up to `n` in total. Sorts
+ * packed numbers (top 40 bits of the distance from the bucket's prefix arrays, then the index)
+ * in a Float64Array instead of calling a comparator; entries whose top 40 bits tie are then
+ * ordered exactly by the full distance.
  */
-function sortedInto (group: RoutingEntry[], target: Uint8Array, out: RoutingEntry[], n: number): void {
+function sortedInto (b: Bucket, target: Uint8Array, out: RoutingEntry[], n: number): void {
+  const group = b.entries
   const m = group.length
   if (m > 8192) { // beyond the index bits: plain comparator sort (never with sane k)
-    const copy = group.slice().sort((a, b) => compareDistance(a.id, b.id, target))
+    const copy = group.slice().sort((x, y) => compareDistance(x.id, y.id, target))
     for (const e of copy) { if (out.length >= n) return; out.push(e) }
     return
   }
   const keys = SCRATCH.subarray(0, m) // no allocation per call (nothing here re-enters)
-  const thi = (target[0] << 16) | (target[1] << 8) | target[2]
-  const tlo = (target[3] << 8) | target[4]
-  for (let k = 0; k < m; k++) {
-    const id = group[k].id
-    const hi = ((id[0] << 16) | (id[1] << 8) | id[2]) ^ thi
-    const lo = ((id[3] << 8) | id[4]) ^ tlo
-    keys[k] = (hi * 65536 + lo) * 8192 + k
+  const thi = hi24(target)
+  const tlo = lo24(target)
+  const { hi, lo } = b
+  for (let k = 0; k < m; k++) keys[k] = ((hi[k] ^ thi) * 65536 + ((lo[k] ^ tlo) >>> 8)) * 8192 + k
+  // Insertion sort: buckets hold at most k entries, and for so few a native sort costs more
+  // in its call than in comparisons.
+  for (let a = 1; a < m; a++) {
+    const v = keys[a]
+    let c = a - 1
+    while (c >= 0 && keys[c] > v) { keys[c + 1] = keys[c]; c-- }
+    keys[c + 1] = v
   }
-  keys.sort()
   const start = out.length
   for (let k = 0; k < m; k++) {
     // Past n, keep going only while the 40-bit prefix ties (the exact order may differ there).
@@ -343,8 +403,8 @@ function sortedInto (group: RoutingEntry[], target: Uint8Array, out: RoutingEntr
   // Exact order among 40-bit ties (insertion sort over the rare equal runs).
   for (let a = start + 1; a < out.length; a++) {
     if (Math.floor(keys[a - start] / 8192) !== Math.floor(keys[a - start - 1] / 8192)) continue
-    for (let b = a; b > start && Math.floor(keys[b - start] / 8192) === Math.floor(keys[b - start - 1] / 8192) && compareDistance(out[b].id, out[b - 1].id, target) < 0; b--) {
-      const t = out[b]; out[b] = out[b - 1]; out[b - 1] = t
+    for (let c = a; c > start && Math.floor(keys[c - start] / 8192) === Math.floor(keys[c - start - 1] / 8192) && compareDistance(out[c].id, out[c - 1].id, target) < 0; c--) {
+      const t = out[c]; out[c] = out[c - 1]; out[c - 1] = t
     }
   }
   if (out.length > n) out.length = n

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isCodedError, SeededRng } from '../../src/core/index.ts'
 import { identityFromSeed } from '../../src/crypto/index.ts'
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, OhtError, signMutable, type OhtRequest, type OhtResponse } from '../../src/oht/index.ts'
+import { createRoutingTable, decodeRequest, decodeResponse, encodeRequest, encodeResponse, OhtError, signMutable, type OhtRequest, type OhtResponse } from '../../src/oht/index.ts'
 
 const rng = new SeededRng('codec')
 const signer = identityFromSeed(rng.bytes(32))
@@ -125,6 +125,23 @@ describe('OHT wire codec', () => {
       assert.deepEqual(res.contacts.map(c => [...c.contact.publicKey]), [0, 1, 2, 0].map(i => [...keys[i]]))
       assert.deepEqual(res.contacts.map(c => c.contact.addrs), [[addr], [addr], [addr], [addr]])
     }
+  })
+
+  it('answers with a routing-table entry\'s new addresses once they change (the entry\'s cached wire form is dropped)', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self)
+    const id = rng.bytes(32)
+    const publicKey = rng.bytes(32)
+    table.add(id, { publicKey, addrs: ['sim:before'] }, 1)
+    const answer = (): string[][] => {
+      const res = decodeResponse(encodeResponse({ type: 'nodes', contacts: table.closest(id, 1) }))
+      assert.ok(res.type === 'nodes')
+      return res.contacts.map(c => c.contact.addrs)
+    }
+    assert.deepEqual(answer(), [['sim:before']])
+    assert.ok(table.get(id)?.block !== undefined, 'the entry keeps its wire form')
+    table.add(id, { publicKey, addrs: ['sim:after', 'sim:second'] }, 2)
+    assert.deepEqual(answer(), [['sim:after', 'sim:second']])
   })
 
   it('throws only typed errors on 20,000 random and mutated frames', () => {
