@@ -411,8 +411,15 @@ export class OhtNodeImpl {
 
   /** The bucket holding our k-th closest contact (0 while we know fewer than k): where our neighbourhood starts. */
   private neighbourhoodBucket (): number {
-    const near = this.routingTable.closest(this.id, this.cfg.k)
-    return near.length < this.cfg.k ? 0 : this.routingTable.bucketIndex(near[near.length - 1].id)
+    // Every contact of a deeper bucket is closer to us than any of a shallower one: counting
+    // bucket sizes from the deepest finds the k-th closest's bucket without ranking anyone.
+    const table = this.routingTable
+    let seen = 0
+    for (let i = table.deepestBucket; i >= 0; i--) {
+      seen += table.bucketSize(i)
+      if (seen >= this.cfg.k) return i
+    }
+    return 0
   }
 
   /** Validates and stores a PUT; returns the granted lifetime or throws a coded OhtError. */

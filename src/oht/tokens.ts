@@ -9,7 +9,7 @@
  * made with the current or the previous secret are accepted, so a token lives between one and
  * two rotation periods.
  */
-import { createHmac } from 'node:crypto'
+import * as nodeCrypto from 'node:crypto'
 import type { Clock } from '../core/clock.ts'
 import type { Rng } from '../core/rng.ts'
 import { secretEqual } from '../core/bytes.ts'
@@ -21,35 +21,67 @@ export interface WriteTokens {
   destroy(): void
 }
 
+/** Node's one-shot digest (20.12+), cheaper than a Hash or Hmac object for one small input. */
+const hashOnce = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash
+
+/**
+ * HMAC-SHA256 with a 32-byte secret over two 32-byte inputs, as RFC 2104 defines it, with the
+ * padded key blocks prepared once per secret: SHA-256((K ^ opad) || SHA-256((K ^ ipad) || m)),
+ * two one-shot digests instead of an Hmac object per token (a node answers every GET with a
+ * token). Other input lengths go through createHmac; both give the same bytes (tested).
+ */
+class Mac {
+  private readonly inner = new Uint8Array(64 + 64)
+  private readonly outer = new Uint8Array(64 + 32)
+
+  constructor (readonly secret: Uint8Array) {
+    for (let i = 0; i < 64; i++) {
+      const b = i < secret.byteLength ? secret[i] : 0
+      this.inner[i] = b ^ 0x36
+      this.outer[i] = b ^ 0x5c
+    }
+  }
+
+  of (a: Uint8Array, b: Uint8Array): Uint8Array {
+    if (hashOnce === undefined || a.byteLength !== 32 || b.byteLength !== 32 || this.secret.byteLength > 64) {
+      return new Uint8Array(nodeCrypto.createHmac('sha256', this.secret).update(a).update(b).digest())
+    }
+    this.inner.set(a, 64)
+    this.inner.set(b, 96)
+    this.outer.set(hashOnce('sha256', this.inner, 'buffer'), 64)
+    return new Uint8Array(hashOnce('sha256', this.outer, 'buffer'))
+  }
+
+  wipe (): void { this.secret.fill(0); this.inner.fill(0); this.outer.fill(0) }
+}
+
 export function createWriteTokens (clock: Clock, rng: Rng, rotateMs = 5 * 60_000): WriteTokens {
-  let current = rng.bytes(32)
-  let previous = rng.bytes(32)
+  let current = new Mac(rng.bytes(32))
+  let previous = new Mac(rng.bytes(32))
   let rotatedAt = clock.now()
 
   const rotate = (): void => {
     const now = clock.now()
     const periods = Math.floor((now - rotatedAt) / rotateMs)
     if (periods <= 0) return
-    previous.fill(0)
+    previous.wipe()
     if (periods === 1) {
       previous = current
     } else {
-      current.fill(0)
-      previous = rng.bytes(32) // both expired: nothing old stays valid
+      current.wipe()
+      previous = new Mac(rng.bytes(32)) // both expired: nothing old stays valid
     }
-    current = rng.bytes(32)
+    current = new Mac(rng.bytes(32))
     rotatedAt += periods * rotateMs
   }
-  const mac = (secret: Uint8Array, requester: Uint8Array, key: Uint8Array): Uint8Array =>
-    new Uint8Array(createHmac('sha256', secret).update(requester).update(key).digest())
 
   return {
-    issue (requester, key) { rotate(); return mac(current, requester, key) },
+    issue (requester, key) { rotate(); return current.of(requester, key) },
     check (requester, key, token) {
       rotate()
       if (token.byteLength !== 32) return false
-      return secretEqual(mac(current, requester, key), token) || secretEqual(mac(previous, requester, key), token)
+      return secretEqual(current.of(requester, key), token) || secretEqual(previous.of(requester, key), token)
     },
-    destroy () { current.fill(0); previous.fill(0) }
+    destroy () { current.wipe(); previous.wipe() }
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { FakeClock, HOUR, MINUTE, SeededRng } from '../../src/core/index.ts'
 import { createWriteTokens, immutableKey } from '../../src/oht/index.ts'
@@ -26,6 +27,19 @@ describe('write tokens', () => {
     assert.equal(errorCode(await peer.put(node.contact, rec, { token: wrongKeyToken })), 'OHT_BAD_TOKEN', 'token issued for another key')
     assert.equal(errorCode(await peer.put(node.contact, rec, { token: await peer.token(node.contact, key) })), 'stored')
     await node.stop()
+  })
+
+  it('a token is HMAC-SHA256(secret, requester || key), whatever the input lengths', () => {
+    const secret = new SeededRng('token-secret').bytes(32)
+    const tokens = createWriteTokens(new FakeClock(), new SeededRng('token-secret'))
+    const inputs = new SeededRng('token-inputs')
+    for (const [a, b] of [[32, 32], [32, 32], [20, 32], [32, 0], [100, 7]]) {
+      const requester = inputs.bytes(a)
+      const key = inputs.bytes(b)
+      const expected = createHmac('sha256', secret).update(requester).update(key).digest()
+      assert.deepEqual([...tokens.issue(requester, key)], [...expected], `${a}+${b} bytes`)
+      assert.equal(tokens.check(requester, key, expected), true)
+    }
   })
 
   it('a token survives one secret rotation and expires after two', async () => {
