@@ -6,7 +6,6 @@
  * candidate waits for the slot), and the freshest replacement then takes its place.
  */
 import { toHex } from '../core/bytes.ts'
-import { isView } from './id-map.ts'
 import { commonPrefixLength, compareDistance, ID_BITS } from './distance.ts'
 import type { PeerContact } from './network.ts'
 
@@ -45,14 +44,15 @@ export type AddOutcome = 'added' | 'updated' | 'replacement' | 'self' | 'ignored
 
 /**
  * One bucket: its entries in insertion order, with the first 48 bits of each entry's id kept
- * beside them in two typed arrays (24 bits each). Finding an id and ranking a bucket by
+ * beside them in two arrays of small integers (24 bits each; plain arrays, as typed arrays
+ * over 64 bytes get a separately allocated backing store, and tables make many buckets). Finding an id and ranking a bucket by
  * distance read these packed numbers, never the entries: a table's entries are scattered over
  * the heap (a simulator holds millions of them), so each entry touched is a likely cache miss.
  */
 interface Bucket {
   entries: Entry[] // insertion order; oldest() scans lastSeen (k is small, updates are hot)
-  hi: Int32Array // id bits 0-23 of entries[i]
-  lo: Int32Array // id bits 24-47 of entries[i]
+  hi: number[] // id bits 0-23 of entries[i]
+  lo: number[] // id bits 24-47 of entries[i]
   replacements: Entry[] // most recently seen last
   lastRefreshed: number
 }
@@ -65,7 +65,8 @@ export interface RoutingTable {
   readonly selfId: Uint8Array
   /**
    * Adds or refreshes a contact seen alive at `now`. The table copies the bytes it keeps unless
-   * `owned` says they are not views into a frame (e.g. the transport's authenticated contact).
+   * `owned` says they are never mutated and not views into a frame (e.g. the transport's
+   * authenticated contact, or a node's own contact).
    */
   add(id: Uint8Array, contact: PeerContact, now: number, owned?: boolean): AddOutcome
   /** Removes a contact outright; the freshest replacement takes its place. */
@@ -133,7 +134,7 @@ class KBucketTable implements RoutingTable {
   private bucket (index: number, now: number): Bucket {
     let b = this.buckets[index]
     if (b === undefined) {
-      b = { entries: [], hi: new Int32Array(this.k), lo: new Int32Array(this.k), replacements: [], lastRefreshed: now }
+      b = { entries: [], hi: [], lo: [], replacements: [], lastRefreshed: now }
       this.buckets[index] = b
     }
     return b
@@ -141,18 +142,17 @@ class KBucketTable implements RoutingTable {
 
   /** Appends an entry to a bucket with room. */
   private append (b: Bucket, e: Entry): void {
-    const at = b.entries.length
     b.entries.push(e)
-    b.hi[at] = hi24(e.id)
-    b.lo[at] = lo24(e.id)
+    b.hi.push(hi24(e.id))
+    b.lo.push(lo24(e.id))
     this.count++
   }
 
   /** Takes the entry at `at` out of its bucket (the order of the others is kept). */
   private removeAt (b: Bucket, at: number): void {
     b.entries.splice(at, 1)
-    b.hi.copyWithin(at, at + 1)
-    b.lo.copyWithin(at, at + 1)
+    b.hi.splice(at, 1)
+    b.lo.splice(at, 1)
     this.count--
   }
 
@@ -344,20 +344,18 @@ class Entry implements RoutingEntry {
 }
 
 /**
- * The table never pins a decoded frame: views are copied; standalone arrays, as the transport
- * and the simulator hand out, are kept as they are. Copies are separate 32-byte slices: V8
- * keeps arrays that small inside its own heap, while views of one shared 64-byte buffer forced
- * it to give each entry an external backing store (~1 µs more per entry, and GC work). Each
- * table keeps its own copies: sharing one copy per peer across the tables of a process (the
- * simulator's thousands of nodes) saved memory but measured 9-14 % slower at 10,000 nodes,
- * as an entry's contact then lives far from the entry.
+ * The table never pins a decoded frame: unless the caller says it owns the bytes (`owned`: the
+ * transport's authenticated key, a node's own contact), the id, key and address list are
+ * copied. Copies are separate 32-byte slices: V8 keeps arrays that small inside its own heap,
+ * while views of one shared 64-byte buffer forced it to give each entry an external backing
+ * store. (Asking an array whether it is a view reads its `.buffer`, which moves a small array
+ * out of V8's heap for good: copying is cheaper than checking.) Each table keeps its own
+ * copies: sharing one copy per peer across the tables of a process (the simulator's thousands
+ * of nodes) saved memory but measured 9-14 % slower at 10,000 nodes.
  */
 function newEntry (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): Entry {
   if (owned) return new Entry(id, contact, now, now)
-  const idView = isView(id)
-  const keyView = isView(contact.publicKey)
-  if (!idView && !keyView) return new Entry(id, contact, now, now)
-  return new Entry(idView ? id.slice() : id, { publicKey: keyView ? contact.publicKey.slice() : contact.publicKey, addrs: contact.addrs.slice() }, now, now)
+  return new Entry(id.slice(), { publicKey: contact.publicKey.slice(), addrs: contact.addrs.slice() }, now, now)
 }
 
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {

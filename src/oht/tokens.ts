@@ -31,14 +31,14 @@ const hashOnce = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, encodin
  * token). Other input lengths go through createHmac; both give the same bytes (tested).
  */
 class Mac {
-  private readonly inner = new Uint8Array(64 + 64)
-  private readonly outer = new Uint8Array(64 + 32)
+  private readonly ipad = new Uint8Array(64)
+  private readonly opad = new Uint8Array(64)
 
   constructor (readonly secret: Uint8Array) {
     for (let i = 0; i < 64; i++) {
       const b = i < secret.byteLength ? secret[i] : 0
-      this.inner[i] = b ^ 0x36
-      this.outer[i] = b ^ 0x5c
+      this.ipad[i] = b ^ 0x36
+      this.opad[i] = b ^ 0x5c
     }
   }
 
@@ -46,14 +46,19 @@ class Mac {
     if (hashOnce === undefined || a.byteLength !== 32 || b.byteLength !== 32 || this.secret.byteLength > 64) {
       return new Uint8Array(nodeCrypto.createHmac('sha256', this.secret).update(a).update(b).digest())
     }
-    this.inner.set(a, 64)
-    this.inner.set(b, 96)
-    this.outer.set(hashOnce('sha256', this.inner, 'buffer'), 64)
-    return new Uint8Array(hashOnce('sha256', this.outer, 'buffer'))
+    INNER.set(this.ipad, 0); INNER.set(a, 64); INNER.set(b, 96)
+    OUTER.set(this.opad, 0); OUTER.set(hashOnce('sha256', INNER, 'buffer'), 64)
+    const mac = new Uint8Array(hashOnce('sha256', OUTER, 'buffer'))
+    INNER.fill(0, 0, 64); OUTER.fill(0, 0, 64) // no key material left in the shared scratch
+    return mac
   }
 
-  wipe (): void { this.secret.fill(0); this.inner.fill(0); this.outer.fill(0) }
+  wipe (): void { this.secret.fill(0); this.ipad.fill(0); this.opad.fill(0) }
 }
+
+/** Scratch for one MAC at a time (synchronous, nothing re-enters): no buffers per secret. */
+const INNER = new Uint8Array(64 + 64)
+const OUTER = new Uint8Array(64 + 32)
 
 export function createWriteTokens (clock: Clock, rng: Rng, rotateMs = 5 * 60_000): WriteTokens {
   let current = new Mac(rng.bytes(32))

@@ -303,7 +303,7 @@ export class Testnet {
         }
         for (const j of scratch) {
           const other = this.peers[j]
-          if (other !== self) self.node.routingTable.add(other.id, other.node.contact, now)
+          if (other !== self) self.node.routingTable.add(other.id, other.node.contact, now, true) // a node's own id and contact: shared, not copied
         }
       }
       // A network in its steady state has refreshed its buckets at scattered times; without
