@@ -98,6 +98,11 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const d = Math.max(1, spec.disjointPaths)
   const claimed = new IdMap<Candidate>()
   const paths: Candidate[][] = Array.from({ length: d }, () => [])
+  // Beside each path, its candidates' distances to the target cut to 48 bits (exact in a
+  // double): the binary search below compares these and reads ids only on a tie.
+  const near: number[][] = Array.from({ length: d }, () => [])
+  const thi = (target[0] << 16) | (target[1] << 8) | target[2]
+  const tlo = (target[3] << 16) | (target[4] << 8) | target[5]
   const inflight = new Array<number>(d).fill(0)
   // A path only ever asks its k closest that did not fail, so a contact ranked past
   // `room + failed` on it could only be reached if that many closer ones failed first: it is
@@ -116,10 +121,13 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     if (prior !== undefined && (prior.verified || prior.state !== 'new')) return
     if (prior === undefined && spec.skip?.(id) === true) return
     const list = paths[path]
+    const dists = near[path]
+    const dist = (((id[0] << 16) | (id[1] << 8) | id[2]) ^ thi) * 0x1000000 + (((id[3] << 16) | (id[4] << 8) | id[5]) ^ tlo)
     let lo = 0; let hi = list.length
     while (lo < hi) {
       const mid = (lo + hi) >> 1
-      if (compareDistance(list[mid].id, id, target) < 0) lo = mid + 1
+      const m = dists[mid]
+      if (m < dist || (m === dist && compareDistance(list[mid].id, id, target) < 0)) lo = mid + 1
       else hi = mid
     }
     if (lo >= room + failed[path]) return
@@ -140,6 +148,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     const c: Candidate = { id, contact, path, state: 'new', verified }
     claimed.set(id, c)
     list.splice(lo, 0, c)
+    dists.splice(lo, 0, dist)
   }
 
   const seeds = spec.seeds.slice().sort((a, b) => compareDistance(a.id, b.id, target))
