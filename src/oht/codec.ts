@@ -418,7 +418,23 @@ class LazyContact implements WireContact {
     return this.built
   }
 
+  /** The public key alone (a view into the frame; the addresses stay undecoded). */
+  get publicKey (): Uint8Array { return this.built?.publicKey ?? this.frame.subarray(this.at, this.at + PUBLIC_KEY_BYTES) }
+
+  /** How many dial addresses the contact carries (0: a client, not routable). */
+  get addrCount (): number { return this.built?.addrs.length ?? this.frame[this.at + PUBLIC_KEY_BYTES] }
+
   toJSON (): WireContact { return { id: this.id, contact: this.contact } }
+}
+
+/** A wire contact's public key, without decoding a received contact's addresses. */
+export function wirePublicKey (w: WireContact): Uint8Array {
+  return w instanceof LazyContact ? w.publicKey : w.contact.publicKey
+}
+
+/** True if a wire contact carries dial addresses, without decoding a received contact's addresses. */
+export function wireRoutable (w: WireContact): boolean {
+  return w instanceof LazyContact ? w.addrCount > 0 : w.contact.addrs.length > 0
 }
 
 function readContacts (r: Reader): WireContact[] {

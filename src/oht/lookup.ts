@@ -13,7 +13,7 @@ import { IdMap } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance } from './distance.ts'
-import type { WireContact } from './codec.ts'
+import { wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
 import { OhtError } from './errors.ts'
 import type { PeerContact } from './network.ts'
 import type { OhtRecord } from './records.ts'
@@ -34,6 +34,7 @@ export type LookupEvent =
 
 export interface Candidate {
   readonly id: Uint8Array
+  /** Built from the answer that offered it on first read (most candidates are never asked). */
   readonly contact: PeerContact
   readonly path: number
   /** False while the id is only what another peer claimed. */
@@ -91,13 +92,28 @@ export interface LookupOutcome {
 
 const NO_CONTACTS: WireContact[] = []
 
+/**
+ * A candidate keeps the wire contact that offered it and builds its PeerContact on first read:
+ * a lookup ranks many more contacts than it asks, and a built contact (key view, address
+ * strings) held for the whole lookup outlived the young generation (measured: the largest
+ * share of what survived scavenges).
+ */
+class PathCandidate implements Candidate {
+  state: Candidate['state'] = 'new'
+  stalled?: boolean
+  result?: QueryResult
+  constructor (readonly id: Uint8Array, private readonly wire: WireContact, readonly path: number, public verified: boolean) {}
+  get contact (): PeerContact { return this.wire.contact }
+  get publicKey (): Uint8Array { return wirePublicKey(this.wire) }
+}
+
 /** Runs one lookup to completion (or abort). */
 export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const { target, k, onEvent } = spec
   const alpha = Math.max(1, spec.alpha)
   const d = Math.max(1, spec.disjointPaths)
-  const claimed = new IdMap<Candidate>()
-  const paths: Candidate[][] = Array.from({ length: d }, () => [])
+  const claimed = new IdMap<PathCandidate>()
+  const paths: PathCandidate[][] = Array.from({ length: d }, () => [])
   // Beside each path, its candidates' distances to the target cut to 48 bits (exact in a
   // double): the binary search below compares these and reads ids only on a tie.
   const near: number[][] = Array.from({ length: d }, () => [])
@@ -131,13 +147,12 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       else hi = mid
     }
     if (lo >= room + failed[path]) return
-    const contact = w.contact
-    if (contact.addrs.length === 0) return // a client: cannot be asked
+    if (!wireRoutable(w)) return // a client: cannot be asked
     if (prior !== undefined) {
       // Two contacts claim one id: at most one can be honest. Settle it now so a forged claim
       // cannot shadow the real peer.
-      if (bytesEqual(prior.contact.publicKey, contact.publicKey)) return
-      if (!spec.verifyId(prior.id, prior.contact.publicKey)) {
+      if (bytesEqual(prior.publicKey, wirePublicKey(w))) return
+      if (!spec.verifyId(prior.id, prior.publicKey)) {
         prior.state = 'failed'
         failed[prior.path]++
       } else {
@@ -145,7 +160,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         return
       }
     }
-    const c: Candidate = { id, contact, path, state: 'new', verified }
+    const c = new PathCandidate(id, w, path, verified)
     claimed.set(id, c)
     list.splice(lo, 0, c)
     dists.splice(lo, 0, dist)
@@ -206,10 +221,10 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       if (allDone) finish()
     }
 
-    const launch = (c: Candidate): void => {
+    const launch = (c: PathCandidate): void => {
       if (!c.verified) {
         c.verified = true
-        if (!spec.verifyId(c.id, c.contact.publicKey)) {
+        if (!spec.verifyId(c.id, c.publicKey)) {
           c.state = 'failed'
           failed[c.path]++
           onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: new OhtError('OHT_BAD_RESPONSE', 'a peer advertised a contact whose id is not the hash of its key') })
