@@ -401,7 +401,7 @@ function readAddrs (r: Reader): string[] {
  */
 class LazyContact implements WireContact {
   private built?: PeerContact
-  constructor (readonly id: Uint8Array, private readonly frame: Uint8Array, private readonly at: number) {}
+  constructor (readonly id: Uint8Array, readonly frame: Uint8Array, readonly at: number) {}
 
   get contact (): PeerContact {
     if (this.built !== undefined) return this.built
@@ -425,6 +425,19 @@ class LazyContact implements WireContact {
   get addrCount (): number { return this.built?.addrs.length ?? this.frame[this.at + PUBLIC_KEY_BYTES] }
 
   toJSON (): WireContact { return { id: this.id, contact: this.contact } }
+}
+
+/** True if two wire contacts carry the same public key (compared in place: no views, no decoding). */
+export function samePublicKey (a: WireContact, b: WireContact): boolean {
+  const ab = a instanceof LazyContact ? a.frame : a.contact.publicKey
+  const ao = a instanceof LazyContact ? a.at : 0
+  const bb = b instanceof LazyContact ? b.frame : b.contact.publicKey
+  const bo = b instanceof LazyContact ? b.at : 0
+  if (ab.byteLength - ao < PUBLIC_KEY_BYTES || bb.byteLength - bo < PUBLIC_KEY_BYTES) return false
+  if (!(a instanceof LazyContact) && ab.byteLength !== PUBLIC_KEY_BYTES) return false
+  if (!(b instanceof LazyContact) && bb.byteLength !== PUBLIC_KEY_BYTES) return false
+  for (let i = 0; i < PUBLIC_KEY_BYTES; i++) if (ab[ao + i] !== bb[bo + i]) return false
+  return true
 }
 
 /** A wire contact's public key, without decoding a received contact's addresses. */

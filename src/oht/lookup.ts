@@ -13,7 +13,7 @@ import { IdMap } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance } from './distance.ts'
-import { wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
+import { samePublicKey, wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
 import { OhtError } from './errors.ts'
 import type { PeerContact } from './network.ts'
 import type { OhtRecord } from './records.ts'
@@ -102,7 +102,7 @@ class PathCandidate implements Candidate {
   state: Candidate['state'] = 'new'
   stalled?: boolean
   result?: QueryResult
-  constructor (readonly id: Uint8Array, private readonly wire: WireContact, readonly path: number, public verified: boolean) {}
+  constructor (readonly id: Uint8Array, readonly wire: WireContact, readonly path: number, public verified: boolean) {}
   get contact (): PeerContact { return this.wire.contact }
   get publicKey (): Uint8Array { return wirePublicKey(this.wire) }
 }
@@ -151,7 +151,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     if (prior !== undefined) {
       // Two contacts claim one id: at most one can be honest. Settle it now so a forged claim
       // cannot shadow the real peer.
-      if (bytesEqual(prior.publicKey, wirePublicKey(w))) return
+      if (samePublicKey(prior.wire, w)) return
       if (!spec.verifyId(prior.id, prior.publicKey)) {
         prior.state = 'failed'
         failed[prior.path]++

@@ -379,7 +379,7 @@ function sortedInto (b: Bucket, target: Uint8Array, out: RoutingEntry[], n: numb
     for (const e of copy) { if (out.length >= n) return; out.push(e) }
     return
   }
-  const keys = SCRATCH.subarray(0, m) // no allocation per call (nothing here re-enters)
+  const keys = SCRATCH // entries 0..m-1; no allocation per call (nothing here re-enters)
   const thi = hi24(target)
   const tlo = lo24(target)
   const { hi, lo } = b

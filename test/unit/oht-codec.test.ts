@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isCodedError, SeededRng } from '../../src/core/index.ts'
 import { identityFromSeed } from '../../src/crypto/index.ts'
+import { samePublicKey, wirePublicKey, wireRoutable } from '../../src/oht/codec.ts'
 import { createRoutingTable, decodeRequest, decodeResponse, encodeRequest, encodeResponse, OhtError, signMutable, type OhtRequest, type OhtResponse } from '../../src/oht/index.ts'
 
 const rng = new SeededRng('codec')
@@ -142,6 +143,28 @@ describe('OHT wire codec', () => {
     assert.ok(table.get(id)?.block !== undefined, 'the entry keeps its wire form')
     table.add(id, { publicKey, addrs: ['sim:after', 'sim:second'] }, 2)
     assert.deepEqual(answer(), [['sim:after', 'sim:second']])
+  })
+
+  it('reads a received contact\'s key and routability in place, the same as from the built contact', () => {
+    const [k1, k2] = [rng.bytes(32), rng.bytes(32)]
+    const sent = [
+      { id: rng.bytes(32), contact: { publicKey: k1, addrs: ['sim:a'] } },
+      { id: rng.bytes(32), contact: { publicKey: k2, addrs: [] } },
+      { id: rng.bytes(32), contact: { publicKey: k1.slice(), addrs: ['sim:b', 'sim:c'] } }
+    ]
+    const res = decodeResponse(encodeResponse({ type: 'nodes', contacts: sent }))
+    assert.ok(res.type === 'nodes')
+    const [a, b, c] = res.contacts
+    assert.deepEqual([wireRoutable(a), wireRoutable(b), wireRoutable(c)], [true, false, true])
+    assert.deepEqual([...wirePublicKey(b)], [...k2])
+    assert.equal(samePublicKey(a, c), true)
+    assert.equal(samePublicKey(a, b), false)
+    assert.equal(samePublicKey(a, sent[0]), true, 'received against a plain contact')
+    assert.equal(samePublicKey(sent[1], b), true)
+    assert.equal(samePublicKey(sent[0], b), false)
+    void c.contact // built: the answers stay the same
+    assert.equal(samePublicKey(c, a), true)
+    assert.equal(wireRoutable(c), true)
   })
 
   it('throws only typed errors on 20,000 random and mutated frames', () => {
