@@ -401,7 +401,12 @@ function readAddrs (r: Reader): string[] {
  */
 class LazyContact implements WireContact {
   private built?: PeerContact
-  constructor (readonly id: Uint8Array, readonly frame: Uint8Array, readonly at: number) {}
+  private idView?: Uint8Array
+  /** `at`: where the public key starts in `frame` (the id is the 32 bytes before it). */
+  constructor (readonly frame: Uint8Array, readonly at: number) {}
+
+  /** A view into the frame, made on first read: lookups compare most ids in place (wireIdBytes). */
+  get id (): Uint8Array { return this.idView ??= this.frame.subarray(this.at - KEY_BYTES, this.at) }
 
   get contact (): PeerContact {
     if (this.built !== undefined) return this.built
@@ -440,6 +445,13 @@ export function samePublicKey (a: WireContact, b: WireContact): boolean {
   return true
 }
 
+/**
+ * Where a wire contact's id sits, for reading it in place: the bytes (`wireIdBytes`) and the
+ * offset in them (`wireIdOffset`). A received contact's id is then never made into a view.
+ */
+export function wireIdBytes (w: WireContact): Uint8Array { return w instanceof LazyContact ? w.frame : w.id }
+export function wireIdOffset (w: WireContact): number { return w instanceof LazyContact ? w.at - KEY_BYTES : 0 }
+
 /** A wire contact's public key, without decoding a received contact's addresses. */
 export function wirePublicKey (w: WireContact): Uint8Array {
   return w instanceof LazyContact ? w.publicKey : w.contact.publicKey
@@ -455,7 +467,7 @@ function readContacts (r: Reader): WireContact[] {
   if (n > MAX_CONTACTS) throw bad(`too many contacts: ${n} > ${MAX_CONTACTS}`)
   const out: WireContact[] = []
   for (let i = 0; i < n; i++) {
-    const id = r.view_(KEY_BYTES, 'contact id')
+    r.skip(KEY_BYTES, 'contact id')
     const at = r.off
     r.skip(PUBLIC_KEY_BYTES, 'contact key')
     // Validate the addresses now (lengths, UTF-8) without building strings: one native ASCII
@@ -475,7 +487,7 @@ function readContacts (r: Reader): WireContact[] {
       readAddrs(r)
       r.off = save
     }
-    out.push(new LazyContact(id, r.buf, at))
+    out.push(new LazyContact(r.buf, at))
   }
   return out
 }

@@ -14,6 +14,17 @@ export function idPrefix (id: Uint8Array): number {
   return ((id[0] << 16) | (id[1] << 8) | id[2]) * 0x1000000 + ((id[3] << 16) | (id[4] << 8) | id[5])
 }
 
+/** The 32-byte id at `off` in `buf` equals `id`. */
+export function idEqualsAt (id: Uint8Array, buf: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 32; i++) if (id[i] !== buf[off + i]) return false
+  return id.byteLength === 32
+}
+
+/** idPrefix of the id at `off` in `buf`. */
+export function idPrefixAt (buf: Uint8Array, off: number): number {
+  return ((buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2]) * 0x1000000 + ((buf[off + 3] << 16) | (buf[off + 4] << 8) | buf[off + 5])
+}
+
 function sameId (a: Uint8Array, b: Uint8Array): boolean {
   if (a === b) return true
   for (let i = 6; i < 32; i++) if (a[i] !== b[i]) return false
@@ -30,6 +41,12 @@ export class IdMap<V> {
 
   get (id: Uint8Array): V | undefined {
     for (let s = this.map.get(idPrefix(id)); s !== undefined; s = s.next) if (sameId(s.id, id)) return s.value
+    return undefined
+  }
+
+  /** get() for the 32-byte id at `off` in `buf`, read in place. */
+  getAt (buf: Uint8Array, off: number): V | undefined {
+    for (let s = this.map.get(idPrefixAt(buf, off)); s !== undefined; s = s.next) if (idEqualsAt(s.id, buf, off)) return s.value
     return undefined
   }
 

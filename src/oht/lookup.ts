@@ -8,12 +8,11 @@
  * The transport-facing work (encode, timeouts, routing-table upkeep) is the caller's `query`.
  */
 import { setMaxListeners } from 'node:events'
-import { bytesEqual } from '../core/bytes.ts'
-import { IdMap } from './id-map.ts'
+import { IdMap, idEqualsAt, idPrefixAt } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
-import { compareDistance } from './distance.ts'
-import { samePublicKey, wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
+import { compareDistance, ID_BYTES } from './distance.ts'
+import { samePublicKey, wireIdBytes, wireIdOffset, wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
 import { OhtError } from './errors.ts'
 import type { PeerContact } from './network.ts'
 import type { OhtRecord } from './records.ts'
@@ -55,8 +54,8 @@ export interface LookupSpec {
   disjointPaths: number
   /** True if `id` is SHA-256 of `publicKey` (the caller may answer from verified knowledge). */
   verifyId: (id: Uint8Array, publicKey: Uint8Array) => boolean
-  /** True for a contact the caller knows to be unreachable right now: it is not asked. */
-  skip?: (id: Uint8Array) => boolean
+  /** True for a contact the caller knows to be unreachable right now (by idPrefix of its id): it is not asked. */
+  skip?: (idPrefix: number) => boolean
   query: (candidate: Candidate, signal: AbortSignal) => Promise<QueryResult>
   /** Clock for stall timers. */
   clock?: Clock
@@ -131,19 +130,23 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
 
   /** Adds a contact to a path unless known; the contact itself is only read when it is new. */
   const insert = (path: number, w: WireContact, verified = false): void => {
-    const id = w.id
-    if (bytesEqual(id, spec.selfId)) return
-    const prior = claimed.get(id)
+    // The id is read where it lies (a received contact's frame): most contacts an answer
+    // offers are already known or too far, and never need an array of their own.
+    const buf = wireIdBytes(w)
+    const off = wireIdOffset(w)
+    if (buf.byteLength - off < ID_BYTES) return
+    if (idEqualsAt(spec.selfId, buf, off)) return
+    const prior = claimed.getAt(buf, off)
     if (prior !== undefined && (prior.verified || prior.state !== 'new')) return
-    if (prior === undefined && spec.skip?.(id) === true) return
+    if (prior === undefined && spec.skip?.(idPrefixAt(buf, off)) === true) return
     const list = paths[path]
     const dists = near[path]
-    const dist = (((id[0] << 16) | (id[1] << 8) | id[2]) ^ thi) * 0x1000000 + (((id[3] << 16) | (id[4] << 8) | id[5]) ^ tlo)
+    const dist = (((buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2]) ^ thi) * 0x1000000 + (((buf[off + 3] << 16) | (buf[off + 4] << 8) | buf[off + 5]) ^ tlo)
     let lo = 0; let hi = list.length
     while (lo < hi) {
       const mid = (lo + hi) >> 1
       const m = dists[mid]
-      if (m < dist || (m === dist && compareDistance(list[mid].id, id, target) < 0)) lo = mid + 1
+      if (m < dist || (m === dist && compareDistance(list[mid].id, w.id, target) < 0)) lo = mid + 1
       else hi = mid
     }
     if (lo >= room + failed[path]) return
@@ -160,6 +163,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         return
       }
     }
+    const id = w.id
     const c = new PathCandidate(id, w, path, verified)
     claimed.set(id, c)
     list.splice(lo, 0, c)

@@ -536,7 +536,7 @@ export class OhtNodeImpl {
       alpha: this.cfg.alpha,
       disjointPaths: d,
       verifyId: (id, pk) => this.verifyId(id, pk),
-      skip: (id) => this.isUnreachable(id),
+      skip: (prefix) => this.isUnreachable(prefix),
       query: async (c, querySignal) => {
         this.stats.lookupQueries++; by.queries++
         try { return await this.query(c, kind, target, querySignal) } catch (err) { by.failed++; throw err }
@@ -564,9 +564,8 @@ export class OhtNodeImpl {
     u.set(key, this.clock.now() + this.cfg.unreachableForMs)
   }
 
-  private isUnreachable (id: Uint8Array): boolean {
+  private isUnreachable (key: number): boolean {
     if (this.unreachable.size === 0) return false
-    const key = idPrefix(id)
     const until = this.unreachable.get(key)
     if (until === undefined) return false
     if (until > this.clock.now()) return true
