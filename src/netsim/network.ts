@@ -274,14 +274,14 @@ export class SimNetwork {
         timer?.cancel()
         reject(abortReason(signal as AbortSignal))
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      if (signal !== undefined) onAbortOf(signal).add(onAbort)
       // The caller's deadline: a timer on its own clock (voided if it crashes).
       const timeoutMs = options?.timeoutMs
       const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
         ? from.clock.setTimeout(() => {
           if (settled) return
           settled = true
-          signal?.removeEventListener('abort', onAbort)
+          if (signal !== undefined) abortWaiters.get(signal)?.delete(onAbort)
           reject(timeoutError(to, timeoutMs))
         }, timeoutMs)
         : undefined
@@ -291,7 +291,7 @@ export class SimNetwork {
         if (!from.isOnline || from.epoch !== callerEpoch) return
         settled = true
         timer?.cancel()
-        signal?.removeEventListener('abort', onAbort)
+        if (signal !== undefined) abortWaiters.get(signal)?.delete(onAbort)
         if (err !== undefined) { reject(err); return }
         this.stats.responses++
         resolve(value as Uint8Array)
@@ -361,6 +361,29 @@ export class SimNetwork {
     const copy = response !== undefined ? copyFrame(response) : undefined
     this.scheduler.schedule(delay, () => { finish(err, copy) })
   }
+}
+
+/**
+ * Requests waiting on each caller signal: one 'abort' listener per signal instead of one per
+ * request (thousands of simulated nodes keep many requests in flight on a few long-lived
+ * signals; adding and removing an EventTarget listener per request was a visible share).
+ * Callbacks run in the order their requests were sent, as the listeners did.
+ */
+const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>()
+
+function onAbortOf (signal: AbortSignal): Set<() => void> {
+  let waiters = abortWaiters.get(signal)
+  if (waiters === undefined) {
+    const set = new Set<() => void>()
+    waiters = set
+    abortWaiters.set(signal, set)
+    signal.addEventListener('abort', () => {
+      abortWaiters.delete(signal)
+      for (const fn of set) fn()
+      set.clear()
+    }, { once: true })
+  }
+  return waiters
 }
 
 /**

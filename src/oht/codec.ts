@@ -35,7 +35,6 @@
  * be reused by the transport, and whoever keeps bytes longer than the frame (routing table,
  * store) copies them.
  */
-import { isAscii as isAsciiBytes } from 'node:buffer'
 import { allocFrame } from '../core/bytes.ts'
 import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
 import type { PeerContact } from './network.ts'
@@ -462,6 +461,13 @@ export function wireRoutable (w: WireContact): boolean {
   return w instanceof LazyContact ? w.addrCount > 0 : w.contact.addrs.length > 0
 }
 
+/** True if every byte in buf[from, to) is below 0x80 (checked in place: no view per contact). */
+function asciiBetween (buf: Uint8Array, from: number, to: number): boolean {
+  let or = 0
+  for (let i = from; i < to; i++) or |= buf[i]
+  return or < 0x80
+}
+
 function readContacts (r: Reader): WireContact[] {
   const n = r.u8('contact count')
   if (n > MAX_CONTACTS) throw bad(`too many contacts: ${n} > ${MAX_CONTACTS}`)
@@ -470,8 +476,8 @@ function readContacts (r: Reader): WireContact[] {
     r.skip(KEY_BYTES, 'contact id')
     const at = r.off
     r.skip(PUBLIC_KEY_BYTES, 'contact key')
-    // Validate the addresses now (lengths, UTF-8) without building strings: one native ASCII
-    // check over the whole address block (its length bytes are ASCII too while under 128).
+    // Validate the addresses now (lengths, UTF-8) without building strings: one ASCII check
+    // over the whole address block (its length bytes are ASCII too while under 128).
     const count = r.u8('address count')
     if (count > MAX_ADDRS) throw bad(`too many addresses: ${count} > ${MAX_ADDRS}`)
     const block = r.off
@@ -480,7 +486,7 @@ function readContacts (r: Reader): WireContact[] {
       if (len > MAX_ADDR_BYTES) throw bad(`address too long: ${len} > ${MAX_ADDR_BYTES}`)
       r.skip(len, 'address')
     }
-    if (r.off > block && !isAsciiBytes(r.buf.subarray(block, r.off))) {
+    if (!asciiBetween(r.buf, block, r.off)) {
       // Long or non-ASCII addresses: check the UTF-8 properly so reading later cannot throw.
       const save = r.off
       r.off = at + PUBLIC_KEY_BYTES

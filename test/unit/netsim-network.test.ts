@@ -143,6 +143,25 @@ describe('netsim network', () => {
     await assert.rejects(a.net.request(b.contact, Uint8Array.of(1), { signal: ac.signal }), (e) => isCodedError(e, 'CORE_ABORTED'))
   })
 
+  it('one abort ends every request still waiting on its signal, in the order they were sent, and none that already settled', async () => {
+    const sim = createSimulation({ seed: 8, startTime: 0, network: { latency: constantLatency(100) } })
+    const [a, b] = echoPlusOne(sim, 2)
+    const ac = new AbortController()
+    const order: string[] = []
+    const track = (name: string, p: Promise<Uint8Array>): Promise<void> => p.then(() => { order.push(`${name}:ok`) }, (e: unknown) => { order.push(`${name}:${(e as { code?: string }).code ?? 'error'}`) })
+    const answered = track('answered', a.net.request(b.contact, Uint8Array.of(1), { signal: ac.signal }))
+    const timedOut = track('timed-out', a.net.request(b.contact, Uint8Array.of(2), { signal: ac.signal, timeoutMs: 10 }))
+    sim.clock.setTimeout(() => {
+      void track('first', a.net.request(b.contact, Uint8Array.of(3), { signal: ac.signal }))
+      void track('second', a.net.request(b.contact, Uint8Array.of(4), { signal: ac.signal }))
+      sim.clock.setTimeout(() => { ac.abort() }, 50)
+    }, 300)
+    await sim.settle(Promise.all([answered, timedOut]))
+    await sim.run()
+    assert.deepEqual(order, ['timed-out:CORE_TIMEOUT', 'answered:ok', 'first:CORE_ABORTED', 'second:CORE_ABORTED'])
+    assert.equal(sim.network.stats.late, 3, 'the timed-out and the two aborted requests were answered after all')
+  })
+
   it('refuses frames above maxFrameBytes with SIM_FRAME_TOO_LARGE', async () => {
     const sim = createSimulation({ seed: 9, network: { maxFrameBytes: 16 } })
     const [a, b] = echoPlusOne(sim, 2)
