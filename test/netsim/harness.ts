@@ -26,6 +26,8 @@ import {
   type Churn, type Interceptor, type LatencyModel, type NetworkStats, type SimHost, type Simulation, type Summary
 } from '../../src/netsim/index.ts'
 import { simIdentityFromSeed, type SimIdentity } from './sim-identity.ts'
+import { wireIdBytes, wireIdOffset } from '../../src/oht/codec.ts'
+import { idPrefixAt } from '../../src/oht/id-map.ts'
 
 // Thousands of nodes each keep more than ten requests in flight on one long-lived AbortSignal;
 // Node's leak warning (11 listeners) would flood the output. Test processes only.
@@ -540,7 +542,7 @@ export class Testnet {
       const res = decodeResponse(answer)
       if (res.type === 'nodes' || res.type === 'value') {
         for (const c of res.contacts) {
-          const p = idPrefix(c.id)
+          const p = idPrefixAt(wireIdBytes(c), wireIdOffset(c)) // in place: no id array per contact
           if (!op.depth.has(p)) op.depth.set(p, depth + 1)
         }
         if (res.type === 'value' && res.record !== undefined && op.hops === undefined) op.hops = depth
