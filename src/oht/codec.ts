@@ -266,21 +266,24 @@ function startsWith (block: Uint8Array, key: Uint8Array): boolean {
 function contactBlock (c: PeerContact): Uint8Array {
   let block = contactBlocks.get(c)
   if (block !== undefined) return block
+  block = buildContactBlock(c)
+  contactBlocks.set(c, block)
+  return block
+}
+
+/** A contact's block from the shared cache by address, or built (and shared) now. */
+function buildContactBlock (c: PeerContact): Uint8Array {
   const single = c.addrs.length === 1 ? c.addrs[0] : undefined
   const shared = single !== undefined ? sharedContactBlocks.get(single) : undefined
-  if (shared !== undefined && startsWith(shared, c.publicKey)) {
-    block = shared
-  } else {
-    const addrs = addrsBlock(c.addrs)
-    const w = new Writer(PUBLIC_KEY_BYTES + addrs.byteLength, false)
-    w.bytes(fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey')); w.bytes(addrs)
-    block = w.done()
-    if (single !== undefined) {
-      if (sharedContactBlocks.size >= SHARED_CONTACT_BLOCKS_MAX) sharedContactBlocks.clear()
-      sharedContactBlocks.set(single, block)
-    }
+  if (shared !== undefined && startsWith(shared, c.publicKey)) return shared
+  const addrs = addrsBlock(c.addrs)
+  const w = new Writer(PUBLIC_KEY_BYTES + addrs.byteLength, false)
+  w.bytes(fixed(c.publicKey, PUBLIC_KEY_BYTES, 'publicKey')); w.bytes(addrs)
+  const block = w.done()
+  if (single !== undefined) {
+    if (sharedContactBlocks.size >= SHARED_CONTACT_BLOCKS_MAX) sharedContactBlocks.clear()
+    sharedContactBlocks.set(single, block)
   }
-  contactBlocks.set(c, block)
   return block
 }
 
@@ -295,8 +298,9 @@ function contactsSize (contacts: WireContact[]): number {
   for (const w of contacts) {
     let block = w.block
     if (block === undefined) {
-      block = contactBlock(w.contact)
-      if (Object.hasOwn(w, 'block')) w.block = block
+      // A holder that caches the block (a routing-table entry) needs no entry in the WeakMap.
+      if (Object.hasOwn(w, 'block')) w.block = block = buildContactBlock(w.contact)
+      else block = contactBlock(w.contact)
     }
     pendingBlocks.push(block)
     size += fixed(w.id, KEY_BYTES, 'node id').byteLength + block.byteLength
