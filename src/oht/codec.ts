@@ -435,16 +435,18 @@ class LazyContact implements WireContact {
   toJSON (): WireContact { return { id: this.id, contact: this.contact } }
 }
 
+/** Where a wire contact's public key sits (bytes, offset, length): read in place, never a view. */
+function keyBytes (w: WireContact): Uint8Array { return w instanceof LazyContact ? w.frame : w.contact.publicKey }
+function keyOffset (w: WireContact): number { return w instanceof LazyContact ? w.at : 0 }
+function keyLength (w: WireContact): number { return w instanceof LazyContact ? PUBLIC_KEY_BYTES : w.contact.publicKey.byteLength }
+
 /** True if two wire contacts carry the same public key (compared in place: no views, no decoding). */
 export function samePublicKey (a: WireContact, b: WireContact): boolean {
-  const ab = a instanceof LazyContact ? a.frame : a.contact.publicKey
-  const ao = a instanceof LazyContact ? a.at : 0
-  const bb = b instanceof LazyContact ? b.frame : b.contact.publicKey
-  const bo = b instanceof LazyContact ? b.at : 0
-  if (ab.byteLength - ao < PUBLIC_KEY_BYTES || bb.byteLength - bo < PUBLIC_KEY_BYTES) return false
-  if (!(a instanceof LazyContact) && ab.byteLength !== PUBLIC_KEY_BYTES) return false
-  if (!(b instanceof LazyContact) && bb.byteLength !== PUBLIC_KEY_BYTES) return false
-  for (let i = 0; i < PUBLIC_KEY_BYTES; i++) if (ab[ao + i] !== bb[bo + i]) return false
+  const n = keyLength(a)
+  if (n !== keyLength(b)) return false
+  const ab = keyBytes(a); const ao = keyOffset(a)
+  const bb = keyBytes(b); const bo = keyOffset(b)
+  for (let i = 0; i < n; i++) if (ab[ao + i] !== bb[bo + i]) return false
   return true
 }
 

@@ -9,10 +9,12 @@ export function isView (b: Uint8Array): boolean {
   return b.byteOffset !== 0 || b.buffer.byteLength !== b.byteLength
 }
 
+/** Bits 0-23 and 24-47 of the id at `off` in `buf`, as numbers: the halves of its idPrefix. */
+export function idHi24 (buf: Uint8Array, off = 0): number { return (buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2] }
+export function idLo24 (buf: Uint8Array, off = 0): number { return (buf[off + 3] << 16) | (buf[off + 4] << 8) | buf[off + 5] }
+
 /** First 48 bits of an id as a number (exact, below 2^53). */
-export function idPrefix (id: Uint8Array): number {
-  return ((id[0] << 16) | (id[1] << 8) | id[2]) * 0x1000000 + ((id[3] << 16) | (id[4] << 8) | id[5])
-}
+export function idPrefix (id: Uint8Array): number { return idPrefixAt(id, 0) }
 
 /** The 32-byte id at `off` in `buf` equals `id`. */
 export function idEqualsAt (id: Uint8Array, buf: Uint8Array, off: number): boolean {
@@ -21,9 +23,7 @@ export function idEqualsAt (id: Uint8Array, buf: Uint8Array, off: number): boole
 }
 
 /** idPrefix of the id at `off` in `buf`. */
-export function idPrefixAt (buf: Uint8Array, off: number): number {
-  return ((buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2]) * 0x1000000 + ((buf[off + 3] << 16) | (buf[off + 4] << 8) | buf[off + 5])
-}
+export function idPrefixAt (buf: Uint8Array, off: number): number { return idHi24(buf, off) * 0x1000000 + idLo24(buf, off) }
 
 function sameId (a: Uint8Array, b: Uint8Array): boolean {
   if (a === b) return true

@@ -8,7 +8,7 @@
  * The transport-facing work (encode, timeouts, routing-table upkeep) is the caller's `query`.
  */
 import { setMaxListeners } from 'node:events'
-import { IdMap, idEqualsAt, idPrefixAt } from './id-map.ts'
+import { IdMap, idEqualsAt, idHi24, idLo24, idPrefixAt } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance, ID_BYTES } from './distance.ts'
@@ -116,8 +116,8 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   // Beside each path, its candidates' distances to the target cut to 48 bits (exact in a
   // double): the binary search below compares these and reads ids only on a tie.
   const near: number[][] = Array.from({ length: d }, () => [])
-  const thi = (target[0] << 16) | (target[1] << 8) | target[2]
-  const tlo = (target[3] << 16) | (target[4] << 8) | target[5]
+  const thi = idHi24(target)
+  const tlo = idLo24(target)
   const inflight = new Array<number>(d).fill(0)
   // A path only ever asks its k closest that did not fail, so a contact ranked past
   // `room + failed` on it could only be reached if that many closer ones failed first: it is
@@ -141,7 +141,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     if (prior === undefined && spec.skip?.(idPrefixAt(buf, off)) === true) return
     const list = paths[path]
     const dists = near[path]
-    const dist = (((buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2]) ^ thi) * 0x1000000 + (((buf[off + 3] << 16) | (buf[off + 4] << 8) | buf[off + 5]) ^ tlo)
+    const dist = (idHi24(buf, off) ^ thi) * 0x1000000 + (idLo24(buf, off) ^ tlo)
     let lo = 0; let hi = list.length
     while (lo < hi) {
       const mid = (lo + hi) >> 1

@@ -7,6 +7,7 @@
  */
 import { toHex } from '../core/bytes.ts'
 import { commonPrefixLength, compareDistance, ID_BITS } from './distance.ts'
+import { idHi24, idLo24 } from './id-map.ts'
 import type { PeerContact } from './network.ts'
 
 export interface RoutingEntry {
@@ -143,8 +144,8 @@ class KBucketTable implements RoutingTable {
   /** Appends an entry to a bucket with room. */
   private append (b: Bucket, e: Entry): void {
     b.entries.push(e)
-    b.hi.push(hi24(e.id))
-    b.lo.push(lo24(e.id))
+    b.hi.push(idHi24(e.id))
+    b.lo.push(idLo24(e.id))
     this.count++
   }
 
@@ -306,14 +307,10 @@ class KBucketTable implements RoutingTable {
   }
 }
 
-/** Id bits 0-23 and 24-47 as numbers. */
-function hi24 (id: Uint8Array): number { return (id[0] << 16) | (id[1] << 8) | id[2] }
-function lo24 (id: Uint8Array): number { return (id[3] << 16) | (id[4] << 8) | id[5] }
-
 /** Position of `id` among a bucket's entries, or -1: packed prefixes first, full bytes on a match. */
 function indexIn (b: Bucket, id: Uint8Array): number {
-  const h = hi24(id)
-  const l = lo24(id)
+  const h = idHi24(id)
+  const l = idLo24(id)
   const { hi, lo, entries } = b
   for (let i = 0; i < entries.length; i++) {
     if (hi[i] === h && lo[i] === l && sameBytes(entries[i].id, id)) return i
@@ -380,8 +377,8 @@ function sortedInto (b: Bucket, target: Uint8Array, out: RoutingEntry[], n: numb
     return
   }
   const keys = SCRATCH // entries 0..m-1; no allocation per call (nothing here re-enters)
-  const thi = hi24(target)
-  const tlo = lo24(target)
+  const thi = idHi24(target)
+  const tlo = idLo24(target)
   const { hi, lo } = b
   for (let k = 0; k < m; k++) keys[k] = ((hi[k] ^ thi) * 65536 + ((lo[k] ^ tlo) >>> 8)) * 8192 + k
   // Insertion sort: buckets hold at most k entries, and for so few a native sort costs more
