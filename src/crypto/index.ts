@@ -1,6 +1,7 @@
 /**
  * Identity keys, onion v3 addresses, the key tree, key files and passphrase sealing.
- * Ed25519 and hashes run on node:crypto; XChaCha20-Poly1305 comes from @noble/ciphers.
+ * Ed25519 and hashes run on node:crypto, except SHA-256 of small inputs and HMAC-SHA256 from
+ * key midstates (sha256.ts: no per-call allocation); XChaCha20-Poly1305 comes from @noble/ciphers.
  *
  * @example
  * import { identityFromSeed, deriveChildSeed, torKeyBlob } from './crypto/index.ts'
