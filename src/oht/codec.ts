@@ -435,6 +435,41 @@ class LazyContact implements WireContact {
   toJSON (): WireContact { return { id: this.id, contact: this.contact } }
 }
 
+/**
+ * Private copies of received contacts for holders that outlive the answer that carried them
+ * (a lookup's candidates). A received contact is a view into its frame, and frames are carved
+ * from shared 64 KiB slabs (allocFrame): one candidate kept for a minute kept its whole slab
+ * alive past two young-generation collections, so nearly every slab was promoted and the
+ * promoted slabs' external memory started a full mark-compact every few seconds at 10,000
+ * simulated nodes. An arena copies each kept contact (id, key, addresses: a few dozen bytes)
+ * into chunks of its own, which live and die with their holder.
+ */
+export class ContactArena {
+  private chunk = new Uint8Array(0)
+  private used = 0
+  constructor (private readonly chunkBytes = 4096) {}
+
+  /** `w` itself unless it lies in a received frame; otherwise the same contact over a copy of its bytes. */
+  detach (w: WireContact): WireContact {
+    if (!(w instanceof LazyContact)) return w
+    const src = w.frame
+    const from = w.at - KEY_BYTES
+    let end = w.at + PUBLIC_KEY_BYTES
+    const count = src[end++]
+    for (let i = 0; i < count; i++) end += 2 + ((src[end] << 8) | src[end + 1]) // validated when decoded
+    const n = end - from
+    if (this.used + n > this.chunk.byteLength) {
+      this.chunk = new Uint8Array(Math.max(this.chunkBytes, n))
+      this.used = 0
+    }
+    const dst = this.chunk
+    const off = this.used
+    for (let i = 0; i < n; i++) dst[off + i] = src[from + i]
+    this.used += n
+    return new LazyContact(dst, off + KEY_BYTES)
+  }
+}
+
 /** Where a wire contact's public key sits (bytes, offset, length): read in place, never a view. */
 function keyBytes (w: WireContact): Uint8Array { return w instanceof LazyContact ? w.frame : w.contact.publicKey }
 function keyOffset (w: WireContact): number { return w instanceof LazyContact ? w.at : 0 }

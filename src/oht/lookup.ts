@@ -12,7 +12,7 @@ import { IdMap, idEqualsAt, idHi24, idLo24, idPrefixAt } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance, ID_BYTES } from './distance.ts'
-import { samePublicKey, wireIdBytes, wireIdOffset, wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
+import { ContactArena, samePublicKey, wireIdBytes, wireIdOffset, wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
 import { OhtError } from './errors.ts'
 import type { PeerContact } from './network.ts'
 import type { OhtRecord } from './records.ts'
@@ -92,10 +92,10 @@ export interface LookupOutcome {
 const NO_CONTACTS: WireContact[] = []
 
 /**
- * A candidate keeps the wire contact that offered it and builds its PeerContact on first read:
- * a lookup ranks many more contacts than it asks, and a built contact (key view, address
- * strings) held for the whole lookup outlived the young generation (measured: the largest
- * share of what survived scavenges).
+ * A candidate keeps the wire contact that offered it (copied out of the answer's frame) and
+ * builds its PeerContact on first read: a lookup ranks many more contacts than it asks, and a
+ * built contact (key view, address strings) held for the whole lookup outlived the young
+ * generation (measured: the largest share of what survived scavenges).
  */
 class PathCandidate implements Candidate {
   state: Candidate['state'] = 'new'
@@ -127,6 +127,8 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const controller = new AbortController()
   setMaxListeners(0, controller.signal) // one listener per request in flight
   let queried = 0
+  // A candidate keeps a copy of its contact, not the answer's frame (see ContactArena).
+  let arena: ContactArena | undefined
 
   /** Adds a contact to a path unless known; the contact itself is only read when it is new. */
   const insert = (path: number, w: WireContact, verified = false): void => {
@@ -163,9 +165,9 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         return
       }
     }
-    const id = w.id
-    const c = new PathCandidate(id, w, path, verified)
-    claimed.set(id, c)
+    const kept = (arena ??= new ContactArena()).detach(w)
+    const c = new PathCandidate(kept.id, kept, path, verified)
+    claimed.set(c.id, c)
     list.splice(lo, 0, c)
     dists.splice(lo, 0, dist)
   }

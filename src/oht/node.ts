@@ -18,7 +18,7 @@ import { IdMap, idPrefix, isView } from './id-map.ts'
 import { runLookup, type LookupEvent, type LookupOutcome, type QueryResult } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { createRateLimiter, type RateLimiter } from './rate-limit.ts'
-import { createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
+import { copyRecord, createSignatureVerifier, recordKey, sameWrite, signMutable, validateRecord, type OhtRecord, type SignatureVerifier } from './records.ts'
 import { createRoutingTable, type RoutingEntry, type RoutingTable } from './routing-table.ts'
 import { createRttEstimator, type RttEstimator } from './rtt.ts'
 import { createStats, type LookupPurpose, type OhtStats } from './stats.ts'
@@ -301,8 +301,10 @@ export class OhtNodeImpl {
       ? { type: 'find-node', addrs, target }
       : { type: 'get', addrs, key: target, metadataOnly: kind === 'get-meta' }
     const res = await this.request(peer, req, signal)
-    if (res.type === 'nodes') return res.token === undefined ? { closer: res.contacts } : { closer: res.contacts, token: res.token }
-    if (res.type === 'value') return { closer: res.contacts, token: res.token, record: res.record, seq: res.seq }
+    // What a lookup keeps past this answer is copied out of its frame (the contacts it keeps
+    // are copied by the lookup): a view would keep the frame's whole slab alive (allocFrame).
+    if (res.type === 'nodes') return res.token === undefined ? { closer: res.contacts } : { closer: res.contacts, token: res.token.slice() }
+    if (res.type === 'value') return { closer: res.contacts, token: res.token.slice(), record: res.record === undefined ? undefined : copyRecord(res.record), seq: res.seq }
     throw new OhtError('OHT_BAD_RESPONSE', `peer answered ${kind} with a ${res.type} frame`)
   }
 

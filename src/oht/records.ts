@@ -141,6 +141,13 @@ export function validateRecord (key: Uint8Array, record: OhtRecord, maxValueByte
   }
 }
 
+/** A record in memory of its own (decoded records are views into their frame). */
+export function copyRecord (r: OhtRecord): OhtRecord {
+  return r.kind === 'immutable'
+    ? { kind: 'immutable', ttlMs: r.ttlMs, value: r.value.slice() }
+    : { kind: 'mutable', publicKey: r.publicKey.slice(), salt: r.salt.slice(), seq: r.seq, ttlMs: r.ttlMs, value: r.value.slice(), signature: r.signature.slice() }
+}
+
 /** True if two mutable records are the same signed write (a refresh, not an update). */
 export function sameWrite (a: OhtRecord, b: OhtRecord): boolean {
   if (a.kind !== b.kind) return false

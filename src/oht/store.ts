@@ -7,7 +7,7 @@
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { toHex } from '../core/bytes.ts'
 import { MinHeap } from './heap.ts'
-import type { OhtRecord } from './records.ts'
+import { copyRecord, type OhtRecord } from './records.ts'
 
 export interface StoredRecord {
   readonly key: Uint8Array
@@ -63,12 +63,6 @@ function wipeRecord (r: OhtRecord): void {
   r.value.fill(0)
 }
 
-function ownCopy (r: OhtRecord): OhtRecord {
-  return r.kind === 'immutable'
-    ? { kind: 'immutable', ttlMs: r.ttlMs, value: r.value.slice() }
-    : { kind: 'mutable', publicKey: r.publicKey.slice(), salt: r.salt.slice(), seq: r.seq, ttlMs: r.ttlMs, value: r.value.slice(), signature: r.signature.slice() }
-}
-
 class MemoryStore implements RecordStore {
   private readonly map = new Map<string, StoredRecord>()
   private readonly heap = new MinHeap<HeapItem>(i => i.at)
@@ -105,7 +99,7 @@ class MemoryStore implements RecordStore {
     const id = toHex(entry.key)
     const old = this.map.get(id)
     if (old !== undefined) this.drop(id, old)
-    const own: StoredRecord = { ...entry, key: entry.key.slice(), record: ownCopy(entry.record) }
+    const own: StoredRecord = { ...entry, key: entry.key.slice(), record: copyRecord(entry.record) }
     this.map.set(id, own)
     this.account(own, +1)
     this.schedule(id, own)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isCodedError, SeededRng } from '../../src/core/index.ts'
 import { identityFromSeed } from '../../src/crypto/index.ts'
-import { samePublicKey, wirePublicKey, wireRoutable } from '../../src/oht/codec.ts'
+import { ContactArena, samePublicKey, wirePublicKey, wireRoutable } from '../../src/oht/codec.ts'
 import { createRoutingTable, decodeRequest, decodeResponse, encodeRequest, encodeResponse, OhtError, signMutable, type OhtRequest, type OhtResponse } from '../../src/oht/index.ts'
 
 const rng = new SeededRng('codec')
@@ -165,6 +165,25 @@ describe('OHT wire codec', () => {
     void c.contact // built: the answers stay the same
     assert.equal(samePublicKey(c, a), true)
     assert.equal(wireRoutable(c), true)
+  })
+
+  it('a contact detached into an arena reads the same and no longer depends on the answer\'s frame', () => {
+    const sent = Array.from({ length: 20 }, (_, i) => ({ id: rng.bytes(32), contact: { publicKey: rng.bytes(32), addrs: i % 5 === 0 ? [] : i % 2 === 0 ? ['sim:' + String(i)] : ['/dns4/' + 'y'.repeat(i * 10) + '/tcp/1', 'onion:ü'] } }))
+    const frame = encodeResponse({ type: 'nodes', contacts: sent })
+    const res = decodeResponse(frame)
+    assert.ok(res.type === 'nodes')
+    const arena = new ContactArena(256) // small chunks: contacts cross chunk boundaries
+    const kept = res.contacts.map(w => arena.detach(w))
+    frame.fill(0xee) // the frame's memory is reused for something else
+    kept.forEach((w, i) => {
+      assert.deepEqual([...w.id], [...sent[i].id])
+      assert.deepEqual([...w.contact.publicKey], [...sent[i].contact.publicKey])
+      assert.deepEqual(w.contact.addrs, sent[i].contact.addrs)
+      assert.equal(wireRoutable(w), sent[i].contact.addrs.length > 0)
+      assert.equal(samePublicKey(w, sent[i]), true)
+      assert.notEqual(w.id.buffer, frame.buffer)
+    })
+    assert.equal(arena.detach(sent[3]), sent[3], 'a contact that is not a frame view is kept as it is')
   })
 
   it('throws only typed errors on 20,000 random and mutated frames', () => {
