@@ -23,7 +23,16 @@ export function secretEqual (a: Uint8Array, b: Uint8Array): boolean {
   return timingSafeEqual(a, b)
 }
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
 export function toHex (b: Uint8Array): string {
+  // Short arrays (ids, keys) by table: reading `.buffer` of a typed array V8 keeps inside its
+  // own heap (64 bytes or less) moves its bytes out to a separate backing store for good.
+  if (b.byteLength <= 64) {
+    let s = ''
+    for (let i = 0; i < b.byteLength; i++) s += HEX_PAIRS[b[i]]
+    return s
+  }
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 }
 

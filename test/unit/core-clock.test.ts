@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { FakeClock, SeededRng, scopedSignal, withTimeout, isCodedError, base32Encode, base32Decode } from '../../src/core/index.ts'
+import { FakeClock, SeededRng, scopedSignal, withTimeout, isCodedError, base32Encode, base32Decode, fromHex, toHex } from '../../src/core/index.ts'
 
 describe('FakeClock', () => {
   it('fires timers in time order only when advanced', async () => {
@@ -66,6 +66,19 @@ describe('SeededRng', () => {
     const a = new SeededRng('s').fork('node-1'); const b = new SeededRng('s').fork('node-1')
     assert.deepEqual(a.bytes(16), b.bytes(16))
     assert.notDeepEqual(new SeededRng('s').fork('node-2').bytes(16), new SeededRng('s').fork('node-1').bytes(16))
+  })
+})
+
+describe('hex', () => {
+  it('encodes short and long arrays and views the same as Buffer, and round-trips', () => {
+    const rng = new SeededRng('hex')
+    for (const n of [0, 1, 32, 64, 65, 300]) {
+      const frame = rng.bytes(n + 10)
+      for (const b of [frame.slice(0, n), frame.subarray(5, 5 + n)]) {
+        assert.equal(toHex(b), Buffer.from(b).toString('hex'), `${n} bytes`)
+        assert.deepEqual(fromHex(toHex(b)), b.slice())
+      }
+    }
   })
 })
 
