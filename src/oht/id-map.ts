@@ -18,8 +18,13 @@ export function idPrefix (id: Uint8Array): number { return idPrefixAt(id, 0) }
 
 /** The 32-byte id at `off` in `buf` equals `id`. */
 export function idEqualsAt (id: Uint8Array, buf: Uint8Array, off: number): boolean {
-  for (let i = 0; i < 32; i++) if (id[i] !== buf[off + i]) return false
-  return id.byteLength === 32
+  return id.byteLength === 32 && idsEqualAt(id, 0, buf, off)
+}
+
+/** The 32-byte ids at `aOff` in `a` and at `bOff` in `b` are equal (both read in place). */
+export function idsEqualAt (a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
+  for (let i = 0; i < 32; i++) if (a[aOff + i] !== b[bOff + i]) return false
+  return true
 }
 
 /** idPrefix of the id at `off` in `buf`. */

@@ -8,7 +8,7 @@
  * The transport-facing work (encode, timeouts, routing-table upkeep) is the caller's `query`.
  */
 import { setMaxListeners } from 'node:events'
-import { IdMap, idEqualsAt, idHi24, idLo24, idPrefixAt } from './id-map.ts'
+import { idEqualsAt, idHi24, idLo24, idPrefixAt, idsEqualAt } from './id-map.ts'
 import { abortReason } from '../core/abort.ts'
 import type { Clock, TimerHandle } from '../core/clock.ts'
 import { compareDistance, ID_BYTES } from './distance.ts'
@@ -101,9 +101,36 @@ class PathCandidate implements Candidate {
   state: Candidate['state'] = 'new'
   stalled?: boolean
   result?: QueryResult
-  constructor (readonly id: Uint8Array, readonly wire: WireContact, readonly path: number, public verified: boolean) {}
+  /** The next candidate whose id has the same 48-bit prefix (Claims' chain). */
+  nextClaim?: PathCandidate
+  /** Its key was found not to hash to its id. */
+  forged?: boolean
+  constructor (readonly wire: WireContact, readonly path: number, public verified: boolean) {}
+  /** A view made on first read: ranking and claims read the id in place (most candidates are never asked). */
+  get id (): Uint8Array { return this.wire.id }
   get contact (): PeerContact { return this.wire.contact }
   get publicKey (): Uint8Array { return wirePublicKey(this.wire) }
+}
+
+/**
+ * A lookup's candidates by id: the 48-bit prefix picks a chain that runs through the candidates
+ * themselves, and ids are compared where they lie, so claiming an id allocates no slot and no
+ * id view. A later claim of the same id shadows the earlier one.
+ */
+class Claims {
+  private readonly heads = new Map<number, PathCandidate>()
+
+  getAt (buf: Uint8Array, off: number, prefix: number): PathCandidate | undefined {
+    for (let c = this.heads.get(prefix); c !== undefined; c = c.nextClaim) {
+      if (idsEqualAt(wireIdBytes(c.wire), wireIdOffset(c.wire), buf, off)) return c
+    }
+    return undefined
+  }
+
+  add (c: PathCandidate, prefix: number): void {
+    c.nextClaim = this.heads.get(prefix)
+    this.heads.set(prefix, c)
+  }
 }
 
 /** Runs one lookup to completion (or abort). */
@@ -111,7 +138,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
   const { target, k, onEvent } = spec
   const alpha = Math.max(1, spec.alpha)
   const d = Math.max(1, spec.disjointPaths)
-  const claimed = new IdMap<PathCandidate>()
+  const claimed = new Claims()
   const paths: PathCandidate[][] = Array.from({ length: d }, () => [])
   // Beside each path, its candidates' distances to the target cut to 48 bits (exact in a
   // double): the binary search below compares these and reads ids only on a tie.
@@ -138,9 +165,13 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
     const off = wireIdOffset(w)
     if (buf.byteLength - off < ID_BYTES) return
     if (idEqualsAt(spec.selfId, buf, off)) return
-    const prior = claimed.getAt(buf, off)
+    const prefix = idPrefixAt(buf, off)
+    // A claim already proven false (its key does not hash to the id) blocks nobody: the real
+    // peer may still be offered after a forger's contact for its id was tried.
+    const claim = claimed.getAt(buf, off, prefix)
+    const prior = claim?.forged === true ? undefined : claim
     if (prior !== undefined && (prior.verified || prior.state !== 'new')) return
-    if (prior === undefined && spec.skip?.(idPrefixAt(buf, off)) === true) return
+    if (prior === undefined && spec.skip?.(prefix) === true) return
     const list = paths[path]
     const dists = near[path]
     const dist = (idHi24(buf, off) ^ thi) * 0x1000000 + (idLo24(buf, off) ^ tlo)
@@ -159,15 +190,15 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
       if (samePublicKey(prior.wire, w)) return
       if (!spec.verifyId(prior.id, prior.publicKey)) {
         prior.state = 'failed'
+        prior.forged = true
         failed[prior.path]++
       } else {
         prior.verified = true
         return
       }
     }
-    const kept = (arena ??= new ContactArena()).detach(w)
-    const c = new PathCandidate(kept.id, kept, path, verified)
-    claimed.set(c.id, c)
+    const c = new PathCandidate((arena ??= new ContactArena()).detach(w), path, verified)
+    claimed.add(c, prefix)
     list.splice(lo, 0, c)
     dists.splice(lo, 0, dist)
   }
@@ -232,6 +263,7 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         c.verified = true
         if (!spec.verifyId(c.id, c.publicKey)) {
           c.state = 'failed'
+          c.forged = true
           failed[c.path]++
           onEvent?.({ type: 'peer-error', peer: c.contact, path: c.path, error: new OhtError('OHT_BAD_RESPONSE', 'a peer advertised a contact whose id is not the hash of its key') })
           return
