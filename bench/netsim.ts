@@ -92,6 +92,7 @@ async function baseline (): Promise<{ usPerRequest: number, usPerEvent: number, 
   return { usPerRequest: (ms * 1000) / requests, usPerEvent: (ms * 1000) / (sim.scheduler.eventsProcessed - e0), requests }
 }
 
+const engine = engineVersion() // read before the run: the tree may change while it runs
 const base = await baseline()
 console.log(`baseline (bare simulator, toy echo): ${base.usPerRequest.toFixed(1)} µs wall per request, ${base.usPerEvent.toFixed(2)} µs per event`)
 
@@ -189,7 +190,7 @@ function engineVersion (): string {
 
 const result = {
   name: 'netsim',
-  engine: engineVersion(),
+  engine,
   nodeFlags: process.execArgv.filter(a => a.startsWith('--max') || a === '--expose-gc'),
   config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: Number(opt['put-every-s']), getEveryS: Number(opt['get-every-s']), quantumMs: QUANTUM, latency: torLatency().description, node: nodeInit },
   partial,
