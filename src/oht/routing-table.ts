@@ -197,8 +197,11 @@ class KBucketTable implements RoutingTable {
       e.lastSeen = now
       b.replacements.push(e)
     } else {
-      b.replacements.push(newEntry(id, contact, now, owned))
-      if (b.replacements.length > this.replacementCacheSize) b.replacements.shift()
+      // A full cache drops its stalest candidate; one that nobody outside the table ever saw
+      // is refilled in place (most candidates are dropped unused, and each one made anew was
+      // four small copies that often outlived the young generation).
+      const dropped = b.replacements.length >= this.replacementCacheSize ? b.replacements.shift() : undefined
+      b.replacements.push(dropped?.private === true && !owned ? dropped.refill(id, contact, now) : newReplacement(id, contact, now, owned))
     }
     return 'replacement'
   }
@@ -217,6 +220,7 @@ class KBucketTable implements RoutingTable {
     const promoted = b.replacements.pop()
     if (promoted !== undefined) {
       promoted.failures = 0
+      promoted.private = false // listed from now on: closest() hands it out
       this.append(b, promoted)
     }
     if (b.entries.length === 0) this.recomputeDeepest()
@@ -336,8 +340,30 @@ class Entry implements RoutingEntry {
   failures = 0
   /** The codec's wire form of `contact` (see WireContact.block), cleared when it changes. */
   block: Uint8Array | undefined = undefined
-  constructor (readonly id: Uint8Array, public contact: PeerContact, readonly addedAt: number, public lastSeen: number) {}
+  /**
+   * A replacement candidate whose bytes are the table's own copies and that was never listed
+   * in a bucket: nothing outside the table holds it, so it may be refilled in place.
+   */
+  private = false
+  constructor (readonly id: Uint8Array, public contact: PeerContact, public addedAt: number, public lastSeen: number) {}
   get key (): string { this.hex ??= toHex(this.id); return this.hex }
+
+  /** Becomes a new candidate (only while `private`): its id and key arrays are overwritten. */
+  refill (id: Uint8Array, contact: PeerContact, now: number): this {
+    const key = this.contact.publicKey
+    if (id.byteLength !== this.id.byteLength || contact.publicKey.byteLength !== key.byteLength) {
+      return newReplacement(id, contact, now, false) as this
+    }
+    this.id.set(id)
+    key.set(contact.publicKey)
+    this.contact.addrs = contact.addrs.slice()
+    this.addedAt = now
+    this.lastSeen = now
+    this.failures = 0
+    this.block = undefined
+    this.hex = undefined
+    return this
+  }
 }
 
 /**
@@ -353,6 +379,13 @@ class Entry implements RoutingEntry {
 function newEntry (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): Entry {
   if (owned) return new Entry(id, contact, now, now)
   return new Entry(id.slice(), { publicKey: contact.publicKey.slice(), addrs: contact.addrs.slice() }, now, now)
+}
+
+/** A replacement candidate: refillable in place when the table made its copies. */
+function newReplacement (id: Uint8Array, contact: PeerContact, now: number, owned: boolean): Entry {
+  const e = newEntry(id, contact, now, owned)
+  e.private = !owned
+  return e
 }
 
 function sameBytes (a: Uint8Array, b: Uint8Array): boolean {

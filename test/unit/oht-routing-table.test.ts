@@ -111,6 +111,39 @@ describe('k-bucket routing table', () => {
     assert.equal(table.markFailed(a), false)
   })
 
+  it('a churning replacement cache keeps each candidate\'s own id, key and addresses, and never reuses what it handed out', () => {
+    const self = rng.bytes(32)
+    const table = createRoutingTable(self, { k: 2, replacementCacheSize: 3, displaceSilentAfterMs: 1000 })
+    const listed = [idInBucket(self, 0), idInBucket(self, 0)]
+    for (const id of listed) table.add(id, contact(), 0)
+    const handedOut = table.closest(listed[0], 2)
+    const handedIds = handedOut.map(e => [...e.id])
+    const handedKeys = handedOut.map(e => [...e.contact.publicKey])
+    // 40 newcomers through a cache of 3: the first two displace the silent listed contacts
+    // into the cache, and those are dropped as the cache churns on.
+    const sent = Array.from({ length: 40 }, (_, i) => ({ id: idInBucket(self, 0), c: { publicKey: rng.bytes(32), addrs: [`mem:${i}`] } }))
+    const sentBytes = sent.map(({ id, c }) => [[...id], [...c.publicKey]])
+    sent.forEach(({ id, c }, i) => { table.add(id, c, 2000 + i) })
+    // What the table handed out earlier is unchanged, bytes included.
+    assert.deepEqual(handedOut.map(e => [...e.id]), handedIds)
+    assert.deepEqual(handedOut.map(e => [...e.contact.publicKey]), handedKeys)
+    // Promote everything still waiting by failing what is listed: each promoted candidate
+    // carries exactly the key and address it was added with.
+    const byId = new Map(sent.map(x => [x.id.join(','), x.c]))
+    for (let round = 0; round < 10; round++) {
+      for (const e of table.closest(self, 2)) {
+        const want = byId.get([...e.id].join(','))
+        if (want !== undefined) {
+          assert.deepEqual([...e.contact.publicKey], [...want.publicKey])
+          assert.deepEqual(e.contact.addrs, want.addrs)
+        }
+        table.markFailed(e.id)
+      }
+    }
+    // The bytes handed to add() were copied, never written to.
+    assert.deepEqual(sent.map(({ id, c }) => [[...id], [...c.publicKey]]), sentBytes)
+  })
+
   it('ignores itself and contacts without addresses', () => {
     const self = rng.bytes(32)
     const table = createRoutingTable(self)
