@@ -32,8 +32,9 @@
  * Integers are big-endian; u64 fields must fit 2^53 - 1.
  *
  * Decoded byte fields are views into the frame (no copies on the hot path): the frame must not
- * be reused by the transport, and whoever keeps bytes longer than the frame (routing table,
- * store) copies them.
+ * be reused by the transport, and whoever keeps bytes longer than the frame copies them: the
+ * routing table and the store, a lookup for the contacts it ranks (ContactArena), and a query's
+ * result for its token and record. Frames share slabs (allocFrame), so one kept view keeps 64 KiB.
  */
 import { allocFrame } from '../core/bytes.ts'
 import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
