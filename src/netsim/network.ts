@@ -265,7 +265,34 @@ export class SimNetwork {
     this.stats.bytes += frame.byteLength
     from.stats.requestsSent++
     from.stats.bytesSent += frame.byteLength
-    return new Promise<Uint8Array>((resolve, reject) => {
+    const call = this.open(from, to, signal, options?.timeoutMs)
+    if (!from.isOnline) return call.promise
+    const target = this.resolve(to)
+    if (target === undefined || !target.isOnline) {
+      this.stats.unreachable++
+      if (this.refuse) {
+        const idx = target?.index ?? from.index
+        const rtt = this.latency.oneWay(this.rng, from.index, idx) + this.latency.oneWay(this.rng, idx, from.index)
+        const finish = call.finish
+        this.scheduler.schedule(rtt, () => { finish(new SimError('SIM_UNREACHABLE', `${to.addrs.join(',') || '(no address)'} is not reachable (offline or unknown)`)) })
+      }
+      return call.promise
+    }
+    if (this.dropped(from.index, target.index)) return call.promise
+    const delay = this.latency.oneWay(this.rng, from.index, target.index)
+    this.scheduleDelivery(delay, from, target, copyFrame(frame), call.finish)
+    return call.promise
+  }
+
+  /**
+   * The caller's side of a request: its promise, deadline and abort hook, and `finish`, which
+   * settles it once. Made apart from `send` so that nothing here refers to the frame: these
+   * closures live until the answer or the deadline, and a frame they kept would keep its whole
+   * slab (see core's allocFrame) past the young generation.
+   */
+  private open (from: SimHost, to: SimContact, signal: AbortSignal | undefined, timeoutMs: number | undefined): { promise: Promise<Uint8Array>, finish: Finish } {
+    let finish!: Finish
+    const promise = new Promise<Uint8Array>((resolve, reject) => {
       const callerEpoch = from.epoch
       let settled = false
       const onAbort = (): void => {
@@ -276,7 +303,6 @@ export class SimNetwork {
       }
       if (signal !== undefined) onAbortOf(signal).add(onAbort)
       // The caller's deadline: a timer on its own clock (voided if it crashes).
-      const timeoutMs = options?.timeoutMs
       const timer = timeoutMs !== undefined && Number.isFinite(timeoutMs)
         ? from.clock.setTimeout(() => {
           if (settled) return
@@ -286,7 +312,7 @@ export class SimNetwork {
         }, timeoutMs)
         : undefined
       // A crashed caller never learns the outcome, like a killed process.
-      const finish = (err: Error | undefined, value?: Uint8Array): void => {
+      finish = (err, value) => {
         if (settled) { if (err === undefined) this.stats.late++; return }
         if (!from.isOnline || from.epoch !== callerEpoch) return
         settled = true
@@ -296,25 +322,16 @@ export class SimNetwork {
         this.stats.responses++
         resolve(value as Uint8Array)
       }
-      if (!from.isOnline) return
-      const target = this.resolve(to)
-      if (target === undefined || !target.isOnline) {
-        this.stats.unreachable++
-        if (this.refuse) {
-          const idx = target?.index ?? from.index
-          const rtt = this.latency.oneWay(this.rng, from.index, idx) + this.latency.oneWay(this.rng, idx, from.index)
-          this.scheduler.schedule(rtt, () => { finish(new SimError('SIM_UNREACHABLE', `${to.addrs.join(',') || '(no address)'} is not reachable (offline or unknown)`)) })
-        }
-        return
-      }
-      if (this.dropped(from.index, target.index)) return
-      const delay = this.latency.oneWay(this.rng, from.index, target.index)
-      const copy = copyFrame(frame)
-      this.scheduler.schedule(delay, () => { this.deliver(from, target, copy, finish) })
     })
+    return { promise, finish }
   }
 
-  private deliver (from: SimHost, target: SimHost, frame: Uint8Array, finish: (err: Error | undefined, value?: Uint8Array) => void): void {
+  /** The frame travels only in this event, which ends on arrival. */
+  private scheduleDelivery (delay: number, from: SimHost, target: SimHost, frame: Uint8Array, finish: Finish): void {
+    this.scheduler.schedule(delay, () => { this.deliver(from, target, frame, finish) })
+  }
+
+  private deliver (from: SimHost, target: SimHost, frame: Uint8Array, finish: Finish): void {
     if (!target.isOnline) { this.stats.unreachable++; if (this.refuse) this.reply(target, from, new SimError('SIM_UNREACHABLE', `${target.address} went offline`), undefined, finish); return }
     this.stats.delivered++
     target.stats.requestsReceived++
@@ -345,7 +362,7 @@ export class SimNetwork {
     })
   }
 
-  private reply (target: SimHost, from: SimHost, err: Error | undefined, response: Uint8Array | undefined, finish: (err: Error | undefined, value?: Uint8Array) => void): void {
+  private reply (target: SimHost, from: SimHost, err: Error | undefined, response: Uint8Array | undefined, finish: Finish): void {
     if (response !== undefined) {
       if (response.byteLength > this.maxFrameBytes) {
         err = new SimError('SIM_FRAME_TOO_LARGE', `response frame of ${response.byteLength} bytes exceeds the network limit of ${this.maxFrameBytes}`)
@@ -362,6 +379,9 @@ export class SimNetwork {
     this.scheduler.schedule(delay, () => { finish(err, copy) })
   }
 }
+
+/** Settles a request once: an error, or the answer's frame. */
+type Finish = (err: Error | undefined, value?: Uint8Array) => void
 
 /**
  * Requests waiting on each caller signal: one 'abort' listener per signal instead of one per

@@ -254,15 +254,15 @@ export class OhtNodeImpl {
     else if (req.type === 'find-node') counters.findNode++
     else if (req.type === 'get') counters.get++
     else counters.put++
-    const frame = encodeRequest(req)
-    this.stats.bytesOut += frame.byteLength
     // The transport enforces the timeout: no signal, listener and timer of our own per request.
     const timeoutMs = this.rtt.timeout(key)
     const started = this.clock.monotonic()
     let answer: Uint8Array
     try {
       throwIfAborted(signal)
-      answer = await this.net.request(peer.contact, frame, { signal, timeoutMs })
+      // The frame is not held while we wait (a suspended call keeps its locals): it shares a
+      // slab with other frames (allocFrame), which it would keep alive until the answer.
+      answer = await this.net.request(peer.contact, this.countOut(encodeRequest(req)), { signal, timeoutMs })
     } catch (err) {
       this.stats.requestFailures++
       const timedOut = isCodedError(err, 'CORE_TIMEOUT')
@@ -293,6 +293,11 @@ export class OhtNodeImpl {
       throw new OhtRemoteError(res.code, `peer ${toHex(peer.id.subarray(0, 6))} refused: ${res.message}`)
     }
     return res
+  }
+
+  private countOut (frame: Uint8Array): Uint8Array {
+    this.stats.bytesOut += frame.byteLength
+    return frame
   }
 
   private async query (peer: { id: Uint8Array, contact: PeerContact }, kind: 'find-node' | 'get' | 'get-meta', target: Uint8Array, signal: AbortSignal): Promise<QueryResult> {
