@@ -11,13 +11,21 @@
  *        [--live-heap-every-h 0]   (full collections inside the run to report the live heap)
  *        [--node '{"probeIntervalMs":600000}']   (engine settings for every node: OhtNodeInit)
  *
- * Run it with a bigger V8 heap and young generation (the live state of 10,000 nodes is
- * ~2 GiB; the default young generation makes the collector dominate):
+ * It runs with a bigger V8 heap and a young generation of fixed size, and relaunches itself
+ * with these V8 flags when started without them (any of them given on the command line wins):
  *
- *   node --expose-gc --max-old-space-size=7168 --max-semi-space-size=64 --import tsx bench/netsim.ts
+ *   node --expose-gc --max-old-space-size=7168 --min-semi-space-size=64 --max-semi-space-size=64 --import tsx bench/netsim.ts
  *
- * (--expose-gc lets it print the live heap after a full collection at the end of the run, outside
- * the timed window, and every N simulated hours with --live-heap-every-h N, inside it.)
+ * - The old generation: the live state of 10,000 nodes is ~0.9 GiB, and the heap peaks near
+ *   2 GiB between full collections.
+ * - The young generation: with V8's default size the collector dominated. 64 MiB semi-spaces,
+ *   pinned (min = max) so V8 cannot shrink them, give every run the same young generation.
+ *   Runs still split into a fast and a slow mode (8.0 and ~12 min at 24 h): in the slow one
+ *   V8 starts a full collection for "external memory pressure" every few seconds from the
+ *   first minute (the ArrayBuffers of frame slabs, see core's allocFrame). --trace-gc shows
+ *   which mode a run is in.
+ * - --expose-gc lets it print the live heap after a full collection at the end of the run,
+ *   outside the timed window, and every N simulated hours with --live-heap-every-h N, inside it.
  *
  * --quantum-ms (default 50) runs every event due within that many ms before letting promise
  * continuations drain: 50 ms of timing precision against 300–3,000 ms round trips, for fewer
@@ -29,7 +37,8 @@
  * `partial`). Writes bench/results/netsim.json. Goal: 10,000 nodes × 24 h in ≤ 10 min wall and
  * ≤ 8 GiB on the 2-core CI machine.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { constants as osConstants } from 'node:os'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { systemClock } from '../src/core/index.ts'
@@ -37,7 +46,23 @@ import { createSimulation, torLatency } from '../src/netsim/index.ts'
 import type { OhtNodeInit } from '../src/oht/index.ts'
 import { report, runWorkload, testnet, type TestnetMetrics } from '../test/netsim/harness.ts'
 
-const { values: opt } = parseArgs({
+/** The V8 flags above, by name; `relaunch` adds the ones missing from this process's. */
+const V8_FLAGS = ['--expose-gc', '--max-old-space-size=7168', '--min-semi-space-size=64', '--max-semi-space-size=64']
+const missingFlags = V8_FLAGS.filter(f => !process.execArgv.some(a => a.split('=')[0] === f.split('=')[0]))
+
+/** Runs this script again in a child with `flags` added; resolves to its exit code. */
+async function relaunch (flags: string[]): Promise<number> {
+  console.log(`relaunching with ${flags.join(' ')}`)
+  const child = spawn(process.execPath, [...flags, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' })
+  const forward = (sig: NodeJS.Signals): void => { child.kill(sig) }
+  process.on('SIGINT', forward).on('SIGTERM', forward)
+  return await new Promise<number>((resolve) => {
+    child.on('error', (err) => { console.error(`cannot relaunch: ${err.message}`); resolve(1) })
+    child.on('exit', (code, signal) => { resolve(code ?? (signal !== null ? 128 + (osConstants.signals[signal] ?? 0) : 1)) })
+  })
+}
+
+const { values: opt } = parseOptions(() => parseArgs({
   options: {
     nodes: { type: 'string', default: '10000' },
     hours: { type: 'string', default: '24' },
@@ -49,15 +74,47 @@ const { values: opt } = parseArgs({
     'max-wall-min': { type: 'string', default: '0' },
     'live-heap-every-h': { type: 'string', default: '0' },
     node: { type: 'string', default: '{}' },
-    out: { type: 'string', default: 'bench/results/netsim.json' }
+    out: { type: 'string', default: 'bench/results/netsim.json' },
+    help: { type: 'boolean', short: 'h', default: false }
   }
-})
-const NODES = Number(opt.nodes)
-const HOURS = Number(opt.hours)
-const CHURN = Number(opt.churn)
-const QUANTUM = Number(opt['quantum-ms'])
-const MAX_WALL_MS = Number(opt['max-wall-min']) * 60_000
-const LIVE_HEAP_EVERY_H = Number(opt['live-heap-every-h'])
+}))
+/** Runs a parser of the command line; a bad option exits with its message, not a stack trace. */
+function parseOptions<T> (parse: () => T): T {
+  try {
+    return parse()
+  } catch (err) {
+    console.error(`bench/netsim: ${(err as Error).message}`)
+    process.exit(2)
+  }
+}
+/** A numeric option, or exit with a message naming it (a typo must not run a 10-minute benchmark). */
+function num (name: keyof typeof opt, min: number, integer = false): number {
+  const raw = opt[name] as string
+  const v = Number(raw)
+  if (raw.trim() === '' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
+    console.error(`bench/netsim: --${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${JSON.stringify(raw)}`)
+    process.exit(2)
+  }
+  return v
+}
+if (opt.help === true) {
+  console.log(`usage: node --import tsx bench/netsim.ts [--nodes 10000] [--hours 24] [--seed 1] [--churn 0.2]
+         [--put-every-s 20] [--get-every-s 10] [--quantum-ms 50] [--max-wall-min 0]
+         [--live-heap-every-h 0] [--node '{"probeIntervalMs":600000}'] [--out bench/results/netsim.json]
+Simulates the OHT on N nodes for H hours of virtual time and prints its figures (see the header
+of bench/netsim.ts). Relaunches itself with ${V8_FLAGS.join(' ')} when they are missing.`)
+  process.exit(0)
+}
+const NODES = num('nodes', 2, true)
+const HOURS = num('hours', 0)
+const CHURN = num('churn', 0)
+const QUANTUM = num('quantum-ms', 0)
+const MAX_WALL_MS = num('max-wall-min', 0) * 60_000
+const LIVE_HEAP_EVERY_H = num('live-heap-every-h', 0)
+const PUT_EVERY_S = num('put-every-s', 0.001)
+const GET_EVERY_S = num('get-every-s', 0.001)
+const nodeInit = parseOptions(() => JSON.parse(opt.node as string) as Partial<OhtNodeInit>)
+if (missingFlags.length > 0) process.exit(await relaunch(missingFlags))
 const HOUR = 3_600_000
 /**
  * Heap still in use right after a full collection (needs --expose-gc; -1 without it): what the
@@ -98,7 +155,6 @@ console.log(`baseline (bare simulator, toy echo): ${base.usPerRequest.toFixed(1)
 
 const cpu0 = process.cpuUsage()
 const started = systemClock.monotonic()
-const nodeInit = JSON.parse(opt.node as string) as Partial<OhtNodeInit>
 const net = await testnet({ seed: opt.seed as string, size: NODES, churnPerHour: CHURN, quantumMs: QUANTUM, node: nodeInit })
 const populateMs = systemClock.monotonic() - started
 console.log(`populated ${NODES} nodes (identities, engines, warm routing tables) in ${(populateMs / 1000).toFixed(1)} s`)
@@ -147,7 +203,7 @@ const progress = net.sim.clock.setInterval(() => {
   lastEvents = m.events
 }, HOUR)
 
-const workload = runWorkload(net, { minutes: HOURS * 60, putEveryMs: Number(opt['put-every-s']) * 1000, getEveryMs: Number(opt['get-every-s']) * 1000 })
+const workload = runWorkload(net, { minutes: HOURS * 60, putEveryMs: PUT_EVERY_S * 1000, getEveryMs: GET_EVERY_S * 1000 })
 let done = false
 workload.then(() => { done = true }, () => { done = true })
 await net.sim.run({
@@ -191,8 +247,8 @@ function engineVersion (): string {
 const result = {
   name: 'netsim',
   engine,
-  nodeFlags: process.execArgv.filter(a => a.startsWith('--max') || a === '--expose-gc'),
-  config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: Number(opt['put-every-s']), getEveryS: Number(opt['get-every-s']), quantumMs: QUANTUM, latency: torLatency().description, node: nodeInit },
+  nodeFlags: process.execArgv.filter(a => V8_FLAGS.some(f => a.split('=')[0] === f.split('=')[0])),
+  config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: PUT_EVERY_S, getEveryS: GET_EVERY_S, quantumMs: QUANTUM, latency: torLatency().description, node: nodeInit },
   partial,
   simulatedHours: d.virtualMs / HOUR,
   wallMs: Math.round(wallMs),
