@@ -89,12 +89,30 @@ export function generateIdentity (): Identity {
 export function verifySignature (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== 32 || signature.byteLength !== 64) return false
   try {
-    // A JWK import costs about half of a DER (SPKI) import here, and verify is a hot path.
-    const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('base64url') }, format: 'jwk' })
-    return edVerify(null, message, key, signature)
+    return edVerify(null, message, publicKeyObject(publicKey), signature)
   } catch {
     return false
   }
+}
+
+/**
+ * Imported public keys, most recently imported last: the same writers' keys come back (a
+ * record verified by each node that stores or fetches it), and the import cost as much as a
+ * third of a verify. Holds public keys only; a key that fails to import is not kept.
+ */
+const keyObjects = new Map<string, KeyObject>()
+const KEY_OBJECTS_MAX = 1024
+
+function publicKeyObject (publicKey: Uint8Array): KeyObject {
+  // A JWK import costs about half of a DER (SPKI) import here.
+  const x = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('base64url')
+  let key = keyObjects.get(x)
+  if (key === undefined) {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+    if (keyObjects.size >= KEY_OBJECTS_MAX) keyObjects.delete(keyObjects.keys().next().value as string)
+    keyObjects.set(x, key)
+  }
+  return key
 }
 
 /** `ED25519-V3:<base64 of the 64-byte expanded key>`, the key argument of ADD_ONION. */

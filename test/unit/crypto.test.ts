@@ -53,6 +53,27 @@ describe('identity', () => {
     assert.equal(verifySignature(id.publicKey, msg, sig.subarray(0, 63)), false)
   })
 
+  it('verifies each signature against the key given, whatever keys were imported before', () => {
+    const a = generateIdentity()
+    const b = generateIdentity()
+    const msg = new TextEncoder().encode('hello')
+    const sigA = a.sign(msg)
+    assert.equal(verifySignature(a.publicKey, msg, sigA), true)
+    assert.equal(verifySignature(b.publicKey, msg, sigA), false)
+    // The same array holding another key afterwards: keys are imported by value, not by array.
+    const key = Uint8Array.from(a.publicKey)
+    assert.equal(verifySignature(key, msg, sigA), true)
+    key.set(b.publicKey)
+    assert.equal(verifySignature(key, msg, sigA), false)
+    assert.equal(verifySignature(key, msg, b.sign(msg)), true)
+    // More keys than the import cache holds: an evicted key still verifies.
+    for (let i = 0; i < 1100; i++) {
+      const other = identityFromSeed(Uint8Array.from({ length: 32 }, (_, j) => (i * 7 + j) & 0xff))
+      assert.equal(verifySignature(other.publicKey, msg, sigA), false)
+    }
+    assert.equal(verifySignature(a.publicKey, msg, sigA), true)
+  })
+
   it('cannot sign once destroyed, and its seed is zeroed', () => {
     const id = generateIdentity()
     id.destroy()
