@@ -14,16 +14,19 @@
  * It runs with a bigger V8 heap and a young generation of fixed size, and relaunches itself
  * with these V8 flags when started without them (any of them given on the command line wins):
  *
- *   node --expose-gc --max-old-space-size=7168 --min-semi-space-size=64 --max-semi-space-size=64 --import tsx bench/netsim.ts
+ *   node --expose-gc --max-old-space-size=7168 --min-semi-space-size=128 --max-semi-space-size=128 --import tsx bench/netsim.ts
  *
  * - The old generation: the live state of 10,000 nodes is ~0.9 GiB, and the heap peaks near
  *   2 GiB between full collections.
- * - The young generation: with V8's default size the collector dominated. 64 MiB semi-spaces,
- *   pinned (min = max) so V8 cannot shrink them, give every run the same young generation.
- *   Runs still split into a fast and a slow mode (8.0 and ~12 min at 24 h): in the slow one
- *   V8 starts a full collection for "external memory pressure" every few seconds from the
- *   first minute (the ArrayBuffers of frame slabs, see core's allocFrame). --trace-gc shows
- *   which mode a run is in.
+ * - The young generation: with V8's default size the collector dominated. 128 MiB
+ *   semi-spaces, pinned (min = max) so V8 cannot shrink them: at 10,000 nodes × 8 h, three
+ *   runs took 129–145 s of wall against 155 s with 64 MiB in the same hour, with half the
+ *   scavenges (172 against 356). Each scavenge then spans ~100 s of simulated time, so few
+ *   requests and lookups outlive two of them and get promoted.
+ * - Runs have split into a fast and a slow mode (8.0 and ~12 min at 24 h with 64 MiB): in the
+ *   slow one V8 starts a full collection for "external memory pressure" every few seconds
+ *   from the first minute (the ArrayBuffers of frame slabs, see core's allocFrame).
+ *   `--trace-gc` shows which mode a run is in.
  * - --expose-gc lets it print the live heap after a full collection at the end of the run,
  *   outside the timed window, and every N simulated hours with --live-heap-every-h N, inside it.
  *
@@ -47,7 +50,7 @@ import type { OhtNodeInit } from '../src/oht/index.ts'
 import { report, runWorkload, testnet, type TestnetMetrics } from '../test/netsim/harness.ts'
 
 /** The V8 flags above, by name; `relaunch` adds the ones missing from this process's. */
-const V8_FLAGS = ['--expose-gc', '--max-old-space-size=7168', '--min-semi-space-size=64', '--max-semi-space-size=64']
+const V8_FLAGS = ['--expose-gc', '--max-old-space-size=7168', '--min-semi-space-size=128', '--max-semi-space-size=128']
 const missingFlags = V8_FLAGS.filter(f => !process.execArgv.some(a => a.split('=')[0] === f.split('=')[0]))
 
 /** Runs this script again in a child with `flags` added; resolves to its exit code. */
