@@ -16,17 +16,17 @@
  *
  *   node --expose-gc --max-old-space-size=7168 --min-semi-space-size=128 --max-semi-space-size=128 --import tsx bench/netsim.ts
  *
- * - The old generation: the live state of 10,000 nodes is ~0.9 GiB, and the heap peaks near
- *   2 GiB between full collections.
+ * - The old generation: the live state of 10,000 nodes is ~0.9 GiB, and the process peaks at
+ *   ~2.5 GiB of RSS.
  * - The young generation: with V8's default size the collector dominated. 128 MiB
  *   semi-spaces, pinned (min = max) so V8 cannot shrink them: at 10,000 nodes × 8 h, three
  *   runs took 129–145 s of wall against 155 s with 64 MiB in the same hour, with half the
- *   scavenges (172 against 356). Each scavenge then spans ~100 s of simulated time, so few
- *   requests and lookups outlive two of them and get promoted.
- * - Runs have split into a fast and a slow mode (8.0 and ~12 min at 24 h with 64 MiB): in the
- *   slow one V8 starts a full collection for "external memory pressure" every few seconds
- *   from the first minute (the ArrayBuffers of frame slabs, see core's allocFrame).
- *   `--trace-gc` shows which mode a run is in.
+ *   scavenges (172 against 356).
+ * - With 64 MiB (and once with 256 MiB) some runs fell into a slow mode: V8 started a full
+ *   collection for "external memory pressure" every few seconds from the first ten seconds
+ *   on, and a day took ~12 min instead of 8. The external memory is the ArrayBuffers of frame
+ *   slabs (see core's allocFrame) that outlive two scavenges. No run with 128 MiB has done so
+ *   yet (five runs of 8 h and five of 24 h); `--trace-gc` shows which mode a run is in.
  * - --expose-gc lets it print the live heap after a full collection at the end of the run,
  *   outside the timed window, and every N simulated hours with --live-heap-every-h N, inside it.
  *
@@ -236,11 +236,14 @@ const finalLiveHeapMiB = liveHeapMiB()
 if (finalLiveHeapMiB >= 0) console.log(`live heap at the end (after a full collection, not timed): ${finalLiveHeapMiB} MiB`)
 
 net.stop()
-/** Which engine ran: the last commit touching src/oht and whether the tree differs from it. */
+/**
+ * Which code ran: the last commit touching src/ (the engine, and the simulator, codec, crypto
+ * and core code it runs on) and whether the tree differs from it.
+ */
 function engineVersion (): string {
   try {
-    const commit = execFileSync('git', ['log', '-1', '--format=%h', '--', 'src/oht'], { encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src/oht'], { encoding: 'utf8' }).trim() !== ''
+    const commit = execFileSync('git', ['log', '-1', '--format=%h', '--', 'src'], { encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== ''
     return `${commit === '' ? 'uncommitted' : commit}${dirty ? '+local changes' : ''}`
   } catch {
     return 'unknown'
