@@ -254,15 +254,20 @@ export class OhtNodeImpl {
     else if (req.type === 'find-node') counters.findNode++
     else if (req.type === 'get') counters.get++
     else counters.put++
+    // Encoded outside the try below: a request we cannot encode is our fault, not the peer's.
+    let frame: Uint8Array | undefined = encodeRequest(req)
+    this.stats.bytesOut += frame.byteLength
     // The transport enforces the timeout: no signal, listener and timer of our own per request.
     const timeoutMs = this.rtt.timeout(key)
     const started = this.clock.monotonic()
     let answer: Uint8Array
     try {
       throwIfAborted(signal)
-      // The frame is not held while we wait (a suspended call keeps its locals): it shares a
-      // slab with other frames (allocFrame), which it would keep alive until the answer.
-      answer = await this.net.request(peer.contact, this.countOut(encodeRequest(req)), { signal, timeoutMs })
+      const pending = this.net.request(peer.contact, frame, { signal, timeoutMs })
+      // Not held while we wait (a suspended call keeps its locals): the frame shares a slab
+      // with other frames (allocFrame), and would keep it alive until the answer.
+      frame = undefined
+      answer = await pending
     } catch (err) {
       this.stats.requestFailures++
       const timedOut = isCodedError(err, 'CORE_TIMEOUT')
@@ -293,11 +298,6 @@ export class OhtNodeImpl {
       throw new OhtRemoteError(res.code, `peer ${toHex(peer.id.subarray(0, 6))} refused: ${res.message}`)
     }
     return res
-  }
-
-  private countOut (frame: Uint8Array): Uint8Array {
-    this.stats.bytesOut += frame.byteLength
-    return frame
   }
 
   private async query (peer: { id: Uint8Array, contact: PeerContact }, kind: 'find-node' | 'get' | 'get-meta', target: Uint8Array, signal: AbortSignal): Promise<QueryResult> {
