@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { isCodedError, withTimeout } from '../../src/core/index.ts'
 import { constantLatency, createSimulation, dropAllRequests, torLatency, type SimHost, type Simulation } from '../../src/netsim/index.ts'
 
@@ -30,6 +32,12 @@ async function burst (sim: Simulation, from: SimHost, to: SimHost[], count: numb
     }
   })))
   return { ok, codes }
+}
+
+/** A full garbage collection on demand (the test process runs without --expose-gc). */
+function collector (): () => void {
+  setFlagsFromString('--expose-gc')
+  return runInNewContext('gc') as () => void
 }
 
 describe('netsim network', () => {
@@ -105,6 +113,32 @@ describe('netsim network', () => {
     sim.network.restart(b)
     b.net.handle(async (_from, frame) => frame)
     assert.equal((await burst(sim, a, [b], 5)).ok, 5)
+  })
+
+  it('a request waiting for its answer or deadline no longer holds the frame it was sent', async () => {
+    // Frames are views into shared slabs (allocFrame): one held for a request's whole wait kept
+    // its slab past the young generation, which made V8 run full collections.
+    const gc = collector()
+    const sim = createSimulation({ seed: 9, network: { latency: constantLatency(50) } })
+    const [a, b, c] = echoPlusOne(sim, 3)
+    b.net.handle(async (_from, frame) => { await b.clock.sleep(5000); return frame })
+    sim.network.crash(c)
+    let settled = 0
+    const sent: Array<WeakRef<Uint8Array>> = []
+    const send = (to: SimHost): Promise<unknown> => {
+      const frame = new Uint8Array(200) // above V8's on-heap size for typed arrays, like a frame
+      sent.push(new WeakRef(frame))
+      return a.net.request(to.contact, frame, { timeoutMs: 10_000 }).finally(() => { settled++ })
+    }
+    const slow = send(b) // answered after ~5 s
+    const lost = send(c) // never answered: ends at its 10 s deadline
+    await sim.run({ forMs: 1000 })
+    await new Promise(resolve => setImmediate(resolve)) // WeakRef targets stay alive until the job ends
+    gc()
+    assert.equal(settled, 0, 'both requests are still waiting')
+    assert.deepEqual(sent.map(r => r.deref()), [undefined, undefined])
+    assert.equal((await sim.settle(slow) as Uint8Array).byteLength, 200)
+    await assert.rejects(sim.settle(lost), (e) => isCodedError(e, 'CORE_TIMEOUT'))
   })
 
   it('in refuse mode an unknown or offline host fails with SIM_UNREACHABLE after one round trip', async () => {
