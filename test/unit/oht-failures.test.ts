@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isCodedError, MINUTE, SECOND, SeededRng } from '../../src/core/index.ts'
-import { compareDistance, createOhtNode, decodeResponse, encodeRequest, immutableKey, MSG } from '../../src/oht/index.ts'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { FakeClock, isCodedError, MINUTE, SECOND, SeededRng } from '../../src/core/index.ts'
+import { compareDistance, createOhtNode, decodeResponse, encodeRequest, immutableKey, MSG, type DhtNet } from '../../src/oht/index.ts'
 import { makeIdentity, testnet } from './oht-helpers.ts'
 
 describe('unresponsive peers', () => {
@@ -68,6 +70,42 @@ describe('unresponsive peers', () => {
     await p
     assert.ok(asked() > first, 'never asked again after the window')
     await t.stop()
+  })
+
+  it('a request waiting for its answer no longer holds the frame it sent', async () => {
+    // Frames are views into shared slabs (allocFrame): one held for a request's whole wait kept
+    // its slab past the young generation. The transport here holds nothing but a WeakRef.
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const rng = new SeededRng('frame-hold')
+    const clock = new FakeClock()
+    const sent: Array<WeakRef<Uint8Array>> = []
+    let waiting = 0
+    // Never answered: ends when the caller gives up (its signal) or at a far deadline.
+    const unanswered = (signal?: AbortSignal): Promise<Uint8Array> => new Promise<Uint8Array>((_resolve, reject) => {
+      const end = (): void => { waiting--; reject(new Error('no answer')) }
+      signal?.addEventListener('abort', end, { once: true })
+      clock.setTimeout(end, 10 * MINUTE)
+    })
+    const net: DhtNet = {
+      request (_to, frame, options = {}) { // not async: nothing here outlives the call but a WeakRef
+        sent.push(new WeakRef(frame))
+        waiting++
+        return unanswered(options.signal)
+      },
+      handle () {}
+    }
+    const node = createOhtNode({ addrs: ['mem:0'] }, { identity: makeIdentity(rng), net, clock, rng })
+    await node.start()
+    const peer = makeIdentity(rng)
+    const booting = node.bootstrap([{ publicKey: peer.publicKey, addrs: ['mem:1'] }]).catch(() => undefined)
+    for (let i = 0; i < 5 && waiting === 0; i++) await new Promise(resolve => setImmediate(resolve))
+    assert.ok(waiting > 0, 'a request is waiting')
+    await new Promise(resolve => setImmediate(resolve)) // WeakRef targets stay alive until the job ends
+    gc()
+    assert.equal(sent.filter(r => r.deref() !== undefined).length, 0, 'a waiting request still holds its frame')
+    await node.stop()
+    await booting
   })
 
   it('bootstrap with no reachable peer fails with OHT_NO_PEERS; aborting a lookup rejects it', async () => {
