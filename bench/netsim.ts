@@ -26,7 +26,7 @@
  *   collection for "external memory pressure" every few seconds from the first ten seconds
  *   on, and a day took ~12 min instead of 8. The external memory is the ArrayBuffers of frame
  *   slabs (see core's allocFrame) that outlive two scavenges. No run with 128 MiB has done so
- *   yet (five runs of 8 h and five of 24 h); `--trace-gc` shows which mode a run is in.
+ *   yet (five runs of 8 h and six of 24 h); `--trace-gc` shows which mode a run is in.
  * - --expose-gc lets it print the live heap after a full collection at the end of the run,
  *   outside the timed window, and every N simulated hours with --live-heap-every-h N, inside it.
  *
