@@ -51,7 +51,8 @@ import { report, runWorkload, testnet, type TestnetMetrics } from '../test/netsi
 
 /** The V8 flags above, by name; `relaunch` adds the ones missing from this process's. */
 const V8_FLAGS = ['--expose-gc', '--max-old-space-size=7168', '--min-semi-space-size=128', '--max-semi-space-size=128']
-const missingFlags = V8_FLAGS.filter(f => !process.execArgv.some(a => a.split('=')[0] === f.split('=')[0]))
+const flagName = (arg: string): string => arg.split('=')[0]
+const missingFlags = V8_FLAGS.filter(f => !process.execArgv.some(a => flagName(a) === flagName(f)))
 
 /** Runs this script again in a child with `flags` added; resolves to its exit code. */
 async function relaunch (flags: string[]): Promise<number> {
@@ -81,22 +82,25 @@ const { values: opt } = parseOptions(() => parseArgs({
     help: { type: 'boolean', short: 'h', default: false }
   }
 }))
-/** Runs a parser of the command line; a bad option exits with its message, not a stack trace. */
+/** A bad command line ends the run with one line, not a stack trace (exit status 2). */
+function badOption (message: string): never {
+  console.error(`bench/netsim: ${message}`)
+  process.exit(2)
+}
+/** Runs a parser of the command line; what it throws is a bad option. */
 function parseOptions<T> (parse: () => T): T {
   try {
     return parse()
   } catch (err) {
-    console.error(`bench/netsim: ${(err as Error).message}`)
-    process.exit(2)
+    return badOption((err as Error).message)
   }
 }
-/** A numeric option, or exit with a message naming it (a typo must not run a 10-minute benchmark). */
+/** A numeric option (a typo must not run a 10-minute benchmark). */
 function num (name: keyof typeof opt, min: number, integer = false): number {
   const raw = opt[name] as string
   const v = Number(raw)
   if (raw.trim() === '' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
-    console.error(`bench/netsim: --${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${JSON.stringify(raw)}`)
-    process.exit(2)
+    badOption(`--${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got ${JSON.stringify(raw)}`)
   }
   return v
 }
@@ -253,7 +257,7 @@ function engineVersion (): string {
 const result = {
   name: 'netsim',
   engine,
-  nodeFlags: process.execArgv.filter(a => V8_FLAGS.some(f => a.split('=')[0] === f.split('=')[0])),
+  nodeFlags: process.execArgv.filter(a => V8_FLAGS.some(f => flagName(a) === flagName(f))),
   config: { nodes: NODES, hours: HOURS, seed: opt.seed, churnPerHour: CHURN, putEveryS: PUT_EVERY_S, getEveryS: GET_EVERY_S, quantumMs: QUANTUM, latency: torLatency().description, node: nodeInit },
   partial,
   simulatedHours: d.virtualMs / HOUR,

@@ -3,7 +3,7 @@
  * node's DHT identity, its libp2p PeerId and its onion v3 address.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
-import { concatBytes } from '../core/bytes.ts'
+import { concatBytes, toHex } from '../core/bytes.ts'
 import { CryptoError } from './errors.ts'
 import { sha512 } from './hash.ts'
 import { onionAddressFromPublicKey } from './onion.ts'
@@ -104,13 +104,14 @@ const keyObjects = new Map<string, KeyObject>()
 const KEY_OBJECTS_MAX = 1024
 
 function publicKeyObject (publicKey: Uint8Array): KeyObject {
-  // A JWK import costs about half of a DER (SPKI) import here.
-  const x = Buffer.from(publicKey.buffer, publicKey.byteOffset, 32).toString('base64url')
-  let key = keyObjects.get(x)
+  // Keyed by toHex, which never reads `.buffer` (that would move a small key out of V8's heap).
+  const hex = toHex(publicKey)
+  let key = keyObjects.get(hex)
   if (key === undefined) {
-    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' })
+    // A JWK import costs about half of a DER (SPKI) import here.
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(hex, 'hex').toString('base64url') }, format: 'jwk' })
     if (keyObjects.size >= KEY_OBJECTS_MAX) keyObjects.delete(keyObjects.keys().next().value as string)
-    keyObjects.set(x, key)
+    keyObjects.set(hex, key)
   }
   return key
 }

@@ -280,7 +280,10 @@ export class SimNetwork {
     }
     if (this.dropped(from.index, target.index)) return call.promise
     const delay = this.latency.oneWay(this.rng, from.index, target.index)
-    this.scheduleDelivery(delay, from, target, copyFrame(frame), call.finish)
+    // The frame's copy travels only in this event, which ends on arrival.
+    const copy = copyFrame(frame)
+    const finish = call.finish
+    this.scheduler.schedule(delay, () => { this.deliver(from, target, copy, finish) })
     return call.promise
   }
 
@@ -324,11 +327,6 @@ export class SimNetwork {
       }
     })
     return { promise, finish }
-  }
-
-  /** The frame travels only in this event, which ends on arrival. */
-  private scheduleDelivery (delay: number, from: SimHost, target: SimHost, frame: Uint8Array, finish: Finish): void {
-    this.scheduler.schedule(delay, () => { this.deliver(from, target, frame, finish) })
   }
 
   private deliver (from: SimHost, target: SimHost, frame: Uint8Array, finish: Finish): void {
