@@ -20,6 +20,12 @@ import { OhtStackError } from '../core/errors.ts'
  * - OHT_NOT_STARTED (wire): the node was used before start() or after stop().
  * - OHT_BAD_ARGUMENT: an API argument is out of range (e.g. a key that is not 32 bytes).
  * - OHT_NO_PEERS: the routing table is empty: bootstrap first.
+ * PeerNet (direct protocols, src/oht/peer-net.ts):
+ * - OHT_PEER_UNREACHABLE: no connection could be made to the peer.
+ * - OHT_PROTOCOL_UNSUPPORTED: the peer has no handler for the protocol.
+ * - OHT_MESSAGE_TOO_LARGE: a message over the protocol's size limit.
+ * - OHT_PEER_FAILED: the peer's handler failed without a code of its own.
+ * - OHT_STREAM_CLOSED: a send after close/abort, or the stream broke.
  */
 export class OhtError extends OhtStackError {
   override name = 'OhtError'
@@ -30,6 +36,7 @@ export type OhtErrorCode =
   | 'OHT_SEQ_STALE' | 'OHT_CAS_MISMATCH' | 'OHT_EXPIRED' | 'OHT_BAD_TOKEN' | 'OHT_RATE_LIMITED'
   | 'OHT_QUOTA' | 'OHT_INTERNAL' | 'OHT_BAD_RESPONSE' | 'OHT_NOT_STARTED' | 'OHT_BAD_ARGUMENT'
   | 'OHT_NO_PEERS'
+  | 'OHT_PEER_UNREACHABLE' | 'OHT_PROTOCOL_UNSUPPORTED' | 'OHT_MESSAGE_TOO_LARGE' | 'OHT_PEER_FAILED' | 'OHT_STREAM_CLOSED'
 
 /** Wire numbers of the codes an ERROR frame can carry (stable: never renumber). */
 export const WIRE_ERROR_CODES: readonly OhtErrorCode[] = [

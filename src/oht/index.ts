@@ -34,6 +34,8 @@ import type { OhtStats } from './stats.ts'
 import type { RecordStore } from './store.ts'
 
 export type { DhtNet, DhtRequestHandler, DhtRequestOptions, PeerContact } from './network.ts'
+export type { PeerNet, PeerStream, PeerRequestHandler, PeerStreamHandler, PeerRequestOptions, PeerProtocolOptions } from './peer-net.ts'
+export { checkProtocolId, PEER_MESSAGE_MAX_DEFAULT, PEER_PROTOCOL_MAX_BYTES } from './peer-net.ts'
 export type { LookupEvent } from './lookup.ts'
 export type { LookupPurpose, OhtStats } from './stats.ts'
 export { createStats } from './stats.ts'
@@ -43,6 +45,7 @@ export type { OhtRecord, ImmutableRecord, MutableRecord, SignatureVerifier } fro
 export type { OhtRequest, OhtResponse, CodecLimits, WireContact } from './codec.ts'
 export { OhtError, OhtRemoteError, type OhtErrorCode } from './errors.ts'
 export { createMemoryStore } from './store.ts'
+export { createMemoryJournal, type MemoryJournal } from './journal.ts'
 export { createRoutingTable } from './routing-table.ts'
 export { immutableKey, mutableKey, recordKey, mutableSignable, signMutable, validateRecord, createSignatureVerifier } from './records.ts'
 export { encodeRequest, decodeRequest, encodeResponse, decodeResponse, WIRE_VERSION, MSG } from './codec.ts'
@@ -151,6 +154,35 @@ export interface OhtNodeInit {
   }
 }
 
+/**
+ * One record this node wrote itself, as its journal keeps it. `id` names it among the node's
+ * own records (the hex key for single-record kinds). Once the record's lifetime is over only
+ * `seq` is kept (mutable kinds), so a seq never goes backwards across restarts.
+ */
+export interface OwnRecordEntry {
+  id: string
+  key: Uint8Array
+  /** The record as written; absent once it expired. */
+  record?: OhtRecord
+  /** Clock time (ms) at which the record's lifetime ends. */
+  expiresAt: number
+  /** Mutable kinds: the highest seq this node ever wrote under the key. */
+  seq?: number
+}
+
+/**
+ * Where a node keeps what it wrote, across restarts (the SDK keeps it in a 0600 file in its
+ * data dir). The engine saves an entry BEFORE it sends the record to anyone (write-ahead: a
+ * crash mid-put never lets a seq be reused), loads every entry at start(), serves and
+ * republishes those still alive, and calls `expire` when a lifetime ends.
+ */
+export interface OwnRecordJournal {
+  load(): Promise<OwnRecordEntry[]>
+  save(entry: OwnRecordEntry): Promise<void>
+  /** The record of `id` expired: keep only its seq (if any), drop its value. */
+  expire(id: string): Promise<void>
+}
+
 /** What a node is given to work with (the composition root decides: real or simulated). */
 export interface OhtNodeComponents {
   identity: { publicKey: Uint8Array, sign(msg: Uint8Array): Uint8Array }
@@ -161,6 +193,8 @@ export interface OhtNodeComponents {
   log?: Logger
   /** Signature verifier (the simulator may share one cache across nodes). */
   verifier?: SignatureVerifier
+  /** Keeps this node's own records and seqs across restarts. @default none (forgotten on stop) */
+  journal?: OwnRecordJournal
 }
 
 export interface PutError { peer: PeerContact, code: string, message: string }

@@ -22,7 +22,7 @@ import { copyRecord, createSignatureVerifier, recordKey, sameWrite, signMutable,
 import { createRoutingTable, type RoutingEntry, type RoutingTable } from './routing-table.ts'
 import { createRttEstimator, type RttEstimator } from './rtt.ts'
 import { createStats, type LookupPurpose, type OhtStats } from './stats.ts'
-import type { GetResult, LookupOptions, OhtNodeComponents, OhtNodeInit, PutError, PutMutableOptions, PutResult } from './index.ts'
+import type { GetResult, LookupOptions, OhtNodeComponents, OhtNodeInit, OwnRecordEntry, OwnRecordJournal, PutError, PutMutableOptions, PutResult } from './index.ts'
 import { createMemoryStore, type RecordStore, type StoredRecord } from './store.ts'
 import { createWriteTokens, type WriteTokens } from './tokens.ts'
 
@@ -52,7 +52,7 @@ export const OHT_DEFAULTS = Object.freeze({
 })
 
 
-interface OwnRecord { key: Uint8Array, record: OhtRecord, expiresAt: number, nextAt: number }
+interface OwnRecord { key: Uint8Array, record?: OhtRecord, expiresAt: number, nextAt: number, seq?: number }
 
 interface Resolved {
   k: number
@@ -106,6 +106,7 @@ export class OhtNodeImpl {
   private readonly rng: Rng
   private readonly log: Logger
   private readonly verifier: SignatureVerifier
+  private readonly journal: OwnRecordJournal | undefined
   private tokens: WriteTokens
   private readonly tokenRotateMs: number
   private readonly rateLimiter: RateLimiter
@@ -159,6 +160,7 @@ export class OhtNodeImpl {
     this.rng = components.rng
     this.log = components.log ?? logger('oht:node')
     this.verifier = components.verifier ?? createSignatureVerifier()
+    this.journal = components.journal
     this.id = sha256(this.identity.publicKey)
     this.contact = { publicKey: this.identity.publicKey, addrs: [...init.addrs] }
     const displaceSilentAfterMs = init.displaceSilentAfterMs === Infinity ? Infinity : positive(init.displaceSilentAfterMs, HOUR, 'displaceSilentAfterMs')
@@ -179,6 +181,14 @@ export class OhtNodeImpl {
     this.controller = new AbortController()
     setMaxListeners(0, this.controller.signal) // every request in flight listens to it
     this.tokens = createWriteTokens(this.clock, this.rng, this.tokenRotateMs) // fresh secrets per run
+    if (this.journal !== undefined) {
+      try {
+        await this.loadJournal(this.journal)
+      } catch (err) {
+        this.running = false
+        throw err
+      }
+    }
     this.net.handle(async (from, frame, options) => await this.handle(from, frame, options))
     this.nextReplicationPass = this.clock.now() + this.cfg.replicateIntervalMs
     // A random phase keeps thousands of simulated nodes from ticking in lockstep.
@@ -203,6 +213,46 @@ export class OhtNodeImpl {
     this.rtt.clear()
     this.unreachable.clear()
     this.tokens.destroy()
+  }
+
+  /**
+   * Our own records from the journal: those still alive are stored here at once (a node with
+   * no peers still serves them) and republished at the first tick and after each bootstrap;
+   * expired ones keep their seq so the next write goes above it.
+   */
+  private async loadJournal (journal: OwnRecordJournal): Promise<void> {
+    const entries = await journal.load()
+    const now = this.clock.now()
+    for (const e of entries) {
+      if (!(e.key instanceof Uint8Array) || e.key.byteLength !== 32) continue
+      const alive = e.record !== undefined && e.expiresAt > now
+      const own: OwnRecord = { key: e.key, expiresAt: e.expiresAt, nextAt: now }
+      if (e.seq !== undefined) own.seq = e.seq
+      if (alive && e.record !== undefined) {
+        try {
+          validateRecord(e.key, e.record, this.cfg.maxValueBytes, this.verifier)
+          this.store.put({ key: e.key, record: e.record, expiresAt: e.expiresAt, storedAt: now, refreshedAt: now })
+          own.record = e.record
+          if (e.record.kind === 'mutable') own.seq = Math.max(own.seq ?? -1, e.record.seq)
+        } catch (err) {
+          this.log.warn('journal entry %s dropped: %s', e.id, err instanceof Error ? err.message : String(err))
+        }
+      }
+      if (own.record !== undefined || own.seq !== undefined) this.own.set(e.id, own)
+    }
+  }
+
+  /** Write-ahead: the journal has the record before any peer does. */
+  private async journalSave (key: Uint8Array, record: OhtRecord, expiresAt: number): Promise<void> {
+    if (this.journal === undefined) return
+    const entry: OwnRecordEntry = { id: toHex(key), key, record, expiresAt }
+    if (record.kind === 'mutable') entry.seq = record.seq
+    await this.journal.save(entry)
+  }
+
+  private journalExpire (id: string): void {
+    if (this.journal === undefined) return
+    this.journal.expire(id).catch((err: unknown) => { this.log.warn('journal expire failed: %s', err instanceof Error ? err.message : String(err)) })
   }
 
   private assertRunning (): void {
@@ -642,6 +692,12 @@ export class OhtNodeImpl {
     // Already joined: the lookup may never ask a far given peer, so it is pinged first.
     if (this.routingTable.size > 0 && given.length > 0) await this.pingAll(given, options)
     await this.iterate(this.id, 'find-node', 'bootstrap', { signal: options.signal, seeds: [...given, ...this.seedsFor(this.id, this.cfg.k)] })
+    // Our own records (a restart's journal, or written while we had no peers) go out now.
+    if (this.routingTable.size > 0 && this.own.size > 0) {
+      const now = this.clock.now()
+      for (const own of this.own.values()) if (own.record !== undefined) own.nextAt = Math.min(own.nextAt, now)
+      this.republishDue(now)
+    }
     if (others.length > 0 && this.routingTable.size === 0) {
       throw new OhtError('OHT_NO_PEERS', `none of the ${others.length} bootstrap peers answered: check their addresses and that they are running`)
     }
@@ -711,7 +767,7 @@ export class OhtNodeImpl {
     // One lookup learns both the write tokens and the highest valid seq out there.
     let highest = -1
     const mine = this.own.get(toHex(key))
-    if (mine?.record.kind === 'mutable') highest = mine.record.seq
+    if (mine?.seq !== undefined) highest = mine.seq
     const local = this.store.get(key)
     if (local?.record.kind === 'mutable') highest = Math.max(highest, local.record.seq)
     const found = await this.iterate(key, 'get', 'put', { signal: options.signal, complete: true })
@@ -725,6 +781,7 @@ export class OhtNodeImpl {
     }
     const seq = options.seq ?? highest + 1
     const record = signMutable(this.identity, { salt: salt.slice(), seq, ttlMs, value: options.value.slice() })
+    await this.journalSave(key, record, this.clock.now() + this.clampTtl(ttlMs))
     return await this.commit(key, record, found, ttlMs, { cas: options.cas, signal: options.signal })
   }
 
@@ -733,6 +790,7 @@ export class OhtNodeImpl {
     const key = recordKey(record)
     validateRecord(key, record, this.cfg.maxValueBytes, this.verifier)
     if (record.kind === 'immutable') this.stats.puts++
+    await this.journalSave(key, record, this.clock.now() + this.clampTtl(record.ttlMs))
     const found = await this.iterate(key, 'get-meta', 'put', { signal: options.signal, complete: true })
     return await this.commit(key, record, found, record.ttlMs, { signal: options.signal })
   }
@@ -787,7 +845,9 @@ export class OhtNodeImpl {
     throwIfAborted(options.signal)
     if (options.republish !== true) {
       const now = this.clock.now()
-      this.own.set(toHex(key), { key, record, expiresAt: now + remainingMs, nextAt: now + this.cfg.republishIntervalMs })
+      const own: OwnRecord = { key, record, expiresAt: now + remainingMs, nextAt: now + this.cfg.republishIntervalMs }
+      if (record.kind === 'mutable') own.seq = record.seq
+      this.own.set(toHex(key), own)
     }
     const result: PutResult = { key, stored, attempted, closest: found.closest.map(c => c.contact), errors }
     if (record.kind === 'mutable') result.seq = record.seq
@@ -953,13 +1013,21 @@ export class OhtNodeImpl {
 
   private republishDue (now: number): void {
     for (const [id, own] of this.own) {
-      if (own.expiresAt <= now) { this.own.delete(id); continue }
+      const record = own.record
+      if (record === undefined) continue // only a seq is kept
+      if (own.expiresAt <= now) {
+        // A mutable key keeps its seq (the next write goes above it); the rest is forgotten.
+        if (own.seq !== undefined) own.record = undefined
+        else this.own.delete(id)
+        this.journalExpire(id)
+        continue
+      }
       if (own.nextAt > now) continue
       own.nextAt = now + this.cfg.republishIntervalMs
       this.stats.republished++
       this.spawn('republish', async (signal) => {
         const found = await this.iterate(own.key, 'get-meta', 'republish', { signal, complete: true })
-        await this.commit(own.key, own.record, found, own.expiresAt - this.clock.now(), { signal, republish: true })
+        await this.commit(own.key, record, found, own.expiresAt - this.clock.now(), { signal, republish: true })
       })
     }
   }
