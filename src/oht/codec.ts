@@ -11,35 +11,57 @@
  *   PING      0x01  addrs
  *   FIND_NODE 0x02  addrs | target[32]
  *   GET       0x03  addrs | key[32] | flags:u8 (bit0 = metadata only: no value)
+ *   GET       0x03  addrs | key[32] | flags:u8 (bit0 = metadata only, bit1 = values) |
+ *                   [kind:u8 | cursor:u32 if values]      (values: the key's multi-value set)
  *   PUT       0x04  addrs | token[32] | key[32] | remainingMs:u64 | flags:u8 (bit0 = cas) |
  *                   [cas:u64] | record
+ *   PUT_MANY  0x05  addrs | token[32] | key[32] | kind:u8 | n:u16 (1..512) |
+ *                   (remainingMs:u64 | value-record)*n    (values of one multi-value key)
+ *   WATCH     0x06  addrs | key[32] | kind:u8 | leaseMs:u32 | flags:u8 (bit0 = cancel)
+ *   NOTIFY    0x07  addrs | key[32] | record              (holder -> watcher: a new write)
  * responses
- *   PONG      0x81  (empty)
+ *   PONG      0x81  (empty; also the answer to NOTIFY)
  *   NODES     0x82  flags:u8 (bit0 = token) | [token[32]] | n:u8 | contact*n
  *   VALUE     0x83  token[32] | n:u8 | contact*n | flags:u8 (bit0 = holds, bit1 = record) |
  *                   [seq:u64 if holds] | [record if bit1]
  *   STORED    0x84  grantedMs:u64 (the lifetime the storing node granted)
+ *   VALUES    0x85  token[32] | n:u8 | contact*n | kind:u8 | total:u32 | next:u32 (0 = no more) |
+ *                   digest[32] | count:u16 | value-record*count   (a page of the set, by slot)
+ *   STORED_MANY 0x86 n:u16 | (status:u8 = 0 | grantedMs:u64 , or status:u8 = 1 | code:u16)*n
+ *   WATCHING  0x87  grantedMs:u32 (0 after a cancel)
  *   ERROR     0xff  code:u16 | len:u16 | message utf8 (len <= 512)
  *
  * addrs    = n:u8 (<= 8) | (len:u16 (<= 256) | utf8)*n
  * contact  = nodeId[32] | publicKey[32] | addrs   (nodeId = SHA-256(publicKey), checked by the
  *            receiver before it contacts that peer: lookups sort by it without hashing every key)
- * record   = kind:u8 (0 = immutable, 1 = mutable) |
+ * record   = kind:u8 (0 = immutable, 1 = mutable, 2-255 = a value kind: see kinds.ts) |
  *   immutable: ttlMs:u64 | len:u32 | value
  *   mutable:   publicKey[32] | saltLen:u8 (<= 64) | salt | seq:u64 | ttlMs:u64 | len:u32 |
  *              value | signature[64]
+ *   value:     writer[32] | idLen:u8 (1..32) | id | seq:u64 | ttlMs:u64 | flags:u8 (bit0 =
+ *              deleted) | len:u32 | value | signature[64]   (its key is the frame's key)
+ * value-record = a record of a value kind (the kind byte included)
+ * digest   = SHA-256 over the set's (slot, seq) pairs in slot order: equal sets, equal digests
  * ```
+ * A kind byte this node's registry does not know is OHT_UNKNOWN_KIND, not a malformed frame.
  * Integers are big-endian; u64 fields must fit 2^53 - 1.
  *
  * Decoded byte fields are views into the frame (no copies on the hot path): the frame must not
  * be reused by the transport, and whoever keeps bytes longer than the frame copies them: the
  * routing table and the store, a lookup for the contacts it ranks (ContactArena), and a query's
  * result for its token and record. Frames share slabs (allocFrame), so one kept view keeps 64 KiB.
+ * Decoded messages are typed `Decoded<…>` (deeply read-only) so that a decoded byte field
+ * cannot be handed to something that keeps it without an explicit copy (copyRecord, slice).
+ *
+ * The codec keeps no mutable state between calls (it is re-entrant) and writes into none of
+ * the objects it is given: the caches below are memos keyed by content or by objects whose
+ * holders never mutate them (frozen address lists).
  */
 import { allocFrame } from '../core/bytes.ts'
 import { OhtError, wireErrorCode, wireErrorNumber } from './errors.ts'
 import type { PeerContact } from './network.ts'
-import { MAX_SALT_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, KEY_BYTES, type OhtRecord } from './records.ts'
+import { DEFAULT_KINDS, type RecordKinds } from './kinds.ts'
+import { MAX_SALT_BYTES, MAX_VALUE_ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, KEY_BYTES, type OhtRecord, type ValueRecord } from './records.ts'
 
 export const WIRE_VERSION = 1
 export const MAX_ADDRS = 8
@@ -50,42 +72,71 @@ export const TOKEN_BYTES = 32
 /** Room for everything but the value (a full contact list is ~70 KiB at worst). */
 export const FRAME_OVERHEAD_BYTES = 80 * 1024
 
+/** Values one PUT_MANY carries at most. */
+export const MAX_PUT_MANY = 512
+/** A VALUES page carries at most this many value bytes (records' values, summed). */
+export const VALUES_PAGE_BYTES = 60 * 1024
+export const DIGEST_BYTES = 32
+
 export const MSG = {
   PING: 0x01,
   FIND_NODE: 0x02,
   GET: 0x03,
   PUT: 0x04,
+  PUT_MANY: 0x05,
+  WATCH: 0x06,
+  NOTIFY: 0x07,
   PONG: 0x81,
   NODES: 0x82,
   VALUE: 0x83,
   STORED: 0x84,
+  VALUES: 0x85,
+  STORED_MANY: 0x86,
+  WATCHING: 0x87,
   ERROR: 0xff
 } as const
+
+/** A decoded message: its byte fields are views into the frame (copy what you keep). */
+export type Decoded<T> = T extends Uint8Array ? T : T extends Array<infer U> ? ReadonlyArray<Decoded<U>> : T extends object ? { readonly [K in keyof T]: Decoded<T[K]> } : T
+
+/** One value of a PUT_MANY: its remaining lifetime at the sender, and the record. */
+export interface PutManyItem { remainingMs: number, record: ValueRecord }
 
 export type OhtRequest =
   | { type: 'ping', addrs: string[] }
   | { type: 'find-node', addrs: string[], target: Uint8Array }
-  | { type: 'get', addrs: string[], key: Uint8Array, metadataOnly: boolean }
+  | { type: 'get', addrs: string[], key: Uint8Array, metadataOnly: boolean, values?: { kind: number, cursor: number } }
   | { type: 'put', addrs: string[], token: Uint8Array, key: Uint8Array, remainingMs: number, cas?: number, record: OhtRecord }
+  | { type: 'put-many', addrs: string[], token: Uint8Array, key: Uint8Array, kind: number, items: PutManyItem[] }
+  | { type: 'watch', addrs: string[], key: Uint8Array, kind: number, leaseMs: number, cancel: boolean }
+  | { type: 'notify', addrs: string[], key: Uint8Array, record: OhtRecord }
 
 /**
  * A contact as it travels: the claimed node id comes along so receivers can sort cheaply.
- * `block` is a cache of the contact's wire form for holders that answer with the same object
- * again and again (routing-table entries): the encoder fills it when the object declares the
- * property as its own, and the holder clears it when `contact` changes.
+ * `block`, when present, is the contact's wire form after its id (`contactWireBlock`): holders
+ * that answer with the same object again and again (routing-table entries) keep it themselves;
+ * the encoder only reads it.
  */
-export interface WireContact { id: Uint8Array, contact: PeerContact, block?: Uint8Array }
+export interface WireContact { readonly id: Uint8Array, readonly contact: PeerContact, readonly block?: Uint8Array }
+
+/** Per-value outcome of a PUT_MANY. */
+export type PutManyResult = { grantedMs: number } | { code: string }
 
 export type OhtResponse =
   | { type: 'pong' }
   | { type: 'nodes', token?: Uint8Array, contacts: WireContact[] }
   | { type: 'value', token: Uint8Array, contacts: WireContact[], seq?: number, record?: OhtRecord }
   | { type: 'stored', grantedMs: number }
+  | { type: 'values', token: Uint8Array, contacts: WireContact[], kind: number, total: number, next: number, digest: Uint8Array, records: ValueRecord[] }
+  | { type: 'stored-many', results: PutManyResult[] }
+  | { type: 'watching', grantedMs: number }
   | { type: 'error', code: string, message: string }
 
 export interface CodecLimits {
   /** Largest record value accepted. @default 65536 */
   maxValueBytes?: number
+  /** Kinds this node knows (value kinds' codes name their namespace). @default the built-in kinds */
+  kinds?: RecordKinds
 }
 
 const enc = new TextEncoder()
@@ -185,20 +236,35 @@ function addrsBlock (addrs: string[]): Uint8Array {
 }
 
 function recordSize (r: OhtRecord): number {
-  return r.kind === 'immutable'
-    ? 1 + 8 + 4 + r.value.byteLength
-    : 1 + PUBLIC_KEY_BYTES + 1 + r.salt.byteLength + 8 + 8 + 4 + r.value.byteLength + SIGNATURE_BYTES
+  if (r.kind === 'immutable') return 1 + 8 + 4 + r.value.byteLength
+  if (r.kind === 'mutable') return 1 + PUBLIC_KEY_BYTES + 1 + r.salt.byteLength + 8 + 8 + 4 + r.value.byteLength + SIGNATURE_BYTES
+  return 1 + PUBLIC_KEY_BYTES + 1 + r.id.byteLength + 8 + 8 + 1 + 4 + r.value.byteLength + SIGNATURE_BYTES
 }
 
-function writeRecord (w: Writer, r: OhtRecord): void {
+/** The wire code of a record's kind (value kinds by their namespace). */
+function kindCode (r: OhtRecord, kinds: RecordKinds): number {
+  if (r.kind === 'immutable') return 0
+  if (r.kind === 'mutable') return 1
+  return kinds.valueKind(r.namespace).code
+}
+
+function writeRecord (w: Writer, r: OhtRecord, code: number): void {
+  w.u8(code)
   if (r.kind === 'immutable') {
-    w.u8(0); w.u64(r.ttlMs); w.u32(r.value.byteLength); w.bytes(r.value)
+    w.u64(r.ttlMs); w.u32(r.value.byteLength); w.bytes(r.value)
     return
   }
-  w.u8(1)
-  w.bytes(r.publicKey)
-  w.u8(r.salt.byteLength); w.bytes(r.salt)
-  w.u64(r.seq); w.u64(r.ttlMs)
+  if (r.kind === 'mutable') {
+    w.bytes(r.publicKey)
+    w.u8(r.salt.byteLength); w.bytes(r.salt)
+    w.u64(r.seq); w.u64(r.ttlMs)
+    w.u32(r.value.byteLength); w.bytes(r.value)
+    w.bytes(r.signature)
+    return
+  }
+  w.bytes(r.writer)
+  w.u8(r.id.byteLength); w.bytes(r.id)
+  w.u64(r.seq); w.u64(r.ttlMs); w.u8(r.deleted ? 1 : 0)
   w.u32(r.value.byteLength); w.bytes(r.value)
   w.bytes(r.signature)
 }
@@ -210,21 +276,48 @@ function checkRecord (r: OhtRecord): void {
     fixed(r.signature, SIGNATURE_BYTES, 'signature')
     if (r.salt.byteLength > MAX_SALT_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `salt longer than ${MAX_SALT_BYTES} bytes`)
     u64ok(r.seq, 'seq')
+  } else if (r.kind === 'value') {
+    fixed(r.writer, PUBLIC_KEY_BYTES, 'writer')
+    fixed(r.signature, SIGNATURE_BYTES, 'signature')
+    if (r.id.byteLength < 1 || r.id.byteLength > MAX_VALUE_ID_BYTES) throw new OhtError('OHT_BAD_ARGUMENT', `value id must be 1 to ${MAX_VALUE_ID_BYTES} bytes`)
+    u64ok(r.seq, 'seq')
   }
 }
 
-export function encodeRequest (req: OhtRequest): Uint8Array {
+export function encodeRequest (req: OhtRequest, kinds: RecordKinds = DEFAULT_KINDS): Uint8Array {
   const addrs = addrsBlock(req.addrs)
   let size = 2 + addrs.byteLength
+  let code = 0
   switch (req.type) {
     case 'ping': break
     case 'find-node': fixed(req.target, KEY_BYTES, 'target'); size += KEY_BYTES; break
-    case 'get': fixed(req.key, KEY_BYTES, 'key'); size += KEY_BYTES + 1; break
+    case 'get': fixed(req.key, KEY_BYTES, 'key'); size += KEY_BYTES + 1 + (req.values !== undefined ? 5 : 0); break
     case 'put':
       fixed(req.token, TOKEN_BYTES, 'token'); fixed(req.key, KEY_BYTES, 'key'); u64ok(req.remainingMs, 'remainingMs')
       if (req.cas !== undefined) u64ok(req.cas, 'cas')
       checkRecord(req.record)
+      code = kindCode(req.record, kinds)
       size += TOKEN_BYTES + KEY_BYTES + 8 + 1 + (req.cas !== undefined ? 8 : 0) + recordSize(req.record)
+      break
+    case 'put-many':
+      fixed(req.token, TOKEN_BYTES, 'token'); fixed(req.key, KEY_BYTES, 'key')
+      if (req.items.length < 1 || req.items.length > MAX_PUT_MANY) throw new OhtError('OHT_BAD_ARGUMENT', `a PUT_MANY carries 1 to ${MAX_PUT_MANY} values, got ${req.items.length}`)
+      size += TOKEN_BYTES + KEY_BYTES + 1 + 2
+      for (const it of req.items) {
+        u64ok(it.remainingMs, 'remainingMs'); checkRecord(it.record)
+        if (kindCode(it.record, kinds) !== req.kind) throw new OhtError('OHT_BAD_ARGUMENT', 'every value of a PUT_MANY is of its kind')
+        size += 8 + recordSize(it.record)
+      }
+      break
+    case 'watch':
+      fixed(req.key, KEY_BYTES, 'key')
+      if (!Number.isInteger(req.leaseMs) || req.leaseMs < 0 || req.leaseMs > 0xffffffff) throw new OhtError('OHT_BAD_ARGUMENT', 'leaseMs must fit 32 bits')
+      size += KEY_BYTES + 1 + 4 + 1
+      break
+    case 'notify':
+      fixed(req.key, KEY_BYTES, 'key'); checkRecord(req.record)
+      code = kindCode(req.record, kinds)
+      size += KEY_BYTES + recordSize(req.record)
       break
   }
   const w = new Writer(size)
@@ -232,12 +325,25 @@ export function encodeRequest (req: OhtRequest): Uint8Array {
   switch (req.type) {
     case 'ping': w.u8(MSG.PING); w.bytes(addrs); break
     case 'find-node': w.u8(MSG.FIND_NODE); w.bytes(addrs); w.bytes(req.target); break
-    case 'get': w.u8(MSG.GET); w.bytes(addrs); w.bytes(req.key); w.u8(req.metadataOnly ? 1 : 0); break
+    case 'get':
+      w.u8(MSG.GET); w.bytes(addrs); w.bytes(req.key); w.u8((req.metadataOnly ? 1 : 0) | (req.values !== undefined ? 2 : 0))
+      if (req.values !== undefined) { w.u8(req.values.kind); w.u32(req.values.cursor) }
+      break
     case 'put':
       w.u8(MSG.PUT); w.bytes(addrs); w.bytes(req.token); w.bytes(req.key); w.u64(req.remainingMs)
       w.u8(req.cas !== undefined ? 1 : 0)
       if (req.cas !== undefined) w.u64(req.cas)
-      writeRecord(w, req.record)
+      writeRecord(w, req.record, code)
+      break
+    case 'put-many':
+      w.u8(MSG.PUT_MANY); w.bytes(addrs); w.bytes(req.token); w.bytes(req.key); w.u8(req.kind); w.u16(req.items.length)
+      for (const it of req.items) { w.u64(it.remainingMs); writeRecord(w, it.record, req.kind) }
+      break
+    case 'watch':
+      w.u8(MSG.WATCH); w.bytes(addrs); w.bytes(req.key); w.u8(req.kind); w.u32(req.leaseMs); w.u8(req.cancel ? 1 : 0)
+      break
+    case 'notify':
+      w.u8(MSG.NOTIFY); w.bytes(addrs); w.bytes(req.key); writeRecord(w, req.record, code)
       break
   }
   return w.done()
@@ -288,60 +394,93 @@ function buildContactBlock (c: PeerContact): Uint8Array {
   return block
 }
 
-/** Blocks of the contact list being encoded: sized once, then written (encoding never re-enters). */
-const pendingBlocks: Uint8Array[] = []
+/**
+ * The wire form of a contact after its id (public key, then its address block). Holders that
+ * answer with the same contact again and again keep it (routing-table entries do) and hand it
+ * to the encoder as `WireContact.block`.
+ */
+export function contactWireBlock (c: PeerContact): Uint8Array {
+  return buildContactBlock(c)
+}
 
-/** Wire size of a contact list; checks every contact and keeps its block for writeContacts. */
-function contactsSize (contacts: WireContact[]): number {
+/** Wire size of a contact list and each contact's block (checked), for writeContacts. */
+function contactBlocksOf (contacts: readonly WireContact[]): { size: number, blocks: Uint8Array[] } {
   if (contacts.length > MAX_CONTACTS) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_CONTACTS} contacts per response`)
-  pendingBlocks.length = 0
+  const blocks: Uint8Array[] = new Array(contacts.length)
   let size = 1
-  for (const w of contacts) {
-    let block = w.block
-    if (block === undefined) {
-      // A holder that caches the block (a routing-table entry) needs no entry in the WeakMap.
-      if (Object.hasOwn(w, 'block')) w.block = block = buildContactBlock(w.contact)
-      else block = contactBlock(w.contact)
-    }
-    pendingBlocks.push(block)
+  for (let i = 0; i < contacts.length; i++) {
+    const w = contacts[i]
+    const block = w.block ?? contactBlock(w.contact)
+    blocks[i] = block
     size += fixed(w.id, KEY_BYTES, 'node id').byteLength + block.byteLength
   }
-  return size
+  return { size, blocks }
 }
 
-/** Writes the contact list contactsSize just measured. */
-function writeContacts (w: Writer, contacts: WireContact[]): void {
+function writeContacts (w: Writer, contacts: readonly WireContact[], blocks: Uint8Array[]): void {
   w.u8(contacts.length)
-  for (let i = 0; i < contacts.length; i++) { w.bytes(contacts[i].id); w.bytes(pendingBlocks[i]) }
-  pendingBlocks.length = 0
+  for (let i = 0; i < contacts.length; i++) { w.bytes(contacts[i].id); w.bytes(blocks[i]) }
 }
 
-export function encodeResponse (res: OhtResponse): Uint8Array {
+export function encodeResponse (res: OhtResponse, kinds: RecordKinds = DEFAULT_KINDS): Uint8Array {
   switch (res.type) {
     case 'pong': return Uint8Array.of(WIRE_VERSION, MSG.PONG)
     case 'nodes': {
-      const w = new Writer(3 + (res.token !== undefined ? TOKEN_BYTES : 0) + contactsSize(res.contacts))
+      const c = contactBlocksOf(res.contacts)
+      const w = new Writer(3 + (res.token !== undefined ? TOKEN_BYTES : 0) + c.size)
       w.u8(WIRE_VERSION); w.u8(MSG.NODES); w.u8(res.token !== undefined ? 1 : 0)
       if (res.token !== undefined) w.bytes(fixed(res.token, TOKEN_BYTES, 'token'))
-      writeContacts(w, res.contacts)
+      writeContacts(w, res.contacts, c.blocks)
       return w.done()
     }
     case 'value': {
-      const contactBytes = contactsSize(res.contacts)
+      const c = contactBlocksOf(res.contacts)
       if (res.seq !== undefined) u64ok(res.seq, 'seq')
-      if (res.record !== undefined) checkRecord(res.record)
-      const size = 2 + TOKEN_BYTES + contactBytes + 1 + (res.seq !== undefined ? 8 : 0) + (res.record !== undefined ? recordSize(res.record) : 0)
+      let code = 0
+      if (res.record !== undefined) { checkRecord(res.record); code = kindCode(res.record, kinds) }
+      const size = 2 + TOKEN_BYTES + c.size + 1 + (res.seq !== undefined ? 8 : 0) + (res.record !== undefined ? recordSize(res.record) : 0)
       const w = new Writer(size)
-      w.u8(WIRE_VERSION); w.u8(MSG.VALUE); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, res.contacts)
+      w.u8(WIRE_VERSION); w.u8(MSG.VALUE); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, res.contacts, c.blocks)
       w.u8((res.seq !== undefined ? 1 : 0) | (res.record !== undefined ? 2 : 0))
       if (res.seq !== undefined) w.u64(res.seq)
-      if (res.record !== undefined) writeRecord(w, res.record)
+      if (res.record !== undefined) writeRecord(w, res.record, code)
+      return w.done()
+    }
+    case 'values': {
+      const c = contactBlocksOf(res.contacts)
+      if (res.records.length > 0xffff) throw new OhtError('OHT_BAD_ARGUMENT', 'too many values in one page')
+      let size = 2 + TOKEN_BYTES + c.size + 1 + 4 + 4 + DIGEST_BYTES + 2
+      for (const r of res.records) {
+        checkRecord(r)
+        if (kindCode(r, kinds) !== res.kind) throw new OhtError('OHT_BAD_ARGUMENT', 'every value of a VALUES page is of its kind')
+        size += recordSize(r)
+      }
+      const w = new Writer(size)
+      w.u8(WIRE_VERSION); w.u8(MSG.VALUES); w.bytes(fixed(res.token, TOKEN_BYTES, 'token')); writeContacts(w, res.contacts, c.blocks)
+      w.u8(res.kind); w.u32(res.total); w.u32(res.next); w.bytes(fixed(res.digest, DIGEST_BYTES, 'digest')); w.u16(res.records.length)
+      for (const r of res.records) writeRecord(w, r, res.kind)
       return w.done()
     }
     case 'stored': {
       u64ok(res.grantedMs, 'grantedMs')
       const w = new Writer(10)
       w.u8(WIRE_VERSION); w.u8(MSG.STORED); w.u64(res.grantedMs)
+      return w.done()
+    }
+    case 'stored-many': {
+      if (res.results.length > MAX_PUT_MANY) throw new OhtError('OHT_BAD_ARGUMENT', `at most ${MAX_PUT_MANY} results`)
+      let size = 4
+      for (const r of res.results) size += 'grantedMs' in r ? 9 : 3
+      const w = new Writer(size)
+      w.u8(WIRE_VERSION); w.u8(MSG.STORED_MANY); w.u16(res.results.length)
+      for (const r of res.results) {
+        if ('grantedMs' in r) { u64ok(r.grantedMs, 'grantedMs'); w.u8(0); w.u64(r.grantedMs) } else { w.u8(1); w.u16(wireErrorNumber(r.code)) }
+      }
+      return w.done()
+    }
+    case 'watching': {
+      const w = new Writer(6)
+      w.u8(WIRE_VERSION); w.u8(MSG.WATCHING); w.u32(Math.max(0, Math.min(0xffffffff, Math.floor(res.grantedMs))))
       return w.done()
     }
     case 'error': {
@@ -540,43 +679,78 @@ function readContacts (r: Reader): WireContact[] {
   return out
 }
 
-function readRecord (r: Reader, maxValueBytes: number): OhtRecord {
-  const kind = r.u8('record kind')
-  if (kind === 0) {
+function readValueLength (r: Reader, maxValueBytes: number): number {
+  const len = r.u32('value length')
+  if (len > maxValueBytes) throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${len} bytes; at most ${maxValueBytes} are accepted`)
+  return len
+}
+
+/** Reads one record; `key` is the frame's key (a value record's own key). */
+function readRecord (r: Reader, maxValueBytes: number, kinds: RecordKinds, key: Uint8Array | undefined): OhtRecord {
+  const code = r.u8('record kind')
+  if (code === 0) {
     const ttlMs = r.u64('ttl')
-    const len = r.u32('value length')
-    if (len > maxValueBytes) throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${len} bytes; at most ${maxValueBytes} are accepted`)
+    const len = readValueLength(r, maxValueBytes)
     return { kind: 'immutable', ttlMs, value: r.view_(len, 'value') }
   }
-  if (kind === 1) {
+  if (code === 1) {
     const publicKey = r.view_(PUBLIC_KEY_BYTES, 'public key')
     const saltLen = r.u8('salt length')
     if (saltLen > MAX_SALT_BYTES) throw bad(`salt too long: ${saltLen} > ${MAX_SALT_BYTES}`)
     const salt = r.view_(saltLen, 'salt')
     const seq = r.u64('seq')
     const ttlMs = r.u64('ttl')
-    const len = r.u32('value length')
-    if (len > maxValueBytes) throw new OhtError('OHT_VALUE_TOO_LARGE', `value is ${len} bytes; at most ${maxValueBytes} are accepted`)
+    const len = readValueLength(r, maxValueBytes)
     const value = r.view_(len, 'value')
     const signature = r.view_(SIGNATURE_BYTES, 'signature')
     return { kind: 'mutable', publicKey, salt, seq, ttlMs, value, signature }
   }
-  throw bad(`unknown record kind ${kind}`)
+  const kind = kinds.byCode(code)
+  if (kind === undefined || kind.shape !== 'value') throw new OhtError('OHT_UNKNOWN_KIND', `record kind ${code} is not known here`)
+  if (key === undefined) throw bad(`a ${kind.name} value needs the key of its frame`)
+  const writer = r.view_(PUBLIC_KEY_BYTES, 'writer')
+  const idLen = r.u8('value id length')
+  if (idLen < 1 || idLen > MAX_VALUE_ID_BYTES) throw bad(`value id length ${idLen} is outside 1..${MAX_VALUE_ID_BYTES}`)
+  const id = r.view_(idLen, 'value id')
+  const seq = r.u64('seq')
+  const ttlMs = r.u64('ttl')
+  const flags = r.u8('value flags')
+  if ((flags & ~1) !== 0) throw bad(`unknown value flags ${flags}`)
+  const deleted = (flags & 1) !== 0
+  const len = readValueLength(r, Math.min(maxValueBytes, kind.policy.maxValueBytes))
+  if (deleted && len !== 0) throw bad('a deleted value carries bytes')
+  const value = r.view_(len, 'value')
+  const signature = r.view_(SIGNATURE_BYTES, 'signature')
+  return { kind: 'value', namespace: kind.name, key, writer, id, seq, ttlMs, deleted, value, signature }
 }
 
-function header (frame: Uint8Array, limits: CodecLimits): { r: Reader, type: number, maxValueBytes: number } {
+/** Reads the kind byte of a multi-value message: it must name a value kind known here. */
+function readValueKind (r: Reader, kinds: RecordKinds): number {
+  const code = r.u8('kind')
+  const kind = kinds.byCode(code)
+  if (kind === undefined || kind.shape !== 'value') throw new OhtError('OHT_UNKNOWN_KIND', `kind ${code} is not a value kind known here`)
+  return code
+}
+
+function readValueRecord (r: Reader, maxValueBytes: number, kinds: RecordKinds, key: Uint8Array, code: number): ValueRecord {
+  if (r.buf[r.off] !== code) throw bad(`a value of kind ${r.buf[r.off]} in a frame of kind ${code}`)
+  return readRecord(r, maxValueBytes, kinds, key) as ValueRecord
+}
+
+function header (frame: Uint8Array, limits: CodecLimits): { r: Reader, type: number, maxValueBytes: number, kinds: RecordKinds } {
   const maxValueBytes = limits.maxValueBytes ?? 65_536
+  const kinds = limits.kinds ?? DEFAULT_KINDS
   if (!(frame instanceof Uint8Array)) throw bad('frame is not a byte array')
   if (frame.byteLength > maxValueBytes + FRAME_OVERHEAD_BYTES) throw bad(`frame of ${frame.byteLength} bytes is over the ${maxValueBytes + FRAME_OVERHEAD_BYTES}-byte limit`)
   const r = new Reader(frame)
   const version = r.u8('version')
   if (version !== WIRE_VERSION) throw bad(`unsupported wire version ${version} (this node speaks ${WIRE_VERSION})`)
-  return { r, type: r.u8('type'), maxValueBytes }
+  return { r, type: r.u8('type'), maxValueBytes, kinds }
 }
 
 /** Decodes a request frame. Throws OhtError OHT_BAD_FRAME (or OHT_VALUE_TOO_LARGE). */
 export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): OhtRequest {
-  const { r, type, maxValueBytes } = header(frame, limits)
+  const { r, type, maxValueBytes, kinds } = header(frame, limits)
   let out: OhtRequest
   switch (type) {
     case MSG.PING: out = { type: 'ping', addrs: readAddrs(r) }; break
@@ -585,8 +759,9 @@ export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): Oht
       const addrs = readAddrs(r)
       const key = r.view_(KEY_BYTES, 'key')
       const flags = r.u8('flags')
-      if ((flags & ~1) !== 0) throw bad(`unknown GET flags ${flags}`)
+      if ((flags & ~3) !== 0) throw bad(`unknown GET flags ${flags}`)
       out = { type: 'get', addrs, key, metadataOnly: (flags & 1) !== 0 }
+      if ((flags & 2) !== 0) out.values = { kind: readValueKind(r, kinds), cursor: r.u32('cursor') }
       break
     }
     case MSG.PUT: {
@@ -597,8 +772,37 @@ export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): Oht
       const flags = r.u8('flags')
       if ((flags & ~1) !== 0) throw bad(`unknown PUT flags ${flags}`)
       const cas = (flags & 1) !== 0 ? r.u64('cas') : undefined
-      const record = readRecord(r, maxValueBytes)
+      const record = readRecord(r, maxValueBytes, kinds, key)
       out = cas === undefined ? { type: 'put', addrs, token, key, remainingMs, record } : { type: 'put', addrs, token, key, remainingMs, cas, record }
+      break
+    }
+    case MSG.PUT_MANY: {
+      const addrs = readAddrs(r)
+      const token = r.view_(TOKEN_BYTES, 'token')
+      const key = r.view_(KEY_BYTES, 'key')
+      const kind = readValueKind(r, kinds)
+      const n = r.u16('value count')
+      if (n < 1 || n > MAX_PUT_MANY) throw bad(`a PUT_MANY carries 1 to ${MAX_PUT_MANY} values, got ${n}`)
+      const items: PutManyItem[] = []
+      for (let i = 0; i < n; i++) items.push({ remainingMs: r.u64('remaining'), record: readValueRecord(r, maxValueBytes, kinds, key, kind) })
+      out = { type: 'put-many', addrs, token, key, kind, items }
+      break
+    }
+    case MSG.WATCH: {
+      const addrs = readAddrs(r)
+      const key = r.view_(KEY_BYTES, 'key')
+      const kind = r.u8('kind')
+      const leaseMs = r.u32('lease')
+      const flags = r.u8('flags')
+      if ((flags & ~1) !== 0) throw bad(`unknown WATCH flags ${flags}`)
+      if (kinds.byCode(kind) === undefined) throw new OhtError('OHT_UNKNOWN_KIND', `kind ${kind} is not known here`)
+      out = { type: 'watch', addrs, key, kind, leaseMs, cancel: (flags & 1) !== 0 }
+      break
+    }
+    case MSG.NOTIFY: {
+      const addrs = readAddrs(r)
+      const key = r.view_(KEY_BYTES, 'key')
+      out = { type: 'notify', addrs, key, record: readRecord(r, maxValueBytes, kinds, key) }
       break
     }
     default: throw bad(`unknown request type 0x${type.toString(16)}`)
@@ -608,8 +812,8 @@ export function decodeRequest (frame: Uint8Array, limits: CodecLimits = {}): Oht
 }
 
 /** Decodes a response frame. Throws OhtError OHT_BAD_FRAME (or OHT_VALUE_TOO_LARGE). */
-export function decodeResponse (frame: Uint8Array, limits: CodecLimits = {}): OhtResponse {
-  const { r, type, maxValueBytes } = header(frame, limits)
+export function decodeResponse (frame: Uint8Array, limits: CodecLimits = {}, key?: Uint8Array): OhtResponse {
+  const { r, type, maxValueBytes, kinds } = header(frame, limits)
   let out: OhtResponse
   switch (type) {
     case MSG.PONG: out = { type: 'pong' }; break
@@ -626,11 +830,40 @@ export function decodeResponse (frame: Uint8Array, limits: CodecLimits = {}): Oh
       if ((flags & ~3) !== 0) throw bad(`unknown VALUE flags ${flags}`)
       const v: { type: 'value', token: Uint8Array, contacts: WireContact[], seq?: number, record?: OhtRecord } = { type: 'value', token, contacts }
       if ((flags & 1) !== 0) v.seq = r.u64('seq')
-      if ((flags & 2) !== 0) v.record = readRecord(r, maxValueBytes)
+      if ((flags & 2) !== 0) v.record = readRecord(r, maxValueBytes, kinds, key)
       out = v
       break
     }
     case MSG.STORED: out = { type: 'stored', grantedMs: r.u64('granted') }; break
+    case MSG.VALUES: {
+      // A page's values are under the key the request asked for: the caller names it.
+      if (key === undefined) throw bad('a VALUES frame answers a GET whose key the decoder was not given')
+      const token = r.view_(TOKEN_BYTES, 'token')
+      const contacts = readContacts(r)
+      const kind = readValueKind(r, kinds)
+      const total = r.u32('total')
+      const next = r.u32('next')
+      const digest = r.view_(DIGEST_BYTES, 'digest')
+      const n = r.u16('value count')
+      const records: ValueRecord[] = []
+      for (let i = 0; i < n; i++) records.push(readValueRecord(r, maxValueBytes, kinds, key, kind))
+      out = { type: 'values', token, contacts, kind, total, next, digest, records }
+      break
+    }
+    case MSG.STORED_MANY: {
+      const n = r.u16('result count')
+      if (n > MAX_PUT_MANY) throw bad(`too many results: ${n} > ${MAX_PUT_MANY}`)
+      const results: PutManyResult[] = []
+      for (let i = 0; i < n; i++) {
+        const status = r.u8('status')
+        if (status === 0) results.push({ grantedMs: r.u64('granted') })
+        else if (status === 1) results.push({ code: wireErrorCode(r.u16('error code')) })
+        else throw bad(`unknown STORED_MANY status ${status}`)
+      }
+      out = { type: 'stored-many', results }
+      break
+    }
+    case MSG.WATCHING: out = { type: 'watching', grantedMs: r.u32('granted') }; break
     case MSG.ERROR: {
       const code = wireErrorCode(r.u16('error code'))
       const len = r.u16('message length')
@@ -645,3 +878,29 @@ export function decodeResponse (frame: Uint8Array, limits: CodecLimits = {}): Oh
   r.end()
   return out
 }
+
+// ---------------------------------------------------------------- records at rest
+
+/**
+ * A record in its wire form behind `prefixBytes` bytes left for the caller (the store puts the
+ * key there), in memory of its own (not a frame slab): one array instead of one per field.
+ */
+export function encodeRecordAt (record: OhtRecord, kinds: RecordKinds, prefixBytes: number): Uint8Array {
+  checkRecord(record)
+  const w = new Writer(prefixBytes + recordSize(record), false)
+  w.off = prefixBytes
+  writeRecord(w, record, kindCode(record, kinds))
+  return w.done()
+}
+
+/** The record encodeRecordAt wrote at `offset` of `bytes`; its fields are views into `bytes`. */
+export function decodeRecordAt (bytes: Uint8Array, offset: number, kinds: RecordKinds, key: Uint8Array | undefined): OhtRecord {
+  const r = new Reader(bytes)
+  r.off = offset
+  const rec = readRecord(r, Number.MAX_SAFE_INTEGER, kinds, key)
+  r.end()
+  return rec
+}
+
+/** Wire size of a record (its kind byte included). */
+export function recordWireSize (record: OhtRecord): number { return recordSize(record) }

@@ -20,6 +20,10 @@ import { OhtStackError } from '../core/errors.ts'
  * - OHT_NOT_STARTED (wire): the node was used before start() or after stop().
  * - OHT_BAD_ARGUMENT: an API argument is out of range (e.g. a key that is not 32 bytes).
  * - OHT_NO_PEERS: the routing table is empty: bootstrap first.
+ * - OHT_UNKNOWN_KIND (wire): the record's kind (namespace) is not one this node stores.
+ * - OHT_TTL (wire): the record's lifetime is outside its kind's bounds here.
+ * - OHT_WATCH_LIMIT (wire): too many watchers on the key, or too many watches from this peer.
+ * - OHT_NOT_WATCHING (wire): a notification for a key the receiver does not watch.
  * PeerNet (direct protocols, src/oht/peer-net.ts):
  * - OHT_PEER_UNREACHABLE: no connection could be made to the peer.
  * - OHT_PROTOCOL_UNSUPPORTED: the peer has no handler for the protocol.
@@ -35,7 +39,7 @@ export type OhtErrorCode =
   | 'OHT_BAD_FRAME' | 'OHT_VALUE_TOO_LARGE' | 'OHT_KEY_MISMATCH' | 'OHT_BAD_SIGNATURE'
   | 'OHT_SEQ_STALE' | 'OHT_CAS_MISMATCH' | 'OHT_EXPIRED' | 'OHT_BAD_TOKEN' | 'OHT_RATE_LIMITED'
   | 'OHT_QUOTA' | 'OHT_INTERNAL' | 'OHT_BAD_RESPONSE' | 'OHT_NOT_STARTED' | 'OHT_BAD_ARGUMENT'
-  | 'OHT_NO_PEERS'
+  | 'OHT_NO_PEERS' | 'OHT_UNKNOWN_KIND' | 'OHT_TTL' | 'OHT_WATCH_LIMIT' | 'OHT_NOT_WATCHING'
   | 'OHT_PEER_UNREACHABLE' | 'OHT_PROTOCOL_UNSUPPORTED' | 'OHT_MESSAGE_TOO_LARGE' | 'OHT_PEER_FAILED' | 'OHT_STREAM_CLOSED'
 
 /** Wire numbers of the codes an ERROR frame can carry (stable: never renumber). */
@@ -51,7 +55,16 @@ export const WIRE_ERROR_CODES: readonly OhtErrorCode[] = [
   'OHT_BAD_TOKEN', // 8
   'OHT_RATE_LIMITED', // 9
   'OHT_QUOTA', // 10
-  'OHT_NOT_STARTED' // 11
+  'OHT_NOT_STARTED', // 11
+  'OHT_UNKNOWN_KIND', // 12
+  'OHT_TTL', // 13
+  'OHT_WATCH_LIMIT', // 14
+  'OHT_NOT_WATCHING', // 15
+  'OHT_PROTOCOL_UNSUPPORTED', // 16
+  'OHT_MESSAGE_TOO_LARGE', // 17
+  'OHT_PEER_FAILED', // 18
+  'OHT_STREAM_CLOSED', // 19
+  'OHT_PEER_UNREACHABLE' // 20
 ]
 
 export function wireErrorNumber (code: string): number {

@@ -28,7 +28,8 @@ import type { LookupEvent } from './lookup.ts'
 import type { DhtNet, PeerContact } from './network.ts'
 import { OhtNodeImpl } from './node.ts'
 export { OHT_DEFAULTS } from './node.ts'
-import type { OhtRecord, SignatureVerifier } from './records.ts'
+import type { ImmutableRecord, MutableRecord, OhtRecord, SignatureVerifier, ValueRecord } from './records.ts'
+import type { KindPolicy } from './kinds.ts'
 import type { RoutingTable } from './routing-table.ts'
 import type { OhtStats } from './stats.ts'
 import type { RecordStore } from './store.ts'
@@ -41,13 +42,16 @@ export type { LookupPurpose, OhtStats } from './stats.ts'
 export { createStats } from './stats.ts'
 export type { RoutingTable, RoutingEntry, RoutingTableInit, AddOutcome } from './routing-table.ts'
 export type { RecordStore, StoredRecord, StoreUsage, MemoryStoreInit } from './store.ts'
-export type { OhtRecord, ImmutableRecord, MutableRecord, SignatureVerifier } from './records.ts'
-export type { OhtRequest, OhtResponse, CodecLimits, WireContact } from './codec.ts'
+export type { OhtRecord, ImmutableRecord, MutableRecord, ValueRecord, SignatureVerifier } from './records.ts'
+export type { OhtRequest, OhtResponse, CodecLimits, WireContact, Decoded, PutManyItem, PutManyResult } from './codec.ts'
+export { createRecordKinds, BUILTIN_KINDS, DEFAULT_KINDS, type RecordKind, type RecordKinds, type RecordKindDefinition, type KindPolicy, type RecordShape } from './kinds.ts'
+export { recordCost, RECORD_OVERHEAD_BYTES, type NewRecord } from './store.ts'
+export { recordWireSize } from './codec.ts'
 export { OhtError, OhtRemoteError, type OhtErrorCode } from './errors.ts'
 export { createMemoryStore } from './store.ts'
 export { createMemoryJournal, type MemoryJournal } from './journal.ts'
 export { createRoutingTable } from './routing-table.ts'
-export { immutableKey, mutableKey, recordKey, mutableSignable, signMutable, validateRecord, createSignatureVerifier } from './records.ts'
+export { immutableKey, mutableKey, recordKey, mutableSignable, signMutable, valueSignable, signValue, valueSlot, copyRecord, validateRecord, createSignatureVerifier, MAX_VALUE_ID_BYTES } from './records.ts'
 export { encodeRequest, decodeRequest, encodeResponse, decodeResponse, WIRE_VERSION, MSG } from './codec.ts'
 export { xorDistance, compareDistance, commonPrefixLength } from './distance.ts'
 export { IdMap, idPrefix } from './id-map.ts'
@@ -70,8 +74,21 @@ export interface OhtNodeInit {
   disjointPaths?: number
   /** Largest record value stored or sent. @default 65536 */
   maxValueBytes?: number
-  /** Record lifetime policy. @default { minMs: 60000, maxMs: 172800000, defaultMs: 7200000 } */
+  /**
+   * Node-wide lifetime policy: `minMs`/`maxMs` bound every kind (each kind has its own bounds
+   * within them, see `kinds`); `defaultMs` is the lifetime of immutable and mutable puts that
+   * name none. @default { minMs: 60000, maxMs: 2592000000 (30 days), defaultMs: 7200000 }
+   */
   ttl?: { minMs?: number, maxMs?: number, defaultMs?: number }
+  /**
+   * Per-kind policy changes, by kind name (see src/oht/kinds.ts for the built-in kinds and
+   * their defaults: immutable and mutable up to 7 days, `set` up to 7 days with 1,024 values
+   * per key and 256 per writer, `mailbox` up to 30 days with 4,096 per key and 1,024 per writer).
+   * @default {}
+   */
+  kinds?: Record<string, Partial<KindPolicy>>
+  /** Watches: lease granted at most, watchers per key and watched keys per peer held here, holders a watch subscribes at. @default { leaseMs: 600000, watchersPerKey: 64, watchesPerPeer: 256, holders: 3 } */
+  watch?: { leaseMs?: number, watchersPerKey?: number, watchesPerPeer?: number, holders?: number }
   /** Adaptive request timeout bounds. @default { initialMs: 10000, minMs: 500, maxMs: 30000 } */
   requestTimeout?: { initialMs?: number, minMs?: number, maxMs?: number }
   /**
@@ -203,6 +220,10 @@ export interface PutResult {
   key: Uint8Array
   /** Nodes (this one included, when it is among the k closest) that stored the record. */
   stored: number
+  /** Holders the put aimed for: k, or fewer when the network (as this node knows it) is smaller. */
+  wanted: number
+  /** True if this node is one of the holders that stored it (with `stored` 1: the only one). */
+  storedHere: boolean
   attempted: number
   closest: PeerContact[]
   errors: PutError[]
@@ -211,7 +232,7 @@ export interface PutResult {
 }
 
 export interface GetResult {
-  record: OhtRecord
+  record: ImmutableRecord | MutableRecord
   /** A copy of the value: yours to keep. */
   value: Uint8Array
   seq?: number
@@ -231,6 +252,50 @@ export interface PutMutableOptions extends AbortOptions {
 
 export interface LookupOptions extends AbortOptions { disjointPaths?: number }
 
+export interface PutValueOptions extends AbortOptions {
+  /** The value kind (namespace). @default 'set' */
+  kind?: string
+  /** The writer's name for this value within the key (1..32 bytes). */
+  id: Uint8Array
+  value?: Uint8Array
+  /** A signed delete of the value (its slot keeps a tombstone until its lifetime ends). */
+  deleted?: boolean
+  /** @default one above the last this writer wrote to the slot, and at least the clock's ms */
+  seq?: number
+  /** @default the kind's default lifetime */
+  ttlMs?: number
+  /** Who signs the value. @default this node's identity */
+  signer?: { publicKey: Uint8Array, sign(msg: Uint8Array): Uint8Array }
+}
+
+export interface GetValuesOptions extends AbortOptions {
+  /** @default 'set' */
+  kind?: string
+  /** Also return signed deletes (tombstones). @default false */
+  includeDeleted?: boolean
+}
+
+export interface ValuesResult {
+  /** Verified values, the newest of each (writer, id), in slot order (copies: yours to keep). */
+  values: ValueRecord[]
+  /** Holders (this node included) that answered with at least one of them. */
+  holders: number
+}
+
+export interface WatchOptions extends AbortOptions {
+  /** The kind of record watched. @default 'mutable' */
+  kind?: string
+}
+
+/**
+ * What a watch yields: each write once (a single record only when newer; each value when new
+ * or changed), from the catch-up lookup or pushed by a holder; and how many holders took the
+ * watch after each (re)subscription (0: nobody holds it now, the watch keeps trying).
+ */
+export type WatchEvent =
+  | { type: 'record', record: OhtRecord, via: 'catch-up' | 'notify' }
+  | { type: 'holders', count: number }
+
 /** A node of the onion hash table. */
 export interface OhtNode {
   /** 32-byte node id = SHA-256(identity public key). */
@@ -249,6 +314,14 @@ export interface OhtNode {
   put(record: OhtRecord, options?: AbortOptions): Promise<PutResult>
   /** Finds a record; signatures verified, the highest valid seq wins. */
   get(key: Uint8Array, options?: AbortOptions): Promise<GetResult | undefined>
+  /** Writes one value of a multi-value key (kind 'set' unless named). */
+  putValue(key: Uint8Array, options: PutValueOptions): Promise<PutResult>
+  /** A signed delete of one value (holders keep the tombstone; a ack of a mailbox fragment). */
+  deleteValue(key: Uint8Array, options: Omit<PutValueOptions, 'value' | 'deleted'>): Promise<PutResult>
+  /** The values of a multi-value key, merged over its holders. */
+  getValues(key: Uint8Array, options?: GetValuesOptions): Promise<ValuesResult>
+  /** Every new write of `key`, as holders store it, after a catch-up of what is there. Ends when `signal` aborts or the node stops. */
+  watch(key: Uint8Array, options?: WatchOptions): AsyncIterable<WatchEvent>
   /** An iterative FIND_NODE lookup as a stream of typed events, ending with `final-peers`. */
   lookup(target: Uint8Array, options?: LookupOptions): AsyncIterable<LookupEvent>
   /** The k closest live peers to `target`, closest first. */

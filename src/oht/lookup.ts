@@ -15,13 +15,18 @@ import { compareDistance, ID_BYTES } from './distance.ts'
 import { ContactArena, samePublicKey, wireIdBytes, wireIdOffset, wirePublicKey, wireRoutable, type WireContact } from './codec.ts'
 import { OhtError } from './errors.ts'
 import type { PeerContact } from './network.ts'
-import type { OhtRecord } from './records.ts'
+import type { OhtRecord, ValueRecord } from './records.ts'
 
 export interface QueryResult {
-  closer: WireContact[]
+  closer: readonly WireContact[]
   token?: Uint8Array
   record?: OhtRecord
   seq?: number
+  /** A multi-value GET: this page of the holder's set, its size, where the next page starts (0: none), its digest. */
+  values?: ValueRecord[]
+  total?: number
+  next?: number
+  digest?: Uint8Array
 }
 
 export type LookupEvent =
@@ -297,7 +302,11 @@ export async function runLookup (spec: LookupSpec): Promise<LookupOutcome> {
         // Kept for the caller (token, record, seq), without the closer contacts: those are
         // merged into the paths below, and keeping every answer's list alive for the whole
         // lookup made them outlive the young generation (measured: a fifth of what survived).
-        c.result = result.closer.length === 0 ? result : { closer: NO_CONTACTS, token: result.token, record: result.record, seq: result.seq }
+        c.result = result.closer.length === 0
+          ? result
+          : result.values === undefined && result.digest === undefined
+            ? { closer: NO_CONTACTS, token: result.token, record: result.record, seq: result.seq }
+            : { closer: NO_CONTACTS, token: result.token, values: result.values, total: result.total, next: result.next, digest: result.digest }
         if (result.record !== undefined) {
           spec.onValue?.(result.record)
           onEvent?.({ type: 'value', peer: c.contact, path: c.path, record: result.record })

@@ -9,14 +9,15 @@ import { toHex } from '../core/bytes.ts'
 import { commonPrefixLength, compareDistance, ID_BITS } from './distance.ts'
 import { idHi24, idLo24 } from './id-map.ts'
 import type { PeerContact } from './network.ts'
+import { contactWireBlock } from './codec.ts'
 
 export interface RoutingEntry {
   readonly id: Uint8Array
   /** Hex of `id` (computed on first use). */
   readonly key: string
-  contact: PeerContact
-  /** Cache of the contact's wire form, filled by the codec (see WireContact.block); whoever replaces `contact` clears it. */
-  block?: Uint8Array
+  readonly contact: PeerContact
+  /** The contact's wire form (WireContact.block), built by the table on first use and rebuilt when the contact changes. */
+  readonly block: Uint8Array
   readonly addedAt: number
   lastSeen: number
   failures: number
@@ -166,8 +167,7 @@ class KBucketTable implements RoutingTable {
     if (at >= 0) {
       const existing = b.entries[at]
       if (!sameAddrs(existing.contact.addrs, contact.addrs)) {
-        existing.contact = { publicKey: existing.contact.publicKey, addrs: contact.addrs.slice() }
-        existing.block = undefined
+        existing.setContact({ publicKey: existing.contact.publicKey, addrs: contact.addrs.slice() })
       }
       existing.lastSeen = now
       existing.failures = 0
@@ -338,8 +338,8 @@ function sameAddrs (a: string[], b: string[]): boolean {
 class Entry implements RoutingEntry {
   private hex?: string
   failures = 0
-  /** The codec's wire form of `contact` (see WireContact.block), cleared when it changes. */
-  block: Uint8Array | undefined = undefined
+  /** The wire form of `contact`, built on first use, dropped when the contact changes. */
+  private wire: Uint8Array | undefined = undefined
   /**
    * A replacement candidate whose bytes are the table's own copies and that was never listed
    * in a bucket: nothing outside the table holds it, so it may be refilled in place.
@@ -347,6 +347,12 @@ class Entry implements RoutingEntry {
   private = false
   constructor (readonly id: Uint8Array, public contact: PeerContact, public addedAt: number, public lastSeen: number) {}
   get key (): string { this.hex ??= toHex(this.id); return this.hex }
+  get block (): Uint8Array { return this.wire ??= contactWireBlock(this.contact) }
+
+  setContact (contact: PeerContact): void {
+    this.contact = contact
+    this.wire = undefined
+  }
 
   /** Becomes a new candidate (only while `private`): its id and key arrays are overwritten. */
   refill (id: Uint8Array, contact: PeerContact, now: number): this {
@@ -356,11 +362,11 @@ class Entry implements RoutingEntry {
     }
     this.id.set(id)
     key.set(contact.publicKey)
-    this.contact.addrs = contact.addrs.slice()
+    this.contact = { publicKey: key, addrs: contact.addrs.slice() }
     this.addedAt = now
     this.lastSeen = now
     this.failures = 0
-    this.block = undefined
+    this.wire = undefined
     this.hex = undefined
     return this
   }

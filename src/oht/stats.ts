@@ -3,8 +3,8 @@ export type LookupPurpose = 'user' | 'put' | 'bootstrap' | 'refresh' | 'republis
 
 /** Counters a node keeps about itself (plain numbers, cheap to bump, easy to sum in the simulator). */
 export interface OhtStats {
-  requestsOut: { ping: number, findNode: number, get: number, put: number }
-  requestsIn: { ping: number, findNode: number, get: number, put: number }
+  requestsOut: { ping: number, findNode: number, get: number, put: number, watch: number }
+  requestsIn: { ping: number, findNode: number, get: number, put: number, watch: number }
   /** Requests that failed (unreachable, aborted, bad answer), timeouts included. */
   requestFailures: number
   timeouts: number
@@ -34,14 +34,17 @@ export interface OhtStats {
   replicated: number
   /** Replication passes skipped because this node is no longer among the record's k closest. */
   replicationsSkipped: number
+  /** NOTIFY frames sent to watchers, and verified ones received for our own watches. */
+  notificationsSent: number
+  notificationsReceived: number
   bytesIn: number
   bytesOut: number
 }
 
 export function createStats (): OhtStats {
   return {
-    requestsOut: { ping: 0, findNode: 0, get: 0, put: 0 },
-    requestsIn: { ping: 0, findNode: 0, get: 0, put: 0 },
+    requestsOut: { ping: 0, findNode: 0, get: 0, put: 0, watch: 0 },
+    requestsIn: { ping: 0, findNode: 0, get: 0, put: 0, watch: 0 },
     requestFailures: 0,
     timeouts: 0,
     remoteErrors: 0,
@@ -69,6 +72,8 @@ export function createStats (): OhtStats {
     republished: 0,
     replicated: 0,
     replicationsSkipped: 0,
+    notificationsSent: 0,
+    notificationsReceived: 0,
     bytesIn: 0,
     bytesOut: 0
   }

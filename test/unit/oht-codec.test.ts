@@ -188,7 +188,7 @@ describe('OHT wire codec', () => {
 
   it('throws only typed errors on 20,000 random and mutated frames', () => {
     const r = new SeededRng('fuzz')
-    const seeds = [...requests.map(encodeRequest), ...responses.map(encodeResponse)]
+    const seeds = [...requests.map(q => encodeRequest(q)), ...responses.map(q => encodeResponse(q))]
     let accepted = 0
     for (let i = 0; i < 20_000; i++) {
       let f: Uint8Array

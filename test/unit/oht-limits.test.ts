@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { FakeClock, HOUR } from '../../src/core/index.ts'
-import { createRateLimiter } from '../../src/oht/index.ts'
+import { createRateLimiter, recordCost } from '../../src/oht/index.ts'
 import { errorCode, singleNode } from './oht-helpers.ts'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -38,7 +38,9 @@ describe('per-peer limits', () => {
   })
 
   it('a peer over its record or byte quota gets OHT_QUOTA; others can still store', async () => {
-    const { node, peer, other } = await singleNode({ limits: { maxRecordsPerPeer: 3, maxBytesPerPeer: 1000 } })
+    // Bytes are counted as what a record costs to keep (recordCost), not only its value:
+    // this quota holds exactly one 1,000-byte immutable record (1 + 8 + 4 bytes of framing).
+    const { node, peer, other } = await singleNode({ limits: { maxRecordsPerPeer: 3, maxBytesPerPeer: recordCost(13 + 1000) } })
     for (let i = 0; i < 3; i++) assert.equal(errorCode(await peer.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value: text(`r${i}`) })), 'stored')
     assert.equal(errorCode(await peer.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value: text('r3') })), 'OHT_QUOTA')
     assert.equal(errorCode(await other.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value: new Uint8Array(1000).fill(7) })), 'stored')
@@ -52,6 +54,23 @@ describe('per-peer limits', () => {
     assert.equal(errorCode(await peer.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value: text('1') })), 'stored')
     assert.equal(errorCode(await other.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value: text('2') })), 'stored')
     assert.equal(errorCode(await other.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value: text('3') })), 'OHT_QUOTA')
+    await node.stop()
+  })
+
+  it('the byte limit counts what a record costs to keep, so tiny values cannot fill the heap past it', async () => {
+    // 64 KiB of store: a few hundred 8-byte records, not the 8,192 that counting values alone allowed.
+    const limit = 64 * 1024
+    const { node, peer } = await singleNode({ limits: { maxStoreBytes: limit, maxStoreRecords: 1_000_000, maxRecordsPerPeer: 1_000_000, maxBytesPerPeer: 1 << 30, requestsPerSecondPerPeer: 1e9, burst: 1e9 } })
+    let stored = 0
+    for (let i = 0; i < 10_000; i++) {
+      const value = new Uint8Array(8)
+      new DataView(value.buffer).setUint32(0, i)
+      if (errorCode(await peer.put(node.contact, { kind: 'immutable', ttlMs: HOUR, value })) !== 'stored') break
+      stored++
+    }
+    assert.equal(stored, Math.floor(limit / recordCost(13 + 8)))
+    assert.ok(node.store.bytes <= limit)
+    assert.ok(stored < limit / 8 / 10, `${stored} records fit in ${limit} bytes`)
     await node.stop()
   })
 })

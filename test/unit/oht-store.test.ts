@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { FakeClock, HOUR, MINUTE, SECOND } from '../../src/core/index.ts'
-import { createMemoryStore, immutableKey } from '../../src/oht/index.ts'
+import { createMemoryStore, immutableKey, recordCost } from '../../src/oht/index.ts'
 import { errorCode, singleNode } from './oht-helpers.ts'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
@@ -52,14 +52,15 @@ describe('memory record store', () => {
     const clock = new FakeClock()
     const store = createMemoryStore({ clock })
     const a = store.put(entry(clock, 'same key', MINUTE))
+    const key = a.key.slice()
     const old = a.record.value
-    store.put(entry(clock, 'same key', MINUTE))
-    assert.ok(old.every(b => b === 0))
-    store.touch(a.key, clock.now() + HOUR, clock.now())
+    const b = store.put(entry(clock, 'same key', MINUTE))
+    assert.ok(old.every(x => x === 0))
+    store.touch(b, clock.now() + HOUR, clock.now())
     await clock.advance(2 * MINUTE)
     assert.equal(store.size, 1, 'extended record outlives its first expiry')
-    const cur = store.get(a.key)?.record.value ?? new Uint8Array(1)
-    assert.equal(store.delete(a.key), true)
+    const cur = store.get(key)?.record.value ?? new Uint8Array(1)
+    assert.equal(store.delete(key), true)
     assert.ok(cur.every(b => b === 0))
   })
 
@@ -69,10 +70,12 @@ describe('memory record store', () => {
     store.put(entry(clock, 'aaaa', MINUTE, 'p1'))
     store.put(entry(clock, 'bb', MINUTE, 'p1'))
     store.put(entry(clock, 'c', MINUTE, 'p2'))
-    assert.deepEqual(store.usage('p1'), { records: 2, bytes: 6 })
-    assert.deepEqual(store.usage('p2'), { records: 1, bytes: 1 })
+    // A record costs what keeping it costs (recordCost: overhead + key + wire bytes), not only its value.
+    const cost = (valueBytes: number): number => recordCost(1 + 8 + 4 + valueBytes)
+    assert.deepEqual(store.usage('p1'), { records: 2, bytes: cost(4) + cost(2) })
+    assert.deepEqual(store.usage('p2'), { records: 1, bytes: cost(1) })
     store.delete(immutableKey(text('aaaa')))
-    assert.deepEqual(store.usage('p1'), { records: 1, bytes: 2 })
+    assert.deepEqual(store.usage('p1'), { records: 1, bytes: cost(2) })
   })
 
   it('a node purges expired records and stop() wipes everything and cancels every timer', async () => {
