@@ -245,7 +245,7 @@ export function verifyReleaseRecord (appKey: Uint8Array, record: OhtRecord): Sig
   return signed
 }
 
-/** App keys as people see them: 52 base32 characters would be easy to mistype; we use hex. */
+/** Parses an app key as people write it: 64 hex digits, optionally prefixed "doa:". */
 export function parseAppKey (text: string): Uint8Array {
   const t = text.trim().toLowerCase().replace(/^doa:/, '')
   if (!HEX32.test(t)) throw new DoaError('DOA_BAD_ARGUMENT', `${JSON.stringify(text)} is not an app key (64 hex digits, optionally prefixed "doa:")`)
