@@ -33,7 +33,7 @@ export interface PathRequest {
   avoid?: ReadonlySet<string>
   now: number
   rng: Rng
-  /** @default 8 */
+  /** Node-id prefix bits two nodes of the path may not share (0: no prefix rule). @default 8 */
   prefixBits?: number
   /** Refuse a path that cannot be diverse. @default false */
   strict?: boolean
@@ -58,6 +58,7 @@ export function selectPath (req: PathRequest): SelectedPath {
   if (!Number.isInteger(hops) || hops < 0 || hops > MAX_RELAYS) throw new ScrambleError('SCRAMBLE_BAD_ARGUMENT', `hops must be 0 to ${MAX_RELAYS}, got ${hops}`)
   if (hops === 0) return { relays: [], diverse: true }
   const bits = req.prefixBits ?? 8
+  if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw new ScrambleError('SCRAMBLE_BAD_ARGUMENT', `prefixBits must be 0 to 32, got ${bits}`)
   const excluded = new Set(req.endpoints.map(toHex))
   const seen = new Set<string>()
   const candidates: RelayDescriptor[] = []
@@ -79,7 +80,7 @@ export function selectPath (req: PathRequest): SelectedPath {
     if (chosen.length === hops) break
     const p = idPrefix(d.identity, bits)
     const h = d.torClient.byteLength > 0 ? toHex(d.torClient) : undefined
-    if (prefixes.has(p) || (h !== undefined && hints.has(h))) continue
+    if ((bits > 0 && prefixes.has(p)) || (h !== undefined && hints.has(h))) continue
     chosen.push(d)
     used.add(d)
     prefixes.add(p)
