@@ -8,8 +8,9 @@
  *
  * S(k) = ChaCha20 keystream under key k, zero nonce (node:crypto); H = HMAC-SHA256 (node:crypto),
  * a keyed SHA-256 (Substrate uses keyed BLAKE2b; HMAC-SHA256 is the keyed hash node:crypto runs
- * natively here, ~5 µs per 2 KiB). The four 32-byte keys come from one 32-byte secret by
- * HKDF-SHA256 (info "oht/scramble/lioness/v1"), so a SURB carries 32 bytes of payload key.
+ * natively here, ~5 µs per 2 KiB). A hop's four 32-byte keys come straight from its KDF
+ * (kdf.ts); a SURB's first-layer key is one 32-byte secret, expanded by HKDF-SHA256
+ * (info "oht/scramble/lioness/v1"), so a SURB carries 32 bytes of payload key.
  *
  * Why a wide block and not a stream cipher: any change to the ciphertext, one bit anywhere,
  * turns the whole plaintext into noise, so a relay that tags a packet (flips bits to recognise
@@ -24,9 +25,15 @@ const HALF = 32
 
 export interface LionessKeys { k1: Uint8Array, k2: Uint8Array, k3: Uint8Array, k4: Uint8Array, bytes: Uint8Array }
 
-export function lionessKeys (secret: Uint8Array): LionessKeys {
-  const bytes = new Uint8Array(hkdfSync('sha256', secret, new Uint8Array(0), INFO, 128))
+/** The four keys as views of 128 bytes of key material (not copied). */
+export function lionessKeysOf (bytes: Uint8Array): LionessKeys {
+  if (bytes.byteLength !== 128) throw new ScrambleError('SCRAMBLE_BAD_ARGUMENT', `LIONESS takes 128 bytes of keys, got ${bytes.byteLength}`)
   return { k1: bytes.subarray(0, 32), k2: bytes.subarray(32, 64), k3: bytes.subarray(64, 96), k4: bytes.subarray(96, 128), bytes }
+}
+
+/** The four keys expanded from a 32-byte secret (a SURB's first layer). */
+export function lionessKeys (secret: Uint8Array): LionessKeys {
+  return lionessKeysOf(new Uint8Array(hkdfSync('sha256', secret, new Uint8Array(0), INFO, 128)))
 }
 
 function xorStream (key: Uint8Array, left: Uint8Array, data: Uint8Array): void {
@@ -70,7 +77,7 @@ export function lionessDecrypt (keys: LionessKeys, block: Uint8Array): void {
   xorStream(keys.k1, L, R)
 }
 
-/** Encrypts or decrypts with the keys of `secret`, wiping the expanded keys afterwards. */
+/** Encrypts or decrypts with the keys of a 32-byte `secret`, wiping the expanded keys afterwards. */
 export function lionessWith (secret: Uint8Array, block: Uint8Array, op: 'encrypt' | 'decrypt'): void {
   const keys = lionessKeys(secret)
   try {
@@ -79,4 +86,11 @@ export function lionessWith (secret: Uint8Array, block: Uint8Array, op: 'encrypt
   } finally {
     keys.bytes.fill(0)
   }
+}
+
+/** Encrypts or decrypts with 128 bytes of key material (a hop's payload keys). */
+export function lionessWithKeys (keyBytes: Uint8Array, block: Uint8Array, op: 'encrypt' | 'decrypt'): void {
+  const keys = lionessKeysOf(keyBytes)
+  if (op === 'encrypt') lionessEncrypt(keys, block)
+  else lionessDecrypt(keys, block)
 }

@@ -30,7 +30,7 @@ import {
   ROUTING_INFO_BYTES, SLOT_BYTES, SPHINX_VERSION, SURB_ID_BYTES
 } from './geometry.ts'
 import { deriveHopKeys, type HopKeys } from './kdf.ts'
-import { lionessWith } from './lioness.ts'
+import { lionessWith, lionessWithKeys } from './lioness.ts'
 import { importPublic, privateKeyFromScalar, publicFromScalar, x25519, x25519Raw } from './x25519.ts'
 
 const ZERO_IV = Buffer.alloc(16)
@@ -52,8 +52,8 @@ export type TerminalCommand = { type: 'deliver' } | { type: 'surb-reply', surbId
 
 export interface BuiltHeader {
   header: Uint8Array
-  /** Per hop, in path order: the payload secret (LIONESS) and the response key. */
-  payloadSecrets: Uint8Array[]
+  /** Per hop, in path order: the payload keys (LIONESS, 128 bytes) and the response key. */
+  payloadKeys: Uint8Array[]
   responseKeys: Uint8Array[]
 }
 
@@ -151,7 +151,7 @@ export function createHeader (hops: SphinxHop[], terminal: TerminalCommand, rng:
     header.set(gamma, OFF_GAMMA)
     return {
       header,
-      payloadSecrets: keys.map(k => k.payloadSecret.slice()),
+      payloadKeys: keys.map(k => k.payloadKeys.slice()),
       responseKeys: keys.map(k => k.responseKey.slice())
     }
   } finally {
@@ -176,8 +176,8 @@ export interface BuiltPacket {
 export function createPacket (hops: SphinxHop[], body: Uint8Array, rng: Rng): BuiltPacket {
   const payload = framePayload(body)
   const built = createHeader(hops, { type: 'deliver' }, rng)
-  for (let i = hops.length - 1; i >= 0; i--) lionessWith(built.payloadSecrets[i], payload, 'encrypt')
-  for (const s of built.payloadSecrets) s.fill(0)
+  for (let i = hops.length - 1; i >= 0; i--) lionessWithKeys(built.payloadKeys[i], payload, 'encrypt')
+  for (const k of built.payloadKeys) k.fill(0)
   const packet = new Uint8Array(PACKET_BYTES)
   packet.set(built.header, 0)
   packet.set(payload, OFF_PAYLOAD)
@@ -188,7 +188,10 @@ export function createPacket (hops: SphinxHop[], body: Uint8Array, rng: Rng): Bu
 /** What the SURB's maker keeps to read the reply (the spec's decryption token). */
 export interface SurbToken {
   id: Uint8Array
-  /** [the reply's first-layer secret, then each hop's payload secret in path order]. */
+  /**
+   * [the reply's first-layer secret (32 bytes), then each hop's payload keys (128 bytes) in
+   * path order].
+   */
   secrets: Uint8Array[]
 }
 
@@ -200,7 +203,7 @@ export function createSurb (hops: SphinxHop[], surbId: Uint8Array, rng: Rng): { 
   surb.set(built.header, 0)
   surb.set(hops[0].nodeId, HEADER_BYTES)
   surb.set(finalSecret, HEADER_BYTES + NODE_ID_BYTES)
-  return { surb, token: { id: surbId.slice(), secrets: [finalSecret.slice(), ...built.payloadSecrets] } }
+  return { surb, token: { id: surbId.slice(), secrets: [finalSecret.slice(), ...built.payloadKeys] } }
 }
 
 /** Sphinx_Create_SURB_Reply: the packet to send to `firstHop`. */
@@ -230,7 +233,7 @@ export function decryptSurbReply (token: SurbToken, payload: Uint8Array): Uint8A
   try {
     if (payload.byteLength !== PAYLOAD_BYTES) throw new ScrambleError('SCRAMBLE_BAD_PAYLOAD', `a payload has ${PAYLOAD_BYTES} bytes`)
     const p = payload.slice()
-    for (let i = token.secrets.length - 1; i > 0; i--) lionessWith(token.secrets[i], p, 'encrypt')
+    for (let i = token.secrets.length - 1; i > 0; i--) lionessWithKeys(token.secrets[i], p, 'encrypt')
     lionessWith(token.secrets[0], p, 'decrypt')
     if (!tagIntact(p)) throw new ScrambleError('SCRAMBLE_BAD_PAYLOAD', 'the reply payload failed its integrity check: it was changed on the way')
     return p.subarray(PAYLOAD_TAG_BYTES)
@@ -285,15 +288,16 @@ export function unwrapPacket (packet: Uint8Array, keys: KeyObject[], replay: Rep
   if (hk === undefined) throw new ScrambleError('SCRAMBLE_BAD_MAC', 'no key of this node verifies the header MAC')
   try {
     replay(keyIndex, hk.replayTag)
-    const B = new Uint8Array(ROUTING_INFO_BYTES + SLOT_BYTES)
-    B.set(beta, 0)
-    xorInto(B, keystream(hk.headerKey, B.byteLength))
+    // B = (β | zero slot) XOR keystream: ChaCha20 "encrypting" B is exactly that XOR.
+    const padded = new Uint8Array(ROUTING_INFO_BYTES + SLOT_BYTES)
+    padded.set(beta, 0)
+    const B = new Uint8Array(createCipheriv('chacha20', hk.headerKey, ZERO_IV).update(padded))
     const cmd = B[0]
     const responseKey = hk.responseKey.slice()
     const payload = packet.slice(OFF_PAYLOAD)
     if (cmd === CMD_NEXT_HOP) {
       const nextHop = B.slice(1, 1 + NODE_ID_BYTES)
-      lionessWith(hk.payloadSecret, payload, 'decrypt')
+      lionessWithKeys(hk.payloadKeys, payload, 'decrypt')
       const out = new Uint8Array(PACKET_BYTES)
       out.set(AD, 0)
       out.set(x25519Raw(hk.blinding, alphaKey), OFF_ALPHA)
@@ -304,13 +308,13 @@ export function unwrapPacket (packet: Uint8Array, keys: KeyObject[], replay: Rep
     }
     if (cmd === CMD_DELIVER) {
       if (!isZero(B.subarray(1, SLOT_BYTES))) throw new ScrambleError('SCRAMBLE_BAD_COMMAND', 'deliver command with non-zero padding')
-      lionessWith(hk.payloadSecret, payload, 'decrypt')
+      lionessWithKeys(hk.payloadKeys, payload, 'decrypt')
       if (!tagIntact(payload)) throw new ScrambleError('SCRAMBLE_BAD_PAYLOAD', 'the payload failed its integrity check: it was changed on the way')
       return { type: 'deliver', keyIndex, body: payload.subarray(PAYLOAD_TAG_BYTES), responseKey }
     }
     if (cmd === CMD_SURB_REPLY) {
       if (!isZero(B.subarray(1 + SURB_ID_BYTES, SLOT_BYTES))) throw new ScrambleError('SCRAMBLE_BAD_COMMAND', 'SURB reply command with non-zero padding')
-      lionessWith(hk.payloadSecret, payload, 'decrypt')
+      lionessWithKeys(hk.payloadKeys, payload, 'decrypt')
       return { type: 'surb-reply', keyIndex, surbId: B.slice(1, 1 + SURB_ID_BYTES), payload, responseKey }
     }
     throw new ScrambleError('SCRAMBLE_BAD_COMMAND', `unknown routing command ${cmd}`)

@@ -274,4 +274,4 @@ describe('Sphinx packets', () => {
   })
 })
 
-const V1_VECTOR = '89fdbfa403d7c83cfc92616b4c5b2bb9e019c5ef5c98a379125b8ec9357c492a'
+const V1_VECTOR = 'd0ccf8e14a81ca5ab504ec7ef276b18bccc85427c4e37f884343ddc4e15dd473'
