@@ -346,6 +346,8 @@ export class ScrambleNodeImpl implements ScrambleNode {
     try {
       answer = await this.peers.request(contact, HOP_PROTOCOL, u.packet, { signal: options.signal, timeoutMs: this.cfg.forwardTimeoutMs })
     } catch (err) {
+      // Our upstream gave up (its signal aborted ours): nobody reads this answer.
+      if (options.signal?.aborted === true) return fail('next-hop-timeout')
       if (isCodedError(err, 'CORE_TIMEOUT')) { this.stats.forwardFailures.timeout++; return fail('next-hop-timeout') }
       if (isCodedError(err, 'OHT_RATE_LIMITED')) { this.stats.forwardFailures.busy++; return fail('next-hop-busy') }
       this.stats.forwardFailures.unreachable++

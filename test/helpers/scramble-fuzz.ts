@@ -28,12 +28,15 @@ export interface FuzzTargets {
   readonly packets: Uint8Array[]
 }
 
-export function createFuzzTargets (seed: string): FuzzTargets {
+/**
+ * `hop`: build the valid packets for this node instead (a live relay's id and current key),
+ * so mutated packets reach its routing commands; `run` then rejects packets (it holds no key).
+ */
+export function createFuzzTargets (seed: string, hop?: SphinxHop): FuzzTargets {
   const rng = new SeededRng(seed)
-  const relayScalar = rng.bytes(32)
-  const relayKey: KeyObject = privateKeyFromScalar(relayScalar)
+  const relayKey: KeyObject = privateKeyFromScalar(rng.bytes(32))
   const other = privateKeyFromScalar(rng.bytes(32))
-  const relayHop: SphinxHop = { nodeId: rng.bytes(32), publicKey: publicFromScalar(relayKey) }
+  const relayHop: SphinxHop = hop ?? { nodeId: rng.bytes(32), publicKey: publicFromScalar(relayKey) }
   const packets: Uint8Array[] = []
   for (let i = 0; i < 32; i++) {
     const rest: SphinxHop[] = Array.from({ length: i % 4 }, () => ({ nodeId: rng.bytes(32), publicKey: publicFromScalar(rng.bytes(32)) }))
