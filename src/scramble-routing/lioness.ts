@@ -43,12 +43,14 @@ function xorStream (key: Uint8Array, left: Uint8Array, data: Uint8Array): void {
   // Encrypting `data` in place with ChaCha20 is the XOR with its keystream.
   const out = c.update(data)
   data.set(out)
+  out.fill(0)
   k.fill(0)
 }
 
 function xorHash (key: Uint8Array, right: Uint8Array, left: Uint8Array): void {
   const h = createHmac('sha256', key).update(right).digest()
   for (let i = 0; i < HALF; i++) left[i] ^= h[i]
+  h.fill(0)
 }
 
 function check (block: Uint8Array): void {

@@ -21,7 +21,7 @@ import { MAX_RELAYS, PACKET_BYTES, SURB_ID_BYTES } from './geometry.ts'
 import {
   createReport, decodeHopResponse, encodeHopResponse, readReport, wrapReport, type HopResponse, type ReportCode
 } from './hop-response.ts'
-import { EpochKeyRing, type EpochKey, type KeyRingInit } from './key-ring.ts'
+import { EPOCH_MS_DEFAULT, EpochKeyRing, OVERLAP_MS_DEFAULT, type EpochKey, type KeyRingInit } from './key-ring.ts'
 import { FailedRelays, selectPath } from './path.ts'
 import { decodeInner, encodeInner } from './payload.ts'
 import { createPacket, createSurb, decryptSurbReply, packetFromSurb, SURB_BYTES, unwrapPacket, type SphinxHop, type SurbToken, type Unwrapped } from './sphinx.ts'
@@ -39,7 +39,11 @@ export interface ScrambleNodeInit {
   capacity?: number
   /** Per-peer token bucket on the hop protocol. @default { ratePerSecond: 100, burst: 200 } */
   perPeer?: { ratePerSecond?: number, burst?: number }
-  /** Key epochs and replay filters. @default { epochMs: 3600000, overlapMs: 900000 } */
+  /**
+   * Key epochs and replay filters. A filter's capacity defaults to `capacity` packets/s over
+   * the key's life (epoch + overlap), at most 10,000,000.
+   * @default { epochMs: 3600000, overlapMs: 900000 }
+   */
   keys?: KeyRingInit
   /** How long a relay waits for the rest of the path. @default 30000 */
   forwardTimeoutMs?: number
@@ -187,7 +191,12 @@ export class ScrambleNodeImpl implements ScrambleNode {
     }
     if (!Number.isInteger(this.cfg.maxAttempts) || this.cfg.maxAttempts < 1) throw new ScrambleError('SCRAMBLE_BAD_ARGUMENT', 'maxAttempts must be a positive integer')
     if (!Number.isInteger(this.cfg.capacity) || this.cfg.capacity < 1) throw new ScrambleError('SCRAMBLE_BAD_ARGUMENT', 'capacity must be a positive integer (packets per second)')
-    this.ring = new EpochKeyRing(this.clock, this.keyRng, init.keys)
+    // A key's replay filter holds what the node may take while the key lives (its epoch and
+    // the overlap) at its advertised capacity, unless told otherwise.
+    const epochMs = init.keys?.epochMs ?? EPOCH_MS_DEFAULT
+    const overlapMs = init.keys?.overlapMs ?? OVERLAP_MS_DEFAULT
+    const replayCapacity = init.keys?.replay?.capacity ?? Math.min(10_000_000, Math.ceil(this.cfg.capacity * (epochMs + overlapMs) / 1000))
+    this.ring = new EpochKeyRing(this.clock, this.keyRng, { ...init.keys, replay: { ...init.keys?.replay, capacity: replayCapacity } })
     this.perPeer = createRateLimiter(this.clock, { ratePerSecond: init.perPeer?.ratePerSecond ?? 100, burst: init.perPeer?.burst ?? 200 })
     this.total = createRateLimiter(this.clock, { ratePerSecond: this.cfg.capacity, burst: this.cfg.capacity * 2, maxPeers: 1 })
     this.failed = new FailedRelays(this.clock, this.cfg.avoidFailedForMs)

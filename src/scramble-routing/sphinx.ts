@@ -149,6 +149,7 @@ export function createHeader (hops: SphinxHop[], terminal: TerminalCommand, rng:
     header.set(alphas[0], OFF_ALPHA)
     header.set(beta, OFF_BETA)
     header.set(gamma, OFF_GAMMA)
+    for (const st of streams) st.fill(0)
     return {
       header,
       payloadKeys: keys.map(k => k.payloadKeys.slice()),
@@ -203,7 +204,9 @@ export function createSurb (hops: SphinxHop[], surbId: Uint8Array, rng: Rng): { 
   surb.set(built.header, 0)
   surb.set(hops[0].nodeId, HEADER_BYTES)
   surb.set(finalSecret, HEADER_BYTES + NODE_ID_BYTES)
-  return { surb, token: { id: surbId.slice(), secrets: [finalSecret.slice(), ...built.payloadKeys] } }
+  const token = { id: surbId.slice(), secrets: [finalSecret.slice(), ...built.payloadKeys] }
+  finalSecret.fill(0)
+  return { surb, token }
 }
 
 /** Sphinx_Create_SURB_Reply: the packet to send to `firstHop`. */

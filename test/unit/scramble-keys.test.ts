@@ -45,13 +45,25 @@ describe('scramble replay filter', () => {
   it('positions are keyed: two filters with different salts set different bits for one tag', () => {
     const rng = new SeededRng('salt')
     const tag = rng.bytes(16)
-    const a = new ReplayFilter(rng.bytes(16), { capacity: 100 })
-    const b = new ReplayFilter(rng.bytes(16), { capacity: 100 })
+    const a = new ReplayFilter(rng.bytes(16), { capacity: 100, exactTags: 0 })
+    const b = new ReplayFilter(rng.bytes(16), { capacity: 100, exactTags: 0 })
     a.checkAndAdd(tag)
     const wordsA = (a as unknown as { words: Uint32Array }).words
     b.checkAndAdd(tag)
     const wordsB = (b as unknown as { words: Uint32Array }).words
     assert.notDeepEqual(wordsA, wordsB)
+  })
+
+  it('keeps the first tags exactly (no bits allocated) and moves them into the Bloom filter past the budget, replays still caught', () => {
+    const rng = new SeededRng('exact')
+    const f = new ReplayFilter(rng.bytes(16), { capacity: 100_000, exactTags: 1000 })
+    const tags = Array.from({ length: 1500 }, () => rng.bytes(16))
+    for (const t of tags.slice(0, 1000)) assert.equal(f.checkAndAdd(t), 'fresh')
+    assert.equal(f.bytes, 0, 'no filter memory while exact')
+    for (const t of tags.slice(1000)) assert.equal(f.checkAndAdd(t), 'fresh')
+    assert.ok(f.bytes > 0, 'the Bloom filter exists now')
+    for (const t of tags) assert.equal(f.checkAndAdd(t), 'replay', 'tags from before and after the move are replays')
+    assert.equal(f.size, 1500)
   })
 
   it('refuses silly sizes', () => {
