@@ -507,8 +507,16 @@ export class ScrambleNodeImpl implements ScrambleNode {
       if (!forward.diverse) this.stats.sent.nonDiversePaths++
       const built = createPacket(sphinxPath, encodeInner({ message, ...(surb !== undefined ? { surb } : {}) }), this.keyRng)
       const first = forward.relays.length > 0 ? { publicKey: forward.relays[0].identity, addrs: forward.relays[0].addrs } : recipientContact
-      const outcome = await this.attempt(first, built.packet, built.responseKeys, sphinxPath, options)
-      for (const k of built.responseKeys) k.fill(0)
+      let outcome: Awaited<ReturnType<ScrambleNodeImpl['attempt']>>
+      try {
+        outcome = await this.attempt(first, built.packet, built.responseKeys, sphinxPath, options)
+      } catch (err) {
+        // Aborted by the caller: the SURB of this attempt will never be answered.
+        if (surbId !== undefined) this.dropPending(surbId, err)
+        throw err
+      } finally {
+        for (const k of built.responseKeys) k.fill(0)
+      }
       if (outcome.ok) {
         this.stats.sent.delivered++
         return { attempts: attempt, path: forward.relays.map(d => d.identity), diverse: forward.diverse, ...(reply !== undefined ? { reply } : {}) }

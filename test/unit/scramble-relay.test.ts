@@ -329,6 +329,21 @@ describe('scramble nodes', () => {
     await s.stop()
   })
 
+  it('a send aborted by its signal rejects with CORE_ABORTED and forgets its SURB', async () => {
+    const s = await scrambleNet({ relays: 2, endpoints: 2, seed: 'abort' })
+    s.net.latencyMs = 1000
+    const [alice, bob] = s.endpoints
+    const controller = new AbortController()
+    const p = alice.node.send(text('x'), { recipient: bob.contact, hops: 1, reply: true, signal: controller.signal })
+    const outcome = p.then(() => 'ok', (err: unknown) => (err as { code?: string }).code)
+    await s.clock.advance(500)
+    controller.abort()
+    await s.clock.advance(5000)
+    assert.equal(await outcome, 'CORE_ABORTED')
+    assert.equal((alice.node as unknown as { pending: Map<string, unknown> }).pending.size, 0, 'no SURB keys left waiting')
+    await s.stop()
+  })
+
   it('runs on a network with latency on the fake clock', async () => {
     const s = await scrambleNet({ relays: 4, endpoints: 2, seed: 'latency' })
     s.net.latencyMs = 250
