@@ -3,8 +3,9 @@
  * 24-byte nonce, the caller's associated data is authenticated. A wrong passphrase and a
  * tampered box fail the same way (the tag does not verify): CRYPTO_WRONG_PASSPHRASE.
  */
-import { randomBytes, scryptSync } from 'node:crypto'
+import { scryptSync } from 'node:crypto'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { cryptoRng } from '../core/rng.ts'
 import { CryptoError } from './errors.ts'
 
 export interface ScryptParams { N: number, r: number, p: number }
@@ -37,8 +38,8 @@ function deriveKey (passphrase: string, salt: Uint8Array, params: ScryptParams):
 
 export function sealWithPassphrase (plaintext: Uint8Array, passphrase: string, aad: Uint8Array, params: ScryptParams = DEFAULT_SCRYPT): SealedBox {
   if (passphrase.length === 0) throw new CryptoError('CRYPTO_PASSPHRASE_REQUIRED', 'an empty passphrase cannot seal a key')
-  const salt = new Uint8Array(randomBytes(16))
-  const nonce = new Uint8Array(randomBytes(24))
+  const salt = cryptoRng.bytes(16)
+  const nonce = cryptoRng.bytes(24)
   const key = deriveKey(passphrase, salt, params)
   try {
     const ct = xchacha20poly1305(key, nonce, aad).encrypt(plaintext)
