@@ -65,3 +65,58 @@ export function openWithPassphrase (box: SealedBox, passphrase: string, aad: Uin
     key.fill(0)
   }
 }
+
+/**
+ * A key derived once from a passphrase (scrypt), for sealing many boxes without paying scrypt
+ * for each: a journal rewritten on every put seals each version with this key and a fresh
+ * random nonce (24 bytes: random nonces are safe with XChaCha20). `destroy()` zeroes it.
+ */
+export interface PassphraseKey {
+  readonly params: ScryptParams
+  /** base64 of the 16-byte scrypt salt, to store beside the boxes. */
+  readonly salt: string
+  seal(plaintext: Uint8Array, aad: Uint8Array): { nonce: string, ciphertext: string }
+  /** Throws CRYPTO_WRONG_PASSPHRASE when the tag does not verify (wrong key or a modified box). */
+  open(box: { nonce: string, ciphertext: string }, aad: Uint8Array, maxBytes: number): Uint8Array
+  destroy(): void
+}
+
+/**
+ * Derives a PassphraseKey: a new one (fresh random salt) without `salt`, or, with the stored
+ * `salt` (base64) and `params`, the one that opens what was sealed before.
+ */
+export function derivePassphraseKey (passphrase: string, options: { salt?: string, params?: ScryptParams } = {}): PassphraseKey {
+  if (passphrase.length === 0) throw new CryptoError('CRYPTO_PASSPHRASE_REQUIRED', 'an empty passphrase cannot seal anything')
+  const params = options.params ?? DEFAULT_SCRYPT
+  const salt = options.salt !== undefined ? new Uint8Array(Buffer.from(options.salt, 'base64')) : cryptoRng.bytes(16)
+  if (salt.byteLength < 16 || salt.byteLength > 64) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'the scrypt salt is malformed')
+  const key = deriveKey(passphrase, salt, params)
+  const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64')
+  let destroyed = false
+  const live = (): Uint8Array => {
+    if (destroyed) throw new CryptoError('CRYPTO_DESTROYED', 'this passphrase key was destroyed')
+    return key
+  }
+  return {
+    params: { N: params.N, r: params.r, p: params.p },
+    salt: b64(salt),
+    seal (plaintext, aad) {
+      const nonce = cryptoRng.bytes(24)
+      return { nonce: b64(nonce), ciphertext: b64(xchacha20poly1305(live(), nonce, aad).encrypt(plaintext)) }
+    },
+    open (box, aad, maxBytes) {
+      const nonce = Buffer.from(String(box.nonce), 'base64')
+      const text = String(box.ciphertext)
+      // base64 of maxBytes + the 16-byte tag, checked before decoding anything
+      if (nonce.length !== 24 || text.length > Math.ceil((maxBytes + 16) / 3) * 4) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'sealed box has a malformed nonce or is too large')
+      const ct = Buffer.from(text, 'base64')
+      if (ct.length < 16) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'sealed box is truncated')
+      try {
+        return xchacha20poly1305(live(), nonce, aad).decrypt(ct)
+      } catch (err) {
+        throw new CryptoError('CRYPTO_WRONG_PASSPHRASE', 'wrong passphrase, or the sealed box was modified', { cause: err })
+      }
+    },
+    destroy () { destroyed = true; key.fill(0) }
+  }
+}
