@@ -5,7 +5,7 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
-import { errorMessage, toHex } from '../core/index.ts'
+import { errorMessage, isCodedError, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
 import { createOni, type Oni } from '../oni/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
@@ -16,9 +16,12 @@ import { DaemonError } from './errors.ts'
 import { loadIdentity } from './identity-source.ts'
 import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
-import type { DaemonNode, NodeFactory } from './node.ts'
+import type { NodeFactory } from './node.ts'
+import { countersOf, peersOf, torAttachOf } from './node-view.ts'
 import { endpointsPath } from './paths.ts'
 import { ensureToken } from './token.ts'
+import type { OhtSdkNode } from '../sdk/index.ts'
+import { describePut } from '../sdk/put-summary.ts'
 import { TorLink, type TorLinkComponents } from './tor-link.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
@@ -54,7 +57,7 @@ export class Daemon implements ApiBackend {
   private identity: Identity | undefined
   private api: ApiServer | undefined
   private tor: TorLink | undefined
-  private node: DaemonNode | undefined
+  private node: OhtSdkNode | undefined
   private endpoints: Endpoints | undefined
   private oniInstance: Oni | undefined
   private startedAt = 0
@@ -131,10 +134,10 @@ export class Daemon implements ApiBackend {
           await clock.sleep(NODE_START_RETRY_MS, options)
         }
       }
-      log.info('node started', { transport: this.config.node.transport, addrs: this.node.addrs })
+      log.info('node started', { transport: this.config.node.transport, addrs: this.node.multiaddrs, ownRecords: this.node.stats().journalEntries ?? 0 })
       if (this.config.node.bootstrap.length > 0) {
         try {
-          const r = await this.node.bootstrap(this.config.node.bootstrap, options)
+          const r = await this.node.join(this.config.node.bootstrap, options)
           log.info('bootstrapped', { peers: r.peers })
         } catch (err) {
           log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
@@ -149,7 +152,10 @@ export class Daemon implements ApiBackend {
       this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
       this.tor?.onReconnect(async (s) => {
         try {
-          await this.node?.torReconnected?.(s)
+          // One path: the SDK rebuilds the node on the new tor; its journal brings back (and
+          // republishes) what this node wrote.
+          const r = await this.node?.reconnectTor(torAttachOf(s))
+          log.info('node rebuilt on the new tor session', { peers: r?.peers ?? 0, ownRecords: this.node?.stats().journalEntries ?? 0, ...(r?.error !== undefined ? { joinError: r.error } : {}) })
           await this.endpoints?.publishAll(s.control)
           log.info('recovered after tor restart', { onion: this.identity?.onion })
         } finally {
@@ -214,9 +220,9 @@ export class Daemon implements ApiBackend {
         const node = this.node
         if (node === undefined || this.ending()) return
         let next = REJOIN_FIRST_MS
-        if (this.phase === 'running' && node.counters().peers === 0) {
+        if (this.phase === 'running' && node.stats().peers === 0) {
           try {
-            const r = await node.bootstrap(this.config.node.bootstrap)
+            const r = await node.join(this.config.node.bootstrap)
             this.components.log.info('bootstrapped', { peers: r.peers, retry: true })
           } catch (err) {
             next = Math.min(REJOIN_MAX_MS, delayMs * 2)
@@ -250,7 +256,7 @@ export class Daemon implements ApiBackend {
     log.info('stopped')
   }
 
-  private ready (): DaemonNode {
+  private ready (): OhtSdkNode {
     if (this.phase !== 'running' || this.node === undefined) throw new DaemonError('DAEMON_NOT_READY', `the daemon is not ready yet (phase: ${this.phase}): try again shortly`)
     return this.node
   }
@@ -272,27 +278,45 @@ export class Daemon implements ApiBackend {
       socket: this.config.api.socket,
       transport: this.config.node.transport,
       identity: this.identity !== undefined ? this.identityView() : null,
-      addrs: this.node?.addrs ?? [],
+      addrs: this.node?.multiaddrs ?? [],
       tor: this.tor?.state ?? null,
-      node: this.node?.counters() ?? null,
+      node: this.node !== undefined ? countersOf(this.node) : null,
       endpoints: this.endpoints?.list() ?? []
     }
   }
 
   identityInfo (): unknown { return this.identityView() }
 
-  peers (): unknown { return { peers: this.node?.peers() ?? [] } }
+  peers (): unknown { return { peers: this.node !== undefined ? peersOf(this.node) : [] } }
 
   async put (req: PutRequest, options: AbortOptions): Promise<unknown> {
     const node = this.ready()
     const t0 = this.components.clock.monotonic()
-    const r = req.mutable
-      ? await node.putMutable({ salt: req.salt ?? new Uint8Array(0), value: req.value, ...(req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}), ...options })
-      : await node.putImmutable(req.value, { ...(req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}), ...options })
+    const ttl = req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}
+    let r
+    try {
+      r = req.mutable
+        ? await node.putMutable({ salt: req.salt ?? new Uint8Array(0), value: req.value, ...ttl, ...(req.cas !== undefined ? { cas: req.cas } : {}), ...options })
+        : await node.put(req.value, { ...ttl, ...options })
+    } catch (err) {
+      if (isCodedError(err, 'OHT_CAS_MISMATCH')) throw new DaemonError('DAEMON_CAS_MISMATCH', errorMessage(err), { cause: err })
+      throw err
+    } finally {
+      req.value.fill(0)
+    }
     this.putLatency.observe((this.components.clock.monotonic() - t0) / 1000)
     this.puts++
-    req.value.fill(0)
-    return { key: toHex(r.key), kind: req.mutable ? 'mutable' : 'immutable', stored: r.stored, attempted: r.attempted, ...(r.seq !== undefined ? { seq: r.seq } : {}) }
+    return {
+      key: toHex(r.key),
+      kind: req.mutable ? 'mutable' : 'immutable',
+      stored: r.stored,
+      wanted: r.wanted,
+      storedHere: r.storedHere,
+      onlyHere: r.onlyHere,
+      attempted: r.attempted,
+      summary: describePut(r),
+      ...(r.seq !== undefined ? { seq: r.seq } : {})
+    }
   }
 
   async get (key: Uint8Array, options: AbortOptions): Promise<unknown | undefined> {
@@ -304,11 +328,11 @@ export class Daemon implements ApiBackend {
     if (r === undefined) { this.getMisses++; return undefined }
     const out = {
       key: toHex(key),
-      kind: r.kind,
+      kind: r.record.kind,
       value: Buffer.from(r.value).toString('base64'),
       responses: r.responses,
       ...(r.seq !== undefined ? { seq: r.seq } : {}),
-      ...(r.publicKey !== undefined ? { publicKey: toHex(r.publicKey) } : {})
+      ...(r.record.kind === 'mutable' ? { publicKey: toHex(r.record.publicKey) } : {})
     }
     r.value.fill(0)
     return out
@@ -335,7 +359,7 @@ export class Daemon implements ApiBackend {
   }
 
   metrics (): string {
-    const c = this.node?.counters()
+    const c = this.node !== undefined ? countersOf(this.node) : undefined
     const tor = this.tor?.state
     const eps: EndpointView[] = this.endpoints?.list() ?? []
     const parts = [
@@ -344,6 +368,8 @@ export class Daemon implements ApiBackend {
       family('oht_peers', 'gauge', 'peers in the routing table', c?.peers ?? 0),
       family('oht_records_stored', 'gauge', 'records held in the local store', c?.recordsStored ?? 0),
       family('oht_record_bytes_stored', 'gauge', 'bytes of record values held in the local store', c?.bytesStored ?? 0),
+      family('oht_own_records', 'gauge', 'entries of the own-record journal (records this node wrote, and kept seqs)', c?.ownRecords ?? 0),
+      family('oht_republished_total', 'counter', 'republishes of this node\'s own records', c?.republished ?? 0),
       family('oht_lookups_total', 'counter', 'iterative lookups run by the node', c?.lookups ?? 0),
       family('oht_lookup_failures_total', 'counter', 'lookups that found nothing', c?.lookupFailures ?? 0),
       family('oht_requests_total', 'counter', 'DHT requests by direction', [{ labels: { direction: 'in' }, value: c?.requestsIn ?? 0 }, { labels: { direction: 'out' }, value: c?.requestsOut ?? 0 }]),
