@@ -11,11 +11,12 @@
  *                                    → { key, kind, stored, wanted, storedHere, onlyHere, attempted, summary, seq? }
  *                                    (409 DAEMON_CAS_MISMATCH when cas is not the current seq)
  *   GET    /v1/records/<64 hex>     → { key, kind, value: base64, seq? } | 404
- *   GET    /v1/endpoints            onion endpoints
- *   POST   /v1/endpoints            { name, port, target: "127.0.0.1:<port>" } → endpoint
+ *   GET    /v1/endpoints            { endpoints: [ONI endpoint status: name, address, key, state, routes with counters] }
+ *   POST   /v1/endpoints            { name, port, target } or { name, routes: [{ virtualPort, target }], key? }
+ *                                    (src/daemon/endpoint-request.ts) → the endpoint's status, once published
  *   DELETE /v1/endpoints/<name>
  *   GET    /v1/oni                  ONI status: { enabled: true, tor, endpoints[routes, bytes], socks, onet }
- *                                    or { enabled: false, message } when [oni] is not enabled
+ *                                    or { enabled: false, message } when the node does not run over tor
  *   GET    /metrics                 Prometheus text
  *
  * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
@@ -26,6 +27,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { dirname } from 'node:path'
 import type { AbortOptions, Clock } from '../core/index.ts'
 import { isCodedError, scopedSignal } from '../core/index.ts'
+import { parseEndpointRequest, type EndpointRequest } from './endpoint-request.ts'
 import { DaemonError } from './errors.ts'
 import type { JsonLog } from './json-log.ts'
 import { LabelledCounter } from './metrics.ts'
@@ -35,7 +37,7 @@ export const MAX_BODY_BYTES = 256 * 1024
 export const REQUEST_TIMEOUT_MS = 120_000
 
 export interface PutRequest { value: Uint8Array, mutable: boolean, salt?: Uint8Array, ttlMs?: number, /** Compare-and-swap: write only if the current seq is this. */ cas?: number }
-export interface EndpointRequest { name: string, port: number, target: string }
+export type { EndpointRequest } from './endpoint-request.ts'
 
 /** What the API serves; the daemon implements it. */
 export interface ApiBackend {
@@ -166,9 +168,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     }
     if (path === '/v1/endpoints' && method === 'GET') return { status: 200, body: backend.listEndpoints() }
     if (path === '/v1/endpoints' && method === 'POST') {
-      const b = obj(await readBody(req))
-      if (typeof b.name !== 'string' || typeof b.target !== 'string' || typeof b.port !== 'number') throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'an endpoint needs name (string), port (number) and target ("127.0.0.1:<port>")')
-      return { status: 200, body: await backend.addEndpoint({ name: b.name, port: b.port, target: b.target }, { signal }) }
+      return { status: 200, body: await backend.addEndpoint(parseEndpointRequest(obj(await readBody(req))), { signal }) }
     }
     const ep = /^\/v1\/endpoints\/([^/]+)$/.exec(path)
     if (ep !== null && method === 'DELETE') {

@@ -1,24 +1,25 @@
 /**
- * The daemon: config → state dir → identity → API socket → tor → OHT node → endpoints → ONI (if enabled),
- * and the reverse on stop. It implements the local API's backend.
+ * The daemon: config → state dir → identity → API socket → tor → OHT node → ONI (endpoints,
+ * and SOCKS egress when [oni] enables it), and the reverse on stop. It implements the local
+ * API's backend. Onion endpoints have one manager, ONI's, whatever [oni] says.
  */
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
 import { errorMessage, isCodedError, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
-import { createOni, type Oni } from '../oni/index.ts'
+import { createOni, isOniError, type EndpointStatus, type Oni } from '../oni/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
-import { startApiServer, type ApiBackend, type ApiServer, type EndpointRequest, type PutRequest } from './api-server.ts'
+import { startApiServer, type ApiBackend, type ApiServer, type PutRequest } from './api-server.ts'
 import type { DaemonConfig } from './config.ts'
-import { Endpoints, type EndpointView } from './endpoints.ts'
+import type { EndpointRequest } from './endpoint-request.ts'
+import { migrateDaemonEndpoints } from './endpoints-migration.ts'
 import { DaemonError } from './errors.ts'
-import { loadIdentity } from './identity-source.ts'
+import { loadIdentity, readPassphrase } from './identity-source.ts'
 import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
 import type { NodeFactory } from './node.ts'
 import { countersOf, peersOf, torAttachOf } from './node-view.ts'
-import { endpointsPath } from './paths.ts'
 import { ensureToken } from './token.ts'
 import type { OhtSdkNode } from '../sdk/index.ts'
 import { describePut } from '../sdk/put-summary.ts'
@@ -58,10 +59,13 @@ export class Daemon implements ApiBackend {
   private api: ApiServer | undefined
   private tor: TorLink | undefined
   private node: OhtSdkNode | undefined
-  private endpoints: Endpoints | undefined
   private oniInstance: Oni | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
+  /** The routing table was found empty and no join has refilled it since. */
+  private cutOff = false
+  private nextJoinAt = 0
+  private joinBackoffMs = REJOIN_FIRST_MS
   private readonly putLatency = new Histogram()
   private readonly getLatency = new Histogram()
   private puts = 0
@@ -142,13 +146,13 @@ export class Daemon implements ApiBackend {
         } catch (err) {
           log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
         }
+      }
+      if (this.config.node.transport !== 'local') {
+        this.cutOff = this.node.stats().peers === 0
+        this.nextJoinAt = clock.now() + REJOIN_FIRST_MS
         this.scheduleRejoin(REJOIN_FIRST_MS)
       }
 
-      this.endpoints = new Endpoints(endpointsPath(this.stateDir), this.identity, log, this.config.endpoints.keepOnShutdown)
-      await this.endpoints.load()
-      const control = this.tor?.current?.control
-      if (control !== undefined) await this.endpoints.publishAll(control, options)
       this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
       this.tor?.onReconnect(async (s) => {
         try {
@@ -156,15 +160,14 @@ export class Daemon implements ApiBackend {
           // republishes) what this node wrote.
           const r = await this.node?.reconnectTor(torAttachOf(s))
           log.info('node rebuilt on the new tor session', { peers: r?.peers ?? 0, ownRecords: this.node?.stats().journalEntries ?? 0, ...(r?.error !== undefined ? { joinError: r.error } : {}) })
-          await this.endpoints?.publishAll(s.control)
           log.info('recovered after tor restart', { onion: this.identity?.onion })
         } finally {
           if (this.phase === 'recovering') this.phase = 'running'
         }
       })
-      if (this.config.oni.enabled) await this.startOni(options)
+      if (this.tor !== undefined) await this.startOni(options)
       this.phase = 'running'
-      log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.endpoints.size })
+      log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
     } catch (err) {
       log.error('start failed', { err: errorMessage(err) })
       await this.stop()
@@ -174,12 +177,16 @@ export class Daemon implements ApiBackend {
 
   /**
    * ONI gets its own control connection to the daemon's tor (it closes it on stop and
-   * reconnects after a drop) and tor's SOCKS port for its egress. Its keys live under <state dir>/oni.
+   * reconnects after a drop, re-publishing every endpoint) and tor's SOCKS port for its
+   * egress. Its keys and endpoint list live under <state dir>/oni; a pre-ONI endpoints.json is
+   * moved there first (same keys, same addresses). Key-tree endpoint keys derive from the
+   * node's identity.
    */
   private async startOni (options: AbortOptions): Promise<void> {
     const session = this.tor?.current
     const attachTor = this.components.attachTor
-    if (session === undefined) throw new DaemonError('DAEMON_TOR', 'oni.enabled needs a running tor (node.transport = "tor")')
+    const identity = this.identity as Identity
+    if (session === undefined) throw new DaemonError('DAEMON_TOR', 'onion endpoints need a running tor (node.transport = "tor")')
     if (attachTor === undefined) throw new DaemonError('DAEMON_TOR', 'ONI needs to attach to tor, which this build cannot do')
     const cfg = this.config
     const connectTor = async (opts: AbortOptions): Promise<TorControl> => {
@@ -189,13 +196,22 @@ export class Daemon implements ApiBackend {
       const password = cfg.tor.controlPasswordFile !== undefined ? (await readFile(cfg.tor.controlPasswordFile, 'utf8')).trim() : undefined
       return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...opts })
     }
+    const oniDir = join(this.stateDir, 'oni')
+    await migrateDaemonEndpoints(this.stateDir, oniDir, identity, this.components.log)
     const oni = createOni({
-      stateDir: join(this.stateDir, 'oni'),
+      stateDir: oniDir,
+      masterSeed: identity.seed,
       torSocksPort: session.socksPort,
       probeIntervalMs: cfg.oni.probeIntervalMs,
-      socks: cfg.oni.socksPort === 0 ? false : { port: cfg.oni.socksPort },
+      socks: !cfg.oni.enabled || cfg.oni.socksPort === 0 ? false : { port: cfg.oni.socksPort },
       onet: false
     }, { connectTor, clock: this.components.clock, log: nodeLogger(this.components.log).extend('oni') })
+    oni.endpoints.onEvent((e) => {
+      if (e.type === 'endpoint-ready') this.components.log.info('endpoint published', { name: e.name, address: e.address, ms: e.ms })
+      else if (e.type === 'endpoint-error') this.components.log.error('endpoint not published', { name: e.name, err: e.error })
+      else if (e.type === 'endpoint-republished') this.components.log.info('endpoint republished', { name: e.name, address: e.address, reason: e.reason })
+      else if (e.type === 'endpoint-adopted') this.components.log.info('endpoint adopted', { name: e.name, address: e.address })
+    })
     try {
       await oni.start(options)
     } catch (err) {
@@ -203,15 +219,17 @@ export class Daemon implements ApiBackend {
       throw new DaemonError('DAEMON_ONI', `ONI did not start: ${errorMessage(err)}`, { cause: err })
     }
     this.oniInstance = oni
-    this.components.log.info('oni started', { socksPort: oni.status().socks?.port ?? null })
+    this.components.log.info('oni started', { endpoints: oni.endpoints.list().length, socksPort: oni.status().socks?.port ?? null })
   }
 
   private ending (): boolean { return this.phase === 'stopping' || this.phase === 'stopped' }
 
   /**
-   * A daemon must not stay cut off because its bootstrap peers were unreachable when it started
-   * (or all its peers went away later): while the routing table is empty, join again, backing
-   * off from REJOIN_FIRST_MS to REJOIN_MAX_MS.
+   * A daemon must not stay cut off because its peers were unreachable when it started (or all
+   * went away later). While its routing table is empty it joins again (saved table, then the
+   * bootstrap list), backing off from REJOIN_FIRST_MS to REJOIN_MAX_MS; and when peers come back
+   * on their own (they contacted us), it joins once more at once: joining is what republishes
+   * this node's own records to them, instead of at the next hourly republish.
    */
   private scheduleRejoin (delayMs: number): void {
     this.rejoinTimer?.cancel()
@@ -219,19 +237,32 @@ export class Daemon implements ApiBackend {
       void (async () => {
         const node = this.node
         if (node === undefined || this.ending()) return
-        let next = REJOIN_FIRST_MS
-        if (this.phase === 'running' && node.stats().peers === 0) {
-          try {
-            const r = await node.join(this.config.node.bootstrap)
-            this.components.log.info('bootstrapped', { peers: r.peers, retry: true })
-          } catch (err) {
-            next = Math.min(REJOIN_MAX_MS, delayMs * 2)
-            this.components.log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: next })
+        const { clock, log } = this.components
+        const peers = node.stats().peers
+        if (this.phase === 'running') {
+          if (peers === 0 && !this.cutOff) { this.cutOff = true; this.nextJoinAt = clock.now() }
+          if (this.cutOff && (peers > 0 || clock.now() >= this.nextJoinAt)) {
+            try {
+              const r = await node.join(this.config.node.bootstrap)
+              if (r.peers === 0) {
+                if (r.via === 'none' && this.config.node.bootstrap.length === 0) log.debug('no peers and nothing to join through: waiting for peers to contact us')
+                else throw new DaemonError('DAEMON_NODE', 'no peer answered')
+              } else {
+                this.cutOff = false
+                this.joinBackoffMs = REJOIN_FIRST_MS
+                log.info('bootstrapped', { peers: r.peers, retry: true })
+              }
+            } catch (err) {
+              log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: this.joinBackoffMs })
+            }
+            if (this.cutOff) {
+              this.nextJoinAt = clock.now() + this.joinBackoffMs
+              this.joinBackoffMs = Math.min(REJOIN_MAX_MS, this.joinBackoffMs * 2)
+            }
           }
-        } else if (this.phase === 'running') {
-          next = REJOIN_CHECK_MS
         }
-        if (!this.ending()) this.scheduleRejoin(next)
+        // While cut off, look often (a peer contacting us is cheap to notice); else once a minute.
+        if (!this.ending()) this.scheduleRejoin(this.cutOff ? REJOIN_FIRST_MS : REJOIN_CHECK_MS)
       })()
     }, delayMs)
     this.rejoinTimer.unref()
@@ -244,13 +275,13 @@ export class Daemon implements ApiBackend {
     this.phase = 'stopping'
     this.rejoinTimer?.cancel()
     log.info('stopping')
-    const control = this.tor?.current?.control
-    if (this.endpoints !== undefined && !this.config.endpoints.keepOnShutdown) await this.endpoints.withdrawAll(control).catch(() => {})
+    if (this.oniInstance !== undefined && !this.config.endpoints.keepOnShutdown) {
+      await this.oniInstance.endpoints.withdrawAll().catch((err: unknown) => { log.error('withdrawing endpoints failed', { err: errorMessage(err) }) })
+    }
     await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
     await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
     await this.tor?.stop().catch(() => {})
     await this.api?.close().catch(() => {})
-    this.endpoints?.destroy()
     this.identity?.destroy()
     this.phase = 'stopped'
     log.info('stopped')
@@ -281,7 +312,7 @@ export class Daemon implements ApiBackend {
       addrs: this.node?.multiaddrs ?? [],
       tor: this.tor?.state ?? null,
       node: this.node !== undefined ? countersOf(this.node) : null,
-      endpoints: this.endpoints?.list() ?? []
+      endpoints: this.oniInstance?.endpoints.list() ?? []
     }
   }
 
@@ -338,30 +369,52 @@ export class Daemon implements ApiBackend {
     return out
   }
 
-  /** ONI's /proc/net/onion: `{ enabled: false, message }` when the config does not enable it. */
+  /** ONI's /proc/net/onion: `{ enabled: false, message }` when the node does not run over tor. */
   oni (): unknown {
-    if (!this.config.oni.enabled) return { enabled: false, message: 'ONI is not enabled in this daemon: set enabled = true under [oni] in its config (node.transport = "tor") and restart it' }
+    if (this.config.node.transport !== 'tor') return { enabled: false, message: `ONI needs node.transport = "tor" (this daemon's is "${this.config.node.transport}"): onion endpoints are published through tor` }
     if (this.oniInstance === undefined) throw new DaemonError('DAEMON_NOT_READY', `ONI is not running yet (phase: ${this.phase}): try again shortly`)
     return { enabled: true, ...this.oniInstance.status() }
   }
 
-  listEndpoints (): unknown { return { endpoints: this.endpoints?.list() ?? [] } }
+  listEndpoints (): unknown { return { endpoints: this.oniInstance?.endpoints.list() ?? [] } }
 
-  async addEndpoint (req: EndpointRequest, options: AbortOptions): Promise<unknown> {
+  private endpointManager (): Oni['endpoints'] {
     this.ready()
     if (this.tor === undefined) throw new DaemonError('DAEMON_BAD_REQUEST', 'onion endpoints need node.transport = "tor"')
-    return await (this.endpoints as Endpoints).add(req, this.tor.current?.control, options)
+    if (this.oniInstance === undefined) throw new DaemonError('DAEMON_NOT_READY', `endpoints are not ready yet (phase: ${this.phase}): try again shortly`)
+    return this.oniInstance.endpoints
+  }
+
+  async addEndpoint (req: EndpointRequest, options: AbortOptions): Promise<unknown> {
+    const manager = this.endpointManager()
+    let key = req.key
+    if (key?.type === 'file') {
+      const passphrase = await readPassphrase(this.config.identity.passphraseFile)
+      key = { ...key, ...(passphrase !== undefined ? { passphrase } : {}) }
+    }
+    try {
+      const status = await manager.create({ name: req.name, routes: req.routes, ...(key !== undefined ? { key } : {}) }, options)
+      this.components.log.info('endpoint added', { name: status.name, address: status.address })
+      return status
+    } catch (err) {
+      throw daemonErrorOf(err)
+    }
   }
 
   async removeEndpoint (name: string, options: AbortOptions): Promise<void> {
-    this.ready()
-    await (this.endpoints as Endpoints).remove(name, this.tor?.current?.control, options)
+    const manager = this.endpointManager()
+    try {
+      await manager.delete(name, options)
+    } catch (err) {
+      throw daemonErrorOf(err)
+    }
+    this.components.log.info('endpoint removed', { name })
   }
 
   metrics (): string {
     const c = this.node !== undefined ? countersOf(this.node) : undefined
     const tor = this.tor?.state
-    const eps: EndpointView[] = this.endpoints?.list() ?? []
+    const eps: EndpointStatus[] = this.oniInstance?.endpoints.list() ?? []
     const parts = [
       family('oht_up', 'gauge', '1 when the daemon is running and ready', this.phase === 'running' ? 1 : 0),
       family('oht_uptime_seconds', 'gauge', 'seconds since the daemon started', (this.components.clock.now() - this.startedAt) / 1000),
@@ -380,7 +433,7 @@ export class Daemon implements ApiBackend {
       this.putLatency.render('oht_put_duration_seconds', 'latency of puts through the local API'),
       this.getLatency.render('oht_get_duration_seconds', 'latency of gets through the local API'),
       family('oht_api_requests_total', 'counter', 'local API requests by route and status', this.api?.requests.samples() ?? []),
-      family('oht_endpoints', 'gauge', 'onion endpoints by state', [{ labels: { state: 'published' }, value: eps.filter(e => e.published).length }, { labels: { state: 'unpublished' }, value: eps.filter(e => !e.published).length }])
+      family('oht_endpoints', 'gauge', 'onion endpoints by state', (['ready', 'publishing', 'unreachable', 'down'] as const).map(state => ({ labels: { state }, value: eps.filter(e => e.state === state).length })))
     ]
     if (tor !== undefined) {
       parts.push(
@@ -396,6 +449,20 @@ export class Daemon implements ApiBackend {
     }
     return parts.join('\n') + '\n'
   }
+}
+
+/** ONI's errors as the API answers them (ONI_* codes mean nothing to HTTP statuses). */
+function daemonErrorOf (err: unknown): unknown {
+  if (!isOniError(err)) return err
+  const status: Record<string, string> = {
+    ONI_ENDPOINT_EXISTS: 'DAEMON_CONFLICT',
+    ONI_ENDPOINT_UNKNOWN: 'DAEMON_NOT_FOUND',
+    ONI_BAD_ARGUMENT: 'DAEMON_BAD_REQUEST',
+    ONI_ROUTE: 'DAEMON_BAD_REQUEST',
+    ONI_KEY_STORE: 'DAEMON_BAD_REQUEST',
+    ONI_CLOSED: 'DAEMON_NOT_READY'
+  }
+  return new DaemonError(status[err.code] ?? 'DAEMON_TOR', err.message, { cause: err })
 }
 
 /** The state dir holds secrets: create it 0700, tighten it if it is open to others. */

@@ -1,8 +1,9 @@
 /**
  * The OHT daemon for router VMs (and desktops): reads its config, starts or attaches to tor,
- * loads its identity, runs an OHT node, serves the local API on a 0600 unix socket with a
- * bearer token, restores onion endpoints at the same addresses after restarts and survives
- * tor restarting under it. `oht daemon` (src/cli) is its command line; docs/daemon.md the guide.
+ * loads its identity, runs the SDK's OHT node (its own records kept in a journal in the state
+ * dir), serves the local API on a 0600 unix socket with a bearer token, runs ONI's endpoint
+ * manager (onion endpoints at the same addresses after restarts) and survives tor restarting
+ * under it. `oht daemon` (src/cli) is its command line; docs/daemon.md the guide.
  *
  * @example
  * import { createDaemon, loadConfig, createJsonLog } from './daemon/index.ts'
@@ -25,9 +26,10 @@ export { loadConfig, parseConfigText, validateConfig, parseControlAddress, type 
 export { resolvePaths, defaultConfigDir, defaultStateDir, identityPath, defaultSocketPath, defaultTokenPath, endpointsPath, torDataDir, type ResolvedPaths, type PathInputs } from './paths.ts'
 export { createJsonLog, type JsonLog } from './json-log.ts'
 export { readToken, ensureToken, tokenMatches } from './token.ts'
-export { startApiServer, MAX_BODY_BYTES, type ApiBackend, type ApiServer, type ApiServerInit, type PutRequest, type EndpointRequest } from './api-server.ts'
+export { startApiServer, MAX_BODY_BYTES, type ApiBackend, type ApiServer, type ApiServerInit, type PutRequest } from './api-server.ts'
 export { loadIdentity } from './identity-source.ts'
-export { validateEndpoint, type EndpointSpec, type EndpointView } from './endpoints.ts'
+export { parseEndpointRequest, type EndpointRequest, type EndpointKeyRequest } from './endpoint-request.ts'
+export { migrateDaemonEndpoints } from './endpoints-migration.ts'
 export type { DaemonPeer, NodeCounters, NodeFactory, NodeFactoryInput } from './node.ts'
 
 export function createDaemon (init: DaemonInit, components: DaemonComponents): Daemon {
