@@ -3,8 +3,8 @@
  * 24-byte nonce, the caller's associated data is authenticated. A wrong passphrase and a
  * tampered box fail the same way (the tag does not verify): CRYPTO_WRONG_PASSPHRASE.
  */
-import { scryptSync } from 'node:crypto'
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { createCipheriv, createDecipheriv, scryptSync } from 'node:crypto'
+import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { cryptoRng } from '../core/rng.ts'
 import { CryptoError } from './errors.ts'
 
@@ -66,6 +66,71 @@ export function openWithPassphrase (box: SealedBox, passphrase: string, aad: Uin
   }
 }
 
+/** "expand 32-byte k" as little-endian words. */
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574])
+
+/** Bytes as native 32-bit words (noble's hchacha normalizes their order on big-endian hosts). */
+function words (b: Uint8Array): Uint32Array {
+  return new Uint32Array(Uint8Array.from(b).buffer)
+}
+
+/**
+ * XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha-03 §2.3) with node:crypto's ChaCha20-Poly1305
+ * for the bulk: subkey = HChaCha20(key, nonce[0..16]) (noble), then the IETF AEAD with nonce
+ * 0x00000000 || nonce[16..24]. Same bytes as noble's xchacha20poly1305 (ciphertext || 16-byte
+ * tag; tested against it), about ten times faster here on large plaintexts.
+ */
+export function xchachaEncrypt (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  const { subkey, iv } = xchachaSubkey(key, nonce)
+  try {
+    const c = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 })
+    c.setAAD(aad, { plaintextLength: plaintext.byteLength })
+    const head = c.update(plaintext)
+    const tail = c.final()
+    const tag = c.getAuthTag()
+    const out = new Uint8Array(head.byteLength + tail.byteLength + 16)
+    out.set(head, 0); out.set(tail, head.byteLength); out.set(tag, head.byteLength + tail.byteLength)
+    return out
+  } finally {
+    subkey.fill(0)
+  }
+}
+
+/** Opens what xchachaEncrypt sealed; throws CRYPTO_WRONG_PASSPHRASE when the tag does not verify. */
+export function xchachaDecrypt (key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array {
+  if (sealed.byteLength < 16) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'sealed box is truncated')
+  const { subkey, iv } = xchachaSubkey(key, nonce)
+  try {
+    const d = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 })
+    d.setAAD(aad, { plaintextLength: sealed.byteLength - 16 })
+    d.setAuthTag(sealed.subarray(sealed.byteLength - 16))
+    const head = d.update(sealed.subarray(0, sealed.byteLength - 16))
+    let tail: Buffer
+    try { tail = d.final() } catch (err) {
+      head.fill(0)
+      throw new CryptoError('CRYPTO_WRONG_PASSPHRASE', 'wrong passphrase, or the sealed box was modified', { cause: err })
+    }
+    const out = new Uint8Array(head.byteLength + tail.byteLength)
+    out.set(head, 0); out.set(tail, head.byteLength)
+    head.fill(0)
+    return out
+  } finally {
+    subkey.fill(0)
+  }
+}
+
+function xchachaSubkey (key: Uint8Array, nonce: Uint8Array): { subkey: Uint8Array, iv: Uint8Array } {
+  if (key.byteLength !== 32 || nonce.byteLength !== 24) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'XChaCha20-Poly1305 takes a 32-byte key and a 24-byte nonce')
+  const out = new Uint32Array(8)
+  const k = words(key)
+  hchacha(SIGMA, k, words(nonce.subarray(0, 16)), out)
+  k.fill(0)
+  const subkey = new Uint8Array(out.buffer)
+  const iv = new Uint8Array(12)
+  iv.set(nonce.subarray(16, 24), 4)
+  return { subkey, iv }
+}
+
 /**
  * A key derived once from a passphrase (scrypt), for sealing many boxes without paying scrypt
  * for each: a journal rewritten on every put seals each version with this key and a fresh
@@ -102,7 +167,7 @@ export function derivePassphraseKey (passphrase: string, options: { salt?: strin
     salt: b64(salt),
     seal (plaintext, aad) {
       const nonce = cryptoRng.bytes(24)
-      return { nonce: b64(nonce), ciphertext: b64(xchacha20poly1305(live(), nonce, aad).encrypt(plaintext)) }
+      return { nonce: b64(nonce), ciphertext: b64(xchachaEncrypt(live(), nonce, aad, plaintext)) }
     },
     open (box, aad, maxBytes) {
       const nonce = Buffer.from(String(box.nonce), 'base64')
@@ -111,11 +176,7 @@ export function derivePassphraseKey (passphrase: string, options: { salt?: strin
       if (nonce.length !== 24 || text.length > Math.ceil((maxBytes + 16) / 3) * 4) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'sealed box has a malformed nonce or is too large')
       const ct = Buffer.from(text, 'base64')
       if (ct.length < 16) throw new CryptoError('CRYPTO_KEY_FILE_CORRUPT', 'sealed box is truncated')
-      try {
-        return xchacha20poly1305(live(), nonce, aad).decrypt(ct)
-      } catch (err) {
-        throw new CryptoError('CRYPTO_WRONG_PASSPHRASE', 'wrong passphrase, or the sealed box was modified', { cause: err })
-      }
+      return xchachaDecrypt(live(), new Uint8Array(nonce), aad, new Uint8Array(ct.buffer, ct.byteOffset, ct.byteLength))
     },
     destroy () { destroyed = true; key.fill(0) }
   }
