@@ -64,6 +64,9 @@ export class Daemon implements ApiBackend {
   private rejoinTimer: TimerHandle | undefined
   /** The routing table was found empty and no join has refilled it since. */
   private cutOff = false
+  private rebuilding = false
+  /** Aborted by stop(): ends waits of background work. */
+  private readonly stopping = new AbortController()
   private nextJoinAt = 0
   private joinBackoffMs = REJOIN_FIRST_MS
   private readonly putLatency = new Histogram()
@@ -154,17 +157,7 @@ export class Daemon implements ApiBackend {
       }
 
       this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
-      this.tor?.onReconnect(async (s) => {
-        try {
-          // One path: the SDK rebuilds the node on the new tor; its journal brings back (and
-          // republishes) what this node wrote.
-          const r = await this.node?.reconnectTor(torAttachOf(s))
-          log.info('node rebuilt on the new tor session', { peers: r?.peers ?? 0, ownRecords: this.node?.stats().journalEntries ?? 0, ...(r?.error !== undefined ? { joinError: r.error } : {}) })
-          log.info('recovered after tor restart', { onion: this.identity?.onion })
-        } finally {
-          if (this.phase === 'recovering') this.phase = 'running'
-        }
-      })
+      this.tor?.onReconnect(async () => { await this.rebuildNode() })
       if (this.tor !== undefined) await this.startOni(options)
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
@@ -268,12 +261,44 @@ export class Daemon implements ApiBackend {
     this.rejoinTimer.unref()
   }
 
+  /**
+   * tor came back: one path, the SDK rebuilds the node on the new tor session, and its journal
+   * brings back (and republishes) what this node wrote. A rebuild that fails (a tor just
+   * restarted may refuse the onion service for a while) is tried again, backing off, on the
+   * session current at each try, until it works or the daemon stops; the phase stays
+   * `recovering` (API 503) meanwhile.
+   */
+  private async rebuildNode (): Promise<void> {
+    if (this.rebuilding) return
+    this.rebuilding = true
+    const { clock, log } = this.components
+    try {
+      for (let attempt = 1, delay = NODE_START_RETRY_MS; !this.ending(); attempt++, delay = Math.min(REJOIN_MAX_MS, delay * 2)) {
+        const session = this.tor?.current
+        if (session === undefined || this.node === undefined) return
+        try {
+          const r = await this.node.reconnectTor(torAttachOf(session))
+          log.info('node rebuilt on the new tor session', { peers: r.peers, ownRecords: this.node.stats().journalEntries ?? 0, ...(r.error !== undefined ? { joinError: r.error } : {}) })
+          log.info('recovered after tor restart', { onion: this.identity?.onion })
+          if (this.phase === 'recovering') this.phase = 'running'
+          return
+        } catch (err) {
+          log.error('node not rebuilt on the new tor session; retrying', { attempt, err: errorMessage(err).split('\n')[0], inMs: delay })
+          await clock.sleep(delay, { signal: this.stopping.signal }).catch(() => {})
+        }
+      }
+    } finally {
+      this.rebuilding = false
+    }
+  }
+
   /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
   async stop (): Promise<void> {
     if (this.phase === 'stopped' || this.phase === 'stopping') return
     const { log } = this.components
     this.phase = 'stopping'
     this.rejoinTimer?.cancel()
+    this.stopping.abort()
     log.info('stopping')
     if (this.oniInstance !== undefined && !this.config.endpoints.keepOnShutdown) {
       await this.oniInstance.endpoints.withdrawAll().catch((err: unknown) => { log.error('withdrawing endpoints failed', { err: errorMessage(err) }) })

@@ -116,6 +116,26 @@ describe('oht daemon: own records and endpoints across restarts', () => {
     }
     const after = (await json(['oni', 'ls'], envA)).endpoints.find((e: EndpointView) => e.name === 'web')
     assert.ok(after.routes[0].total >= 1, 'the route counted the connection')
+
+    // the other two key kinds: a key-tree child of A's identity, and an existing key file
+    const idA = await readKeyFile(join(envA.OHT_STATE_DIR, 'identity.key'))
+    const siteSeed = deriveChildSeed(idA.seed, 'site.blog')
+    const siteAddress = `${identityFromSeed(siteSeed).onion}.onion`
+    siteSeed.fill(0)
+    idA.destroy()
+    const other = join(base, 'other')
+    assert.equal((await oht(['init'], { ...envA, OHT_STATE_DIR: other })).code, 0)
+    const otherId = await readKeyFile(join(other, 'identity.key'))
+    const fileAddress = `${otherId.onion}.onion`
+    otherId.destroy()
+    const site = await json(['endpoints', 'add', 'site', '80', echo.target, '443', echo.target, '--key-path', 'site.blog'], envA)
+    assert.equal(site.address, siteAddress, 'a key-tree key: the address derives from the identity and the path')
+    assert.deepEqual(site.routes.map((r: { virtualPort: number }) => r.virtualPort), [80, 443])
+    const imported = await json(['endpoints', 'add', 'imported', '80', echo.target, '--key-file', join(other, 'identity.key')], envA)
+    assert.equal(imported.address, fileAddress, 'a key file: its own address')
+    assert.equal(imported.key, 'imported')
+    for (const name of ['site', 'imported']) assert.equal((await oht(['endpoints', 'rm', name], envA)).code, 0)
+    assert.deepEqual((await json(['oni', 'ls'], envA)).endpoints.map((e: EndpointView) => e.name), ['legacy', 'web'], 'removed endpoints are gone from oht oni ls')
   })
 
   it('puts report their holders and seq; --cas refuses a stale seq with exit 8', async () => {
