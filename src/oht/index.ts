@@ -203,10 +203,6 @@ export interface PutResult {
   key: Uint8Array
   /** Nodes (this one included, when it is among the k closest) that stored the record. */
   stored: number
-  /** Holders asked for: the replication factor k. `stored < wanted` = fewer than asked. */
-  wanted: number
-  /** This node is one of the `stored` holders (it is among the k closest, or has too few peers). */
-  storedHere: boolean
   attempted: number
   closest: PeerContact[]
   errors: PutError[]

@@ -808,7 +808,6 @@ export class OhtNodeImpl {
     const candidates = found.answered.filter(c => c.result?.token !== undefined)
     let stored = 0
     let attempted = 0
-    let storedHere = false
     // Store here too when we are among the k closest (or the network is smaller than k).
     const kth = candidates[k - 1]
     const local = kth !== undefined ? compareDistance(this.id, kth.id, key) < 0 : this.routingTable.size < k
@@ -816,7 +815,7 @@ export class OhtNodeImpl {
     if (local) {
       attempted++
       slots--
-      try { this.storeRecord(key, record, remainingMs, undefined, options.cas); stored++; storedHere = true } catch (err) {
+      try { this.storeRecord(key, record, remainingMs, undefined, options.cas); stored++ } catch (err) {
         errors.push({ peer: this.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
       }
     }
@@ -850,7 +849,7 @@ export class OhtNodeImpl {
       if (record.kind === 'mutable') own.seq = record.seq
       this.own.set(toHex(key), own)
     }
-    const result: PutResult = { key, stored, attempted, closest: found.closest.map(c => c.contact), errors, wanted: k, storedHere }
+    const result: PutResult = { key, stored, attempted, closest: found.closest.map(c => c.contact), errors }
     if (record.kind === 'mutable') result.seq = record.seq
     return result
   }

@@ -83,24 +83,3 @@ describe('own-record journal', () => {
     await t.stop()
   })
 })
-
-describe('put results say how many holders were asked for and whether this node is one', () => {
-  it('a lone node: stored 1 of k, held here only; in a network: peers hold it too', async () => {
-    const clock = new FakeClock()
-    const bus = new MemoryBus(clock)
-    const rng = new SeededRng('put-result')
-    const identity = makeIdentity(rng)
-    const lone = createOhtNode({ addrs: ['mem:lone'], k: 8 }, { identity, net: bus.endpoint({ publicKey: identity.publicKey, addrs: ['mem:lone'] }), clock, rng: rng.fork('l') })
-    await lone.start()
-    const r = await lone.putImmutable(text('alone'))
-    assert.deepEqual([r.stored, r.wanted, r.storedHere], [1, 8, true])
-    await lone.stop()
-
-    const net = await testnet({ size: 12, init: { k: 4 } })
-    const p = await net.nodes[3].putImmutable(text('shared'))
-    assert.equal(p.wanted, 4)
-    assert.equal(p.stored, 4)
-    assert.equal(p.storedHere, net.nodes[3].store.get(p.key) !== undefined, 'storedHere matches the local store')
-    await net.stop()
-  })
-})
