@@ -20,11 +20,6 @@ import { OhtStackError } from '../core/errors.ts'
  * - OHT_NOT_STARTED (wire): the node was used before start() or after stop().
  * - OHT_BAD_ARGUMENT: an API argument is out of range (e.g. a key that is not 32 bytes).
  * - OHT_NO_PEERS: the routing table is empty: bootstrap first.
- * Own-record journals (src/sdk/file-journal.ts):
- * - OHT_JOURNAL_CORRUPT: the journal file is damaged (it was set aside; the message says where).
- * - OHT_JOURNAL_PASSPHRASE: the journal is sealed and no or a wrong passphrase was given.
- * - OHT_JOURNAL_FULL: a save would pass the journal's entry or byte limit (nothing was written).
- * - OHT_JOURNAL_IO: the journal file could not be read or written.
  * PeerNet (direct protocols, src/oht/peer-net.ts):
  * - OHT_PEER_UNREACHABLE: no connection could be made to the peer.
  * - OHT_PROTOCOL_UNSUPPORTED: the peer has no handler for the protocol.
@@ -41,7 +36,6 @@ export type OhtErrorCode =
   | 'OHT_SEQ_STALE' | 'OHT_CAS_MISMATCH' | 'OHT_EXPIRED' | 'OHT_BAD_TOKEN' | 'OHT_RATE_LIMITED'
   | 'OHT_QUOTA' | 'OHT_INTERNAL' | 'OHT_BAD_RESPONSE' | 'OHT_NOT_STARTED' | 'OHT_BAD_ARGUMENT'
   | 'OHT_NO_PEERS'
-  | 'OHT_JOURNAL_CORRUPT' | 'OHT_JOURNAL_PASSPHRASE' | 'OHT_JOURNAL_FULL' | 'OHT_JOURNAL_IO'
   | 'OHT_PEER_UNREACHABLE' | 'OHT_PROTOCOL_UNSUPPORTED' | 'OHT_MESSAGE_TOO_LARGE' | 'OHT_PEER_FAILED' | 'OHT_STREAM_CLOSED'
 
 /** Wire numbers of the codes an ERROR frame can carry (stable: never renumber). */

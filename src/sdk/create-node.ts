@@ -13,7 +13,7 @@ import {
   createOverlayNode, libp2pKeyFromSeed, NetError, torConnector, torPublisher,
   type JoinResult, type OverlayNode
 } from '../net/index.ts'
-import { createOhtNode, createStats, type GetResult, type OhtNode, type OhtNodeInit, type OhtStats, type PeerContact, type PutMutableOptions, type PutResult } from '../oht/index.ts'
+import { createOhtNode, createStats, OHT_DEFAULTS, type GetResult, type OhtNode, type OhtNodeInit, type OhtStats, type PeerContact, type PutMutableOptions, type PutResult } from '../oht/index.ts'
 import { attachTor, launchTor, type LaunchTorInit, type OnionProbe, type TorControl, type TorProcess } from '../tor/index.ts'
 import { createFileJournal, JOURNAL_FILE, type FileJournal } from './file-journal.ts'
 import { createLocalNet } from './local-net.ts'
@@ -76,8 +76,12 @@ export interface CreateNodeInit extends AbortOptions {
   log?: Logger
 }
 
-/** A put's outcome: the engine's, plus whether only this node holds the record. */
+/** A put's outcome: the engine's, plus what a user needs to judge it. */
 export interface SdkPutResult extends PutResult {
+  /** Holders asked for: the replication factor k (20 unless `oht.k` says otherwise). */
+  wanted: number
+  /** This node is one of the `stored` holders. */
+  storedHere: boolean
   /**
    * No peer took the record: this node is its only holder (`describePut()` says
    * "stored 1 of 20: only this node holds it").
@@ -322,16 +326,31 @@ class SdkNode implements OhtSdkNode {
     return this.contactCache as PeerContact
   }
 
-  private result (r: PutResult): SdkPutResult {
-    return { ...r, onlyHere: onlyHere(r) }
+  /**
+   * `wanted` is the k the put asked for, so a small network reads "stored 3 of 20", not
+   * "3 of 3". `storedHere` comes from the engine when it reports it; otherwise from this
+   * node's store holding exactly the write just made (for an immutable record an older copy
+   * held here counts too: the same bytes under the same key).
+   */
+  private result (oht: OhtNode, r: PutResult): SdkPutResult {
+    const engine = r as PutResult & { storedHere?: boolean }
+    let storedHere = engine.storedHere
+    if (storedHere === undefined) {
+      const held = oht.store.get(r.key)?.record
+      storedHere = held !== undefined && (held.kind === 'immutable' || held.seq === r.seq)
+    }
+    const out = { ...r, wanted: this.init.oht?.k ?? OHT_DEFAULTS.k, storedHere: storedHere && r.stored > 0 }
+    return { ...out, onlyHere: onlyHere(out) }
   }
 
   async put (value: Uint8Array, options?: { ttlMs?: number } & AbortOptions): Promise<SdkPutResult> {
-    return this.result(await this.engine.putImmutable(value, options))
+    const oht = this.engine
+    return this.result(oht, await oht.putImmutable(value, options))
   }
 
   async putMutable (options: PutMutableOptions): Promise<SdkPutResult> {
-    return this.result(await this.engine.putMutable(options))
+    const oht = this.engine
+    return this.result(oht, await oht.putMutable(options))
   }
 
   async get (key: Uint8Array, options?: AbortOptions): Promise<GetResult | undefined> {

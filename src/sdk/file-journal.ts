@@ -22,6 +22,13 @@
  * A damaged file is never silently dropped: load() moves it aside to `<file>.corrupt-<time>`
  * and throws OHT_JOURNAL_CORRUPT naming both paths.
  *
+ * Errors are OhtError (the journal is the engine's seam) with these codes:
+ * - OHT_JOURNAL_CORRUPT: the file is damaged (it was set aside; the message says where).
+ * - OHT_JOURNAL_PASSPHRASE: the journal is sealed and no or a wrong passphrase was given.
+ * - OHT_JOURNAL_FULL: a save would pass the entry or byte limit (nothing was written), or the
+ *   file is larger than the limits allow.
+ * - OHT_JOURNAL_IO: the file could not be read or written.
+ *
  * File layout (JSON, version 1):
  *
  *   { "format": "oht-own-records", "version": 1,
