@@ -39,8 +39,10 @@
  *                 "box": { nonce, ciphertext } }                    (JSON of [ Entry… ], AAD "…|entries")
  *   }
  *   Entry = { "id": string ≤ 256, "key": 64 hex, "expiresAt": ms, "seq"?: u53,
- *             "record"?: { "kind": "immutable", "ttlMs", "value": b64 }
- *                      | { "kind": "mutable", "publicKey": 64 hex, "salt": b64, "seq", "ttlMs", "value": b64, "signature": b64 } }
+ *             "record"?: { "kind": string, <field>: u53 | boolean | string ≤ 256 | { "b64": bytes }, … ≤ 16 fields } }
+ *   e.g. "record": { "kind": "mutable", "publicKey": { "b64": … }, "salt": { "b64": … }, "seq": 3,
+ *                    "ttlMs": 7200000, "value": { "b64": … }, "signature": { "b64": … } }
+ *   (field by field whatever the record kind, so new kinds journal unchanged)
  */
 import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
@@ -54,7 +56,6 @@ const VERSION = 1
 const MAX_ID_CHARS = 256
 /** A record value in the journal: the engine's own limit applies again when it loads. */
 const MAX_VALUE_BYTES = 1024 * 1024
-const MAX_SALT_BYTES = 64
 
 export interface FileJournalInit {
   /** The journal file (0600; its directory should be 0700). */
@@ -115,29 +116,44 @@ function u53 (v: unknown, what: string): number {
   return v
 }
 
+const MAX_RECORD_FIELDS = 16
+const MAX_STRING_CHARS = 256
+
+/**
+ * Records are journaled field by field, whatever their kind: numbers, booleans and strings as
+ * they are, bytes as { "b64": … }. The engine checks each record again (key, signature, size)
+ * when it loads the journal, so this layer only bounds and types what it reads.
+ */
 function encodeRecord (r: OhtRecord): unknown {
-  if (r.kind === 'immutable') return { kind: 'immutable', ttlMs: r.ttlMs, value: b64(r.value) }
-  return { kind: 'mutable', publicKey: hex(r.publicKey), salt: b64(r.salt), seq: r.seq, ttlMs: r.ttlMs, value: b64(r.value), signature: b64(r.signature) }
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(r)) out[k] = v instanceof Uint8Array ? { b64: b64(v) } : v
+  return out
 }
 
 function decodeRecord (v: unknown): OhtRecord {
-  if (v === null || typeof v !== 'object') throw new Malformed('a record is not an object')
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Malformed('a record is not an object')
   const o = v as Record<string, unknown>
-  if (o.kind === 'immutable') return { kind: 'immutable', ttlMs: u53(o.ttlMs, 'ttlMs'), value: fromB64(o.value, 'value', MAX_VALUE_BYTES) }
-  if (o.kind === 'mutable') {
-    const signature = fromB64(o.signature, 'signature', 64)
-    if (signature.byteLength !== 64) throw new Malformed('a signature is not 64 bytes')
-    return {
-      kind: 'mutable',
-      publicKey: fromHex32(o.publicKey, 'publicKey'),
-      salt: fromB64(o.salt, 'salt', MAX_SALT_BYTES),
-      seq: u53(o.seq, 'seq'),
-      ttlMs: u53(o.ttlMs, 'ttlMs'),
-      value: fromB64(o.value, 'value', MAX_VALUE_BYTES),
-      signature
-    }
+  const names = Object.keys(o)
+  if (names.length > MAX_RECORD_FIELDS) throw new Malformed('a record has too many fields')
+  if (typeof o.kind !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(o.kind)) throw new Malformed('a record has no kind')
+  const out: Record<string, unknown> = {}
+  let bytes = 0
+  for (const name of names) {
+    if (!/^[A-Za-z][A-Za-z0-9]{0,31}$/.test(name)) throw new Malformed(`a record field is named ${JSON.stringify(name.slice(0, 40))}`)
+    const x = o[name]
+    if (typeof x === 'number') out[name] = u53(x, name)
+    else if (typeof x === 'boolean') out[name] = x
+    else if (typeof x === 'string') {
+      if (x.length > MAX_STRING_CHARS) throw new Malformed(`record field ${name} is too long`)
+      out[name] = x
+    } else if (x !== null && typeof x === 'object' && typeof (x as { b64?: unknown }).b64 === 'string' && Object.keys(x).length === 1) {
+      const b = fromB64((x as { b64: string }).b64, name, MAX_VALUE_BYTES)
+      bytes += b.byteLength
+      if (bytes > MAX_VALUE_BYTES + 4096) throw new Malformed('a record is too large')
+      out[name] = b
+    } else throw new Malformed(`record field ${name} has an unknown type`)
   }
-  throw new Malformed(`unknown record kind ${JSON.stringify(String(o.kind)).slice(0, 40)}`)
+  return out as unknown as OhtRecord
 }
 
 function encodeEntry (e: OwnRecordEntry): string {
@@ -159,15 +175,21 @@ function decodeEntry (v: unknown): OwnRecordEntry {
   return e
 }
 
+function copyRecord (r: OhtRecord): OhtRecord {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(r)) out[k] = v instanceof Uint8Array ? v.slice() : v
+  return out as unknown as OhtRecord
+}
+
+/** Zeroes every byte field of a record (its value, and what else it carries). */
+function wipeRecord (r: OhtRecord): void {
+  for (const v of Object.values(r)) if (v instanceof Uint8Array) v.fill(0)
+}
+
 function copyEntry (e: OwnRecordEntry): OwnRecordEntry {
   const out: OwnRecordEntry = { id: e.id, key: e.key.slice(), expiresAt: e.expiresAt }
   if (e.seq !== undefined) out.seq = e.seq
-  if (e.record !== undefined) {
-    const r = e.record
-    out.record = r.kind === 'immutable'
-      ? { kind: 'immutable', ttlMs: r.ttlMs, value: r.value.slice() }
-      : { kind: 'mutable', publicKey: r.publicKey.slice(), salt: r.salt.slice(), seq: r.seq, ttlMs: r.ttlMs, value: r.value.slice(), signature: r.signature.slice() }
-  }
+  if (e.record !== undefined) out.record = copyRecord(e.record)
   return out
 }
 
@@ -382,7 +404,7 @@ class FileJournalImpl implements FileJournal {
     await this.ensureLoaded()
     const h = this.held.get(id)
     if (h?.entry.record === undefined) return
-    h.entry.record.value.fill(0)
+    wipeRecord(h.entry.record)
     if (h.entry.seq === undefined) {
       this.drop(id)
     } else {
@@ -466,7 +488,7 @@ class FileJournalImpl implements FileJournal {
     if (this.closed) return
     await this.tail.catch(() => {})
     this.closed = true
-    for (const h of this.held.values()) h.entry.record?.value.fill(0)
+    for (const h of this.held.values()) if (h.entry.record !== undefined) wipeRecord(h.entry.record)
     this.held.clear()
     this.totalBytes = 0
     this.key?.destroy()

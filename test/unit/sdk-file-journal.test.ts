@@ -68,6 +68,17 @@ describe('file journal', () => {
     assert.deepEqual((await readdir(join(path, '..'))).sort(), [JOURNAL_FILE])
   })
 
+  it('journals any record kind field by field (bytes, numbers, booleans, strings), bounded and typed', async () => {
+    const path = await fresh()
+    const key = new Uint8Array(32).fill(7)
+    const record = { kind: 'value', namespace: 'set', key, writer: new Uint8Array(32).fill(1), id: bytes('a'), seq: 4, ttlMs: HOUR, deleted: false, value: bytes('v'), signature: new Uint8Array(64).fill(2) } as unknown as OwnRecordEntry['record']
+    await journal(path).save({ id: 'set:a', key, expiresAt: HOUR, seq: 4, record })
+    assert.deepEqual((await journal(path).load())[0].record, record)
+    const bad = await fresh()
+    await writeFile(bad, JSON.stringify({ format: 'oht-own-records', version: 1, entries: [{ id: 'x', key: 'ab'.repeat(32), expiresAt: 1, record: { kind: 'value', value: [1, 2, 3] } }] }))
+    await assert.rejects(journal(bad).load(), { code: 'OHT_JOURNAL_CORRUPT', message: /record field value has an unknown type/ })
+  })
+
   it('never lets a seq go backwards, and keeps only the seq once a record expired', async () => {
     const path = await fresh()
     const j = journal(path)
