@@ -5,7 +5,7 @@
  * import { createNode, generateIdentity } from 'oht'
  * const node = await createNode({ transport: 'tcp' })
  */
-export { createNode, type CreateNodeInit, type OhtSdkNode } from './sdk/index.ts'
+export { createNode, describePut, type CreateNodeInit, type OhtSdkNode, type SdkPutResult } from './sdk/index.ts'
 export type { GetResult, PutResult, PutMutableOptions, PeerContact, OhtRecord } from './oht/index.ts'
 export { immutableKey, mutableKey } from './oht/index.ts'
 export { generateIdentity, identityFromSeed, deriveChildSeed, parseOnionAddress, onionAddressFromPublicKey, type Identity } from './crypto/index.ts'

@@ -21,6 +21,8 @@ export const EXIT = {
   NOT_FOUND: 6,
   /** tor is missing or could not bootstrap. */
   TOR: 7,
+  /** `oht put --cas N`: the record's current seq is not N; nothing was written. */
+  CONFLICT: 8,
   /** Interrupted by SIGINT/SIGTERM. */
   INTERRUPTED: 130
 } as const
@@ -37,6 +39,7 @@ export type CliErrorCode =
   | 'CLI_PERMISSION'
   | 'CLI_UNAUTHORIZED'
   | 'CLI_NOT_FOUND'
+  | 'CLI_CAS_MISMATCH'
   | 'CLI_API'
   | 'CLI_FAILED'
 
@@ -50,6 +53,7 @@ const EXIT_FOR: Record<CliErrorCode, ExitCode> = {
   CLI_PERMISSION: EXIT.AUTH,
   CLI_UNAUTHORIZED: EXIT.AUTH,
   CLI_NOT_FOUND: EXIT.NOT_FOUND,
+  CLI_CAS_MISMATCH: EXIT.CONFLICT,
   CLI_API: EXIT.FAILURE,
   CLI_FAILED: EXIT.FAILURE
 }

@@ -35,6 +35,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   5    permission denied: socket or token not accessible, or token refused
   6    oht get: no record under that key
   7    tor is missing or did not bootstrap (install it: apt-get install -y tor)
+  8    oht put --cas N: the record's current seq is not N (nothing was written)
   130  interrupted (SIGINT/SIGTERM)`
 
 function topHelp (): string {

@@ -2,8 +2,9 @@
  * Ed25519 identities through node:crypto (10–20× faster here than pure JS). One identity is a
  * node's DHT identity, its libp2p PeerId and its onion v3 address.
  */
-import { createPrivateKey, createPublicKey, randomBytes, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign as edSign, verify as edVerify, type KeyObject } from 'node:crypto'
 import { concatBytes, toHex } from '../core/bytes.ts'
+import { cryptoRng } from '../core/rng.ts'
 import { CryptoError } from './errors.ts'
 import { sha512 } from './hash.ts'
 import { onionAddressFromPublicKey } from './onion.ts'
@@ -78,7 +79,7 @@ export function identityFromSeed (seed: Uint8Array): Identity {
 
 /** A fresh identity from node:crypto's CSPRNG. */
 export function generateIdentity (): Identity {
-  const seed = new Uint8Array(randomBytes(32))
+  const seed = cryptoRng.bytes(32)
   try { return identityFromSeed(seed) } finally { seed.fill(0) }
 }
 

@@ -15,4 +15,4 @@ export { onionAddressFromPublicKey, parseOnionAddress, isValidOnionAddress, ONIO
 export { identityFromSeed, generateIdentity, verifySignature, torKeyBlob, type Identity } from './identity.ts'
 export { deriveChildSeed, normaliseKeyPath } from './key-tree.ts'
 export { writeKeyFile, readKeyFile, type KeyFileOptions, type ReadKeyFileOptions } from './key-file.ts'
-export { sealWithPassphrase, openWithPassphrase, DEFAULT_SCRYPT, type ScryptParams, type SealedBox } from './seal.ts'
+export { sealWithPassphrase, openWithPassphrase, derivePassphraseKey, xchachaEncrypt, xchachaDecrypt, DEFAULT_SCRYPT, type PassphraseKey, type ScryptParams, type SealedBox } from './seal.ts'

@@ -14,9 +14,10 @@
  * await writeKeyFile('/var/lib/oht/identity.key', identity, { passphrase })
  * const same = await readKeyFile('/var/lib/oht/identity.key', { passphrase })
  */
-import { randomBytes } from 'node:crypto'
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { toHex } from '../core/bytes.ts'
+import { cryptoRng } from '../core/rng.ts'
 import { CryptoError } from './errors.ts'
 import { identityFromSeed, type Identity } from './identity.ts'
 import { DEFAULT_SCRYPT, openWithPassphrase, sealWithPassphrase, type ScryptParams, type SealedBox } from './seal.ts'
@@ -53,7 +54,7 @@ export async function writeKeyFile (path: string, identity: Identity, options: K
     json.seed = Buffer.from(identity.seed).toString('base64')
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`
+  const tmp = `${path}.tmp-${toHex(cryptoRng.bytes(6))}`
   const fh = await open(tmp, 'wx', 0o600)
   try {
     await fh.writeFile(JSON.stringify(json, null, 2) + '\n')

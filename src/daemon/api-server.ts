@@ -7,13 +7,16 @@
  *   GET    /v1/status               daemon, tor and node state
  *   GET    /v1/identity             { onion, publicKey, nodeId }
  *   GET    /v1/peers                routing-table peers
- *   POST   /v1/records              { value: base64, mutable?: bool, salt?: base64, ttlMs?: n } → { key, stored, attempted, seq? }
+ *   POST   /v1/records              { value: base64, mutable?: bool, salt?: base64, ttlMs?: n, cas?: n }
+ *                                    → { key, kind, stored, wanted, storedHere, onlyHere, attempted, summary, seq? }
+ *                                    (409 DAEMON_CAS_MISMATCH when cas is not the current seq)
  *   GET    /v1/records/<64 hex>     → { key, kind, value: base64, seq? } | 404
- *   GET    /v1/endpoints            onion endpoints
- *   POST   /v1/endpoints            { name, port, target: "127.0.0.1:<port>" } → endpoint
+ *   GET    /v1/endpoints            { endpoints: [ONI endpoint status: name, address, key, state, routes with counters] }
+ *   POST   /v1/endpoints            { name, port, target } or { name, routes: [{ virtualPort, target }], key? }
+ *                                    (src/daemon/endpoint-request.ts) → the endpoint's status, once published
  *   DELETE /v1/endpoints/<name>
  *   GET    /v1/oni                  ONI status: { enabled: true, tor, endpoints[routes, bytes], socks, onet }
- *                                    or { enabled: false, message } when [oni] is not enabled
+ *                                    or { enabled: false, message } when the node does not run over tor
  *   GET    /metrics                 Prometheus text
  *
  * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
@@ -24,6 +27,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { dirname } from 'node:path'
 import type { AbortOptions, Clock } from '../core/index.ts'
 import { isCodedError, scopedSignal } from '../core/index.ts'
+import { parseEndpointRequest, type EndpointRequest } from './endpoint-request.ts'
 import { DaemonError } from './errors.ts'
 import type { JsonLog } from './json-log.ts'
 import { LabelledCounter } from './metrics.ts'
@@ -32,8 +36,8 @@ import { tokenMatches } from './token.ts'
 export const MAX_BODY_BYTES = 256 * 1024
 export const REQUEST_TIMEOUT_MS = 120_000
 
-export interface PutRequest { value: Uint8Array, mutable: boolean, salt?: Uint8Array, ttlMs?: number }
-export interface EndpointRequest { name: string, port: number, target: string }
+export interface PutRequest { value: Uint8Array, mutable: boolean, salt?: Uint8Array, ttlMs?: number, /** Compare-and-swap: write only if the current seq is this. */ cas?: number }
+export type { EndpointRequest } from './endpoint-request.ts'
 
 /** What the API serves; the daemon implements it. */
 export interface ApiBackend {
@@ -75,6 +79,7 @@ const STATUS_FOR: Record<string, number> = {
   DAEMON_VALUE_TOO_LARGE: 413,
   DAEMON_NOT_FOUND: 404,
   DAEMON_CONFLICT: 409,
+  DAEMON_CAS_MISMATCH: 409,
   DAEMON_NOT_READY: 503,
   DAEMON_STOPPED: 503
 }
@@ -143,14 +148,16 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     if (path === '/v1/oni' && method === 'GET') return { status: 200, body: backend.oni() }
     if (path === '/v1/records' && method === 'POST') {
       const b = obj(await readBody(req))
-      for (const k of Object.keys(b)) if (!['value', 'mutable', 'salt', 'ttlMs'].includes(k)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `unknown field ${k}`)
+      for (const k of Object.keys(b)) if (!['value', 'mutable', 'salt', 'ttlMs', 'cas'].includes(k)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `unknown field ${k}`)
       const value = decodeB64(b.value, 'value', maxValue)
       if (b.mutable !== undefined && typeof b.mutable !== 'boolean') throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'mutable must be true or false')
       const mutable = b.mutable === true
       const salt = b.salt === undefined ? undefined : decodeB64(b.salt, 'salt', 64)
       if (salt !== undefined && !mutable) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'salt only applies to mutable records')
       if (b.ttlMs !== undefined && (typeof b.ttlMs !== 'number' || !Number.isSafeInteger(b.ttlMs) || b.ttlMs <= 0)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'ttlMs must be a positive whole number')
-      return { status: 200, body: await backend.put({ value, mutable, ...(salt !== undefined ? { salt } : {}), ...(b.ttlMs !== undefined ? { ttlMs: b.ttlMs as number } : {}) }, { signal }) }
+      if (b.cas !== undefined && (typeof b.cas !== 'number' || !Number.isSafeInteger(b.cas) || b.cas < 0)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'cas must be a whole number >= 0 (the seq the record must have now)')
+      if (b.cas !== undefined && !mutable) throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'cas only applies to mutable records')
+      return { status: 200, body: await backend.put({ value, mutable, ...(salt !== undefined ? { salt } : {}), ...(b.ttlMs !== undefined ? { ttlMs: b.ttlMs as number } : {}), ...(b.cas !== undefined ? { cas: b.cas as number } : {}) }, { signal }) }
     }
     const rec = /^\/v1\/records\/([^/]*)$/.exec(path)
     if (rec !== null && method === 'GET') {
@@ -161,9 +168,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     }
     if (path === '/v1/endpoints' && method === 'GET') return { status: 200, body: backend.listEndpoints() }
     if (path === '/v1/endpoints' && method === 'POST') {
-      const b = obj(await readBody(req))
-      if (typeof b.name !== 'string' || typeof b.target !== 'string' || typeof b.port !== 'number') throw new HttpError(400, 'DAEMON_BAD_REQUEST', 'an endpoint needs name (string), port (number) and target ("127.0.0.1:<port>")')
-      return { status: 200, body: await backend.addEndpoint({ name: b.name, port: b.port, target: b.target }, { signal }) }
+      return { status: 200, body: await backend.addEndpoint(parseEndpointRequest(obj(await readBody(req))), { signal }) }
     }
     const ep = /^\/v1\/endpoints\/([^/]+)$/.exec(path)
     if (ep !== null && method === 'DELETE') {

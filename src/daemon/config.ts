@@ -38,7 +38,7 @@
  * level = "info"                   # debug | info | warn | error
  *
  * [oni]                            # the onion network interface (needs node.transport = "tor")
- * enabled = false                  # true: run ONI; `oht oni ls` / GET /v1/oni show its status
+ * enabled = false                  # true: also run ONI's SOCKS5 egress (endpoints are ONI's always)
  * socks_port = 0                   # SOCKS5 egress on 127.0.0.1:<port>; 0 = no SOCKS listener
  * probe_interval_ms = 60000        # how often published ONI endpoints are checked
  * ```
@@ -111,7 +111,7 @@ export interface DaemonConfig {
     level: LogLevel
   }
   oni: {
-    /** Run ONI (endpoints with routes, SOCKS egress) on the daemon's tor. @default false */
+    /** Also run ONI's SOCKS egress (ONI's endpoint manager runs whenever the node is on tor). @default false */
     enabled: boolean
     /** SOCKS5 egress port on 127.0.0.1; 0 = no SOCKS listener. @default 0 */
     socksPort: number

@@ -1,24 +1,28 @@
 /**
- * The daemon: config → state dir → identity → API socket → tor → OHT node → endpoints → ONI (if enabled),
- * and the reverse on stop. It implements the local API's backend.
+ * The daemon: config → state dir → identity → API socket → tor → OHT node → ONI (endpoints,
+ * and SOCKS egress when [oni] enables it), and the reverse on stop. It implements the local
+ * API's backend. Onion endpoints have one manager, ONI's, whatever [oni] says.
  */
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
-import { errorMessage, toHex } from '../core/index.ts'
+import { errorMessage, isCodedError, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
-import { createOni, type Oni } from '../oni/index.ts'
+import { createOni, isOniError, type EndpointStatus, type Oni } from '../oni/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
-import { startApiServer, type ApiBackend, type ApiServer, type EndpointRequest, type PutRequest } from './api-server.ts'
+import { startApiServer, type ApiBackend, type ApiServer, type PutRequest } from './api-server.ts'
 import type { DaemonConfig } from './config.ts'
-import { Endpoints, type EndpointView } from './endpoints.ts'
+import type { EndpointRequest } from './endpoint-request.ts'
+import { migrateDaemonEndpoints } from './endpoints-migration.ts'
 import { DaemonError } from './errors.ts'
-import { loadIdentity } from './identity-source.ts'
+import { loadIdentity, readPassphrase } from './identity-source.ts'
 import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
-import type { DaemonNode, NodeFactory } from './node.ts'
-import { endpointsPath } from './paths.ts'
+import type { NodeFactory } from './node.ts'
+import { countersOf, peersOf, torAttachOf } from './node-view.ts'
 import { ensureToken } from './token.ts'
+import type { OhtSdkNode } from '../sdk/index.ts'
+import { describePut } from '../sdk/put-summary.ts'
 import { TorLink, type TorLinkComponents } from './tor-link.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
@@ -54,11 +58,17 @@ export class Daemon implements ApiBackend {
   private identity: Identity | undefined
   private api: ApiServer | undefined
   private tor: TorLink | undefined
-  private node: DaemonNode | undefined
-  private endpoints: Endpoints | undefined
+  private node: OhtSdkNode | undefined
   private oniInstance: Oni | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
+  /** The routing table was found empty and no join has refilled it since. */
+  private cutOff = false
+  private rebuilding = false
+  /** Aborted by stop(): ends waits of background work. */
+  private readonly stopping = new AbortController()
+  private nextJoinAt = 0
+  private joinBackoffMs = REJOIN_FIRST_MS
   private readonly putLatency = new Histogram()
   private readonly getLatency = new Histogram()
   private puts = 0
@@ -131,34 +141,26 @@ export class Daemon implements ApiBackend {
           await clock.sleep(NODE_START_RETRY_MS, options)
         }
       }
-      log.info('node started', { transport: this.config.node.transport, addrs: this.node.addrs })
+      log.info('node started', { transport: this.config.node.transport, addrs: this.node.multiaddrs, ownRecords: this.node.stats().journalEntries ?? 0 })
       if (this.config.node.bootstrap.length > 0) {
         try {
-          const r = await this.node.bootstrap(this.config.node.bootstrap, options)
+          const r = await this.node.join(this.config.node.bootstrap, options)
           log.info('bootstrapped', { peers: r.peers })
         } catch (err) {
           log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
         }
+      }
+      if (this.config.node.transport !== 'local') {
+        this.cutOff = this.node.stats().peers === 0
+        this.nextJoinAt = clock.now() + REJOIN_FIRST_MS
         this.scheduleRejoin(REJOIN_FIRST_MS)
       }
 
-      this.endpoints = new Endpoints(endpointsPath(this.stateDir), this.identity, log, this.config.endpoints.keepOnShutdown)
-      await this.endpoints.load()
-      const control = this.tor?.current?.control
-      if (control !== undefined) await this.endpoints.publishAll(control, options)
       this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
-      this.tor?.onReconnect(async (s) => {
-        try {
-          await this.node?.torReconnected?.(s)
-          await this.endpoints?.publishAll(s.control)
-          log.info('recovered after tor restart', { onion: this.identity?.onion })
-        } finally {
-          if (this.phase === 'recovering') this.phase = 'running'
-        }
-      })
-      if (this.config.oni.enabled) await this.startOni(options)
+      this.tor?.onReconnect(async () => { await this.rebuildNode() })
+      if (this.tor !== undefined) await this.startOni(options)
       this.phase = 'running'
-      log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.endpoints.size })
+      log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
     } catch (err) {
       log.error('start failed', { err: errorMessage(err) })
       await this.stop()
@@ -168,12 +170,16 @@ export class Daemon implements ApiBackend {
 
   /**
    * ONI gets its own control connection to the daemon's tor (it closes it on stop and
-   * reconnects after a drop) and tor's SOCKS port for its egress. Its keys live under <state dir>/oni.
+   * reconnects after a drop, re-publishing every endpoint) and tor's SOCKS port for its
+   * egress. Its keys and endpoint list live under <state dir>/oni; a pre-ONI endpoints.json is
+   * moved there first (same keys, same addresses). Key-tree endpoint keys derive from the
+   * node's identity.
    */
   private async startOni (options: AbortOptions): Promise<void> {
     const session = this.tor?.current
     const attachTor = this.components.attachTor
-    if (session === undefined) throw new DaemonError('DAEMON_TOR', 'oni.enabled needs a running tor (node.transport = "tor")')
+    const identity = this.identity as Identity
+    if (session === undefined) throw new DaemonError('DAEMON_TOR', 'onion endpoints need a running tor (node.transport = "tor")')
     if (attachTor === undefined) throw new DaemonError('DAEMON_TOR', 'ONI needs to attach to tor, which this build cannot do')
     const cfg = this.config
     const connectTor = async (opts: AbortOptions): Promise<TorControl> => {
@@ -183,13 +189,22 @@ export class Daemon implements ApiBackend {
       const password = cfg.tor.controlPasswordFile !== undefined ? (await readFile(cfg.tor.controlPasswordFile, 'utf8')).trim() : undefined
       return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...opts })
     }
+    const oniDir = join(this.stateDir, 'oni')
+    await migrateDaemonEndpoints(this.stateDir, oniDir, identity, this.components.log)
     const oni = createOni({
-      stateDir: join(this.stateDir, 'oni'),
+      stateDir: oniDir,
+      masterSeed: identity.seed,
       torSocksPort: session.socksPort,
       probeIntervalMs: cfg.oni.probeIntervalMs,
-      socks: cfg.oni.socksPort === 0 ? false : { port: cfg.oni.socksPort },
+      socks: !cfg.oni.enabled || cfg.oni.socksPort === 0 ? false : { port: cfg.oni.socksPort },
       onet: false
     }, { connectTor, clock: this.components.clock, log: nodeLogger(this.components.log).extend('oni') })
+    oni.endpoints.onEvent((e) => {
+      if (e.type === 'endpoint-ready') this.components.log.info('endpoint published', { name: e.name, address: e.address, ms: e.ms })
+      else if (e.type === 'endpoint-error') this.components.log.error('endpoint not published', { name: e.name, err: e.error })
+      else if (e.type === 'endpoint-republished') this.components.log.info('endpoint republished', { name: e.name, address: e.address, reason: e.reason })
+      else if (e.type === 'endpoint-adopted') this.components.log.info('endpoint adopted', { name: e.name, address: e.address })
+    })
     try {
       await oni.start(options)
     } catch (err) {
@@ -197,15 +212,17 @@ export class Daemon implements ApiBackend {
       throw new DaemonError('DAEMON_ONI', `ONI did not start: ${errorMessage(err)}`, { cause: err })
     }
     this.oniInstance = oni
-    this.components.log.info('oni started', { socksPort: oni.status().socks?.port ?? null })
+    this.components.log.info('oni started', { endpoints: oni.endpoints.list().length, socksPort: oni.status().socks?.port ?? null })
   }
 
   private ending (): boolean { return this.phase === 'stopping' || this.phase === 'stopped' }
 
   /**
-   * A daemon must not stay cut off because its bootstrap peers were unreachable when it started
-   * (or all its peers went away later): while the routing table is empty, join again, backing
-   * off from REJOIN_FIRST_MS to REJOIN_MAX_MS.
+   * A daemon must not stay cut off because its peers were unreachable when it started (or all
+   * went away later). While its routing table is empty it joins again (saved table, then the
+   * bootstrap list), backing off from REJOIN_FIRST_MS to REJOIN_MAX_MS; and when peers come back
+   * on their own (they contacted us), it joins once more at once: joining is what republishes
+   * this node's own records to them, instead of at the next hourly republish.
    */
   private scheduleRejoin (delayMs: number): void {
     this.rejoinTimer?.cancel()
@@ -213,22 +230,66 @@ export class Daemon implements ApiBackend {
       void (async () => {
         const node = this.node
         if (node === undefined || this.ending()) return
-        let next = REJOIN_FIRST_MS
-        if (this.phase === 'running' && node.counters().peers === 0) {
-          try {
-            const r = await node.bootstrap(this.config.node.bootstrap)
-            this.components.log.info('bootstrapped', { peers: r.peers, retry: true })
-          } catch (err) {
-            next = Math.min(REJOIN_MAX_MS, delayMs * 2)
-            this.components.log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: next })
+        const { clock, log } = this.components
+        const peers = node.stats().peers
+        if (this.phase === 'running') {
+          if (peers === 0 && !this.cutOff) { this.cutOff = true; this.nextJoinAt = clock.now() }
+          if (this.cutOff && (peers > 0 || clock.now() >= this.nextJoinAt)) {
+            try {
+              const r = await node.join(this.config.node.bootstrap)
+              if (r.peers === 0) {
+                if (r.via === 'none' && this.config.node.bootstrap.length === 0) log.debug('no peers and nothing to join through: waiting for peers to contact us')
+                else throw new DaemonError('DAEMON_NODE', 'no peer answered')
+              } else {
+                this.cutOff = false
+                this.joinBackoffMs = REJOIN_FIRST_MS
+                log.info('bootstrapped', { peers: r.peers, retry: true })
+              }
+            } catch (err) {
+              log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: this.joinBackoffMs })
+            }
+            if (this.cutOff) {
+              this.nextJoinAt = clock.now() + this.joinBackoffMs
+              this.joinBackoffMs = Math.min(REJOIN_MAX_MS, this.joinBackoffMs * 2)
+            }
           }
-        } else if (this.phase === 'running') {
-          next = REJOIN_CHECK_MS
         }
-        if (!this.ending()) this.scheduleRejoin(next)
+        // While cut off, look often (a peer contacting us is cheap to notice); else once a minute.
+        if (!this.ending()) this.scheduleRejoin(this.cutOff ? REJOIN_FIRST_MS : REJOIN_CHECK_MS)
       })()
     }, delayMs)
     this.rejoinTimer.unref()
+  }
+
+  /**
+   * tor came back: one path, the SDK rebuilds the node on the new tor session, and its journal
+   * brings back (and republishes) what this node wrote. A rebuild that fails (a tor just
+   * restarted may refuse the onion service for a while) is tried again, backing off, on the
+   * session current at each try, until it works or the daemon stops; the phase stays
+   * `recovering` (API 503) meanwhile.
+   */
+  private async rebuildNode (): Promise<void> {
+    if (this.rebuilding) return
+    this.rebuilding = true
+    const { clock, log } = this.components
+    try {
+      for (let attempt = 1, delay = NODE_START_RETRY_MS; !this.ending(); attempt++, delay = Math.min(REJOIN_MAX_MS, delay * 2)) {
+        const session = this.tor?.current
+        if (session === undefined || this.node === undefined) return
+        try {
+          const r = await this.node.reconnectTor(torAttachOf(session))
+          log.info('node rebuilt on the new tor session', { peers: r.peers, ownRecords: this.node.stats().journalEntries ?? 0, ...(r.error !== undefined ? { joinError: r.error } : {}) })
+          log.info('recovered after tor restart', { onion: this.identity?.onion })
+          if (this.phase === 'recovering') this.phase = 'running'
+          return
+        } catch (err) {
+          log.error('node not rebuilt on the new tor session; retrying', { attempt, err: errorMessage(err).split('\n')[0], inMs: delay })
+          await clock.sleep(delay, { signal: this.stopping.signal }).catch(() => {})
+        }
+      }
+    } finally {
+      this.rebuilding = false
+    }
   }
 
   /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
@@ -237,20 +298,21 @@ export class Daemon implements ApiBackend {
     const { log } = this.components
     this.phase = 'stopping'
     this.rejoinTimer?.cancel()
+    this.stopping.abort()
     log.info('stopping')
-    const control = this.tor?.current?.control
-    if (this.endpoints !== undefined && !this.config.endpoints.keepOnShutdown) await this.endpoints.withdrawAll(control).catch(() => {})
+    if (this.oniInstance !== undefined && !this.config.endpoints.keepOnShutdown) {
+      await this.oniInstance.endpoints.withdrawAll().catch((err: unknown) => { log.error('withdrawing endpoints failed', { err: errorMessage(err) }) })
+    }
     await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
     await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
     await this.tor?.stop().catch(() => {})
     await this.api?.close().catch(() => {})
-    this.endpoints?.destroy()
     this.identity?.destroy()
     this.phase = 'stopped'
     log.info('stopped')
   }
 
-  private ready (): DaemonNode {
+  private ready (): OhtSdkNode {
     if (this.phase !== 'running' || this.node === undefined) throw new DaemonError('DAEMON_NOT_READY', `the daemon is not ready yet (phase: ${this.phase}): try again shortly`)
     return this.node
   }
@@ -272,27 +334,45 @@ export class Daemon implements ApiBackend {
       socket: this.config.api.socket,
       transport: this.config.node.transport,
       identity: this.identity !== undefined ? this.identityView() : null,
-      addrs: this.node?.addrs ?? [],
+      addrs: this.node?.multiaddrs ?? [],
       tor: this.tor?.state ?? null,
-      node: this.node?.counters() ?? null,
-      endpoints: this.endpoints?.list() ?? []
+      node: this.node !== undefined ? countersOf(this.node) : null,
+      endpoints: this.oniInstance?.endpoints.list() ?? []
     }
   }
 
   identityInfo (): unknown { return this.identityView() }
 
-  peers (): unknown { return { peers: this.node?.peers() ?? [] } }
+  peers (): unknown { return { peers: this.node !== undefined ? peersOf(this.node) : [] } }
 
   async put (req: PutRequest, options: AbortOptions): Promise<unknown> {
     const node = this.ready()
     const t0 = this.components.clock.monotonic()
-    const r = req.mutable
-      ? await node.putMutable({ salt: req.salt ?? new Uint8Array(0), value: req.value, ...(req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}), ...options })
-      : await node.putImmutable(req.value, { ...(req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}), ...options })
+    const ttl = req.ttlMs !== undefined ? { ttlMs: req.ttlMs } : {}
+    let r
+    try {
+      r = req.mutable
+        ? await node.putMutable({ salt: req.salt ?? new Uint8Array(0), value: req.value, ...ttl, ...(req.cas !== undefined ? { cas: req.cas } : {}), ...options })
+        : await node.put(req.value, { ...ttl, ...options })
+    } catch (err) {
+      if (isCodedError(err, 'OHT_CAS_MISMATCH')) throw new DaemonError('DAEMON_CAS_MISMATCH', errorMessage(err), { cause: err })
+      throw err
+    } finally {
+      req.value.fill(0)
+    }
     this.putLatency.observe((this.components.clock.monotonic() - t0) / 1000)
     this.puts++
-    req.value.fill(0)
-    return { key: toHex(r.key), kind: req.mutable ? 'mutable' : 'immutable', stored: r.stored, attempted: r.attempted, ...(r.seq !== undefined ? { seq: r.seq } : {}) }
+    return {
+      key: toHex(r.key),
+      kind: req.mutable ? 'mutable' : 'immutable',
+      stored: r.stored,
+      wanted: r.wanted,
+      storedHere: r.storedHere,
+      onlyHere: r.onlyHere,
+      attempted: r.attempted,
+      summary: describePut(r),
+      ...(r.seq !== undefined ? { seq: r.seq } : {})
+    }
   }
 
   async get (key: Uint8Array, options: AbortOptions): Promise<unknown | undefined> {
@@ -304,46 +384,70 @@ export class Daemon implements ApiBackend {
     if (r === undefined) { this.getMisses++; return undefined }
     const out = {
       key: toHex(key),
-      kind: r.kind,
+      kind: r.record.kind,
       value: Buffer.from(r.value).toString('base64'),
       responses: r.responses,
       ...(r.seq !== undefined ? { seq: r.seq } : {}),
-      ...(r.publicKey !== undefined ? { publicKey: toHex(r.publicKey) } : {})
+      ...(r.record.kind === 'mutable' ? { publicKey: toHex(r.record.publicKey) } : {})
     }
     r.value.fill(0)
     return out
   }
 
-  /** ONI's /proc/net/onion: `{ enabled: false, message }` when the config does not enable it. */
+  /** ONI's /proc/net/onion: `{ enabled: false, message }` when the node does not run over tor. */
   oni (): unknown {
-    if (!this.config.oni.enabled) return { enabled: false, message: 'ONI is not enabled in this daemon: set enabled = true under [oni] in its config (node.transport = "tor") and restart it' }
+    if (this.config.node.transport !== 'tor') return { enabled: false, message: `ONI needs node.transport = "tor" (this daemon's is "${this.config.node.transport}"): onion endpoints are published through tor` }
     if (this.oniInstance === undefined) throw new DaemonError('DAEMON_NOT_READY', `ONI is not running yet (phase: ${this.phase}): try again shortly`)
     return { enabled: true, ...this.oniInstance.status() }
   }
 
-  listEndpoints (): unknown { return { endpoints: this.endpoints?.list() ?? [] } }
+  listEndpoints (): unknown { return { endpoints: this.oniInstance?.endpoints.list() ?? [] } }
 
-  async addEndpoint (req: EndpointRequest, options: AbortOptions): Promise<unknown> {
+  private endpointManager (): Oni['endpoints'] {
     this.ready()
     if (this.tor === undefined) throw new DaemonError('DAEMON_BAD_REQUEST', 'onion endpoints need node.transport = "tor"')
-    return await (this.endpoints as Endpoints).add(req, this.tor.current?.control, options)
+    if (this.oniInstance === undefined) throw new DaemonError('DAEMON_NOT_READY', `endpoints are not ready yet (phase: ${this.phase}): try again shortly`)
+    return this.oniInstance.endpoints
+  }
+
+  async addEndpoint (req: EndpointRequest, options: AbortOptions): Promise<unknown> {
+    const manager = this.endpointManager()
+    let key = req.key
+    if (key?.type === 'file') {
+      const passphrase = await readPassphrase(this.config.identity.passphraseFile)
+      key = { ...key, ...(passphrase !== undefined ? { passphrase } : {}) }
+    }
+    try {
+      const status = await manager.create({ name: req.name, routes: req.routes, ...(key !== undefined ? { key } : {}) }, options)
+      this.components.log.info('endpoint added', { name: status.name, address: status.address })
+      return status
+    } catch (err) {
+      throw daemonErrorOf(err)
+    }
   }
 
   async removeEndpoint (name: string, options: AbortOptions): Promise<void> {
-    this.ready()
-    await (this.endpoints as Endpoints).remove(name, this.tor?.current?.control, options)
+    const manager = this.endpointManager()
+    try {
+      await manager.delete(name, options)
+    } catch (err) {
+      throw daemonErrorOf(err)
+    }
+    this.components.log.info('endpoint removed', { name })
   }
 
   metrics (): string {
-    const c = this.node?.counters()
+    const c = this.node !== undefined ? countersOf(this.node) : undefined
     const tor = this.tor?.state
-    const eps: EndpointView[] = this.endpoints?.list() ?? []
+    const eps: EndpointStatus[] = this.oniInstance?.endpoints.list() ?? []
     const parts = [
       family('oht_up', 'gauge', '1 when the daemon is running and ready', this.phase === 'running' ? 1 : 0),
       family('oht_uptime_seconds', 'gauge', 'seconds since the daemon started', (this.components.clock.now() - this.startedAt) / 1000),
       family('oht_peers', 'gauge', 'peers in the routing table', c?.peers ?? 0),
       family('oht_records_stored', 'gauge', 'records held in the local store', c?.recordsStored ?? 0),
       family('oht_record_bytes_stored', 'gauge', 'bytes of record values held in the local store', c?.bytesStored ?? 0),
+      family('oht_own_records', 'gauge', 'entries of the own-record journal (records this node wrote, and kept seqs)', c?.ownRecords ?? 0),
+      family('oht_republished_total', 'counter', 'republishes of this node\'s own records', c?.republished ?? 0),
       family('oht_lookups_total', 'counter', 'iterative lookups run by the node', c?.lookups ?? 0),
       family('oht_lookup_failures_total', 'counter', 'lookups that found nothing', c?.lookupFailures ?? 0),
       family('oht_requests_total', 'counter', 'DHT requests by direction', [{ labels: { direction: 'in' }, value: c?.requestsIn ?? 0 }, { labels: { direction: 'out' }, value: c?.requestsOut ?? 0 }]),
@@ -354,7 +458,7 @@ export class Daemon implements ApiBackend {
       this.putLatency.render('oht_put_duration_seconds', 'latency of puts through the local API'),
       this.getLatency.render('oht_get_duration_seconds', 'latency of gets through the local API'),
       family('oht_api_requests_total', 'counter', 'local API requests by route and status', this.api?.requests.samples() ?? []),
-      family('oht_endpoints', 'gauge', 'onion endpoints by state', [{ labels: { state: 'published' }, value: eps.filter(e => e.published).length }, { labels: { state: 'unpublished' }, value: eps.filter(e => !e.published).length }])
+      family('oht_endpoints', 'gauge', 'onion endpoints by state', (['ready', 'publishing', 'unreachable', 'down'] as const).map(state => ({ labels: { state }, value: eps.filter(e => e.state === state).length })))
     ]
     if (tor !== undefined) {
       parts.push(
@@ -370,6 +474,20 @@ export class Daemon implements ApiBackend {
     }
     return parts.join('\n') + '\n'
   }
+}
+
+/** ONI's errors as the API answers them (ONI_* codes mean nothing to HTTP statuses). */
+function daemonErrorOf (err: unknown): unknown {
+  if (!isOniError(err)) return err
+  const status: Record<string, string> = {
+    ONI_ENDPOINT_EXISTS: 'DAEMON_CONFLICT',
+    ONI_ENDPOINT_UNKNOWN: 'DAEMON_NOT_FOUND',
+    ONI_BAD_ARGUMENT: 'DAEMON_BAD_REQUEST',
+    ONI_ROUTE: 'DAEMON_BAD_REQUEST',
+    ONI_KEY_STORE: 'DAEMON_BAD_REQUEST',
+    ONI_CLOSED: 'DAEMON_NOT_READY'
+  }
+  return new DaemonError(status[err.code] ?? 'DAEMON_TOR', err.message, { cause: err })
 }
 
 /** The state dir holds secrets: create it 0700, tighten it if it is open to others. */

@@ -8,7 +8,8 @@ import { deriveChildSeed, identityFromSeed, readKeyFile, type Identity } from '.
 import type { DaemonConfig } from './config.ts'
 import { DaemonError } from './errors.ts'
 
-async function passphrase (file: string | undefined): Promise<string | undefined> {
+/** The passphrase in `file` (its trailing newline dropped), or undefined without a file. */
+export async function readPassphrase (file: string | undefined): Promise<string | undefined> {
   if (file === undefined) return undefined
   try {
     return (await readFile(file, 'utf8')).replace(/\r?\n$/, '')
@@ -18,7 +19,7 @@ async function passphrase (file: string | undefined): Promise<string | undefined
 }
 
 export async function loadIdentity (config: DaemonConfig['identity']): Promise<Identity> {
-  const pass = await passphrase(config.passphraseFile)
+  const pass = await readPassphrase(config.passphraseFile)
   const opts = pass !== undefined ? { passphrase: pass } : {}
   if (config.masterKeyFile !== undefined && config.name !== undefined) {
     let master: Identity

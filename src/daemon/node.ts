@@ -1,12 +1,15 @@
 /**
- * The part of an OHT node the daemon needs, as an interface: the SDK's node (over tor or TCP)
- * and the offline `local` node both fit it, and tests can drive the daemon through it.
+ * The daemon's node is the SDK's node (src/sdk OhtSdkNode): over tor, TCP, or `local` with no
+ * network, with the same engine, record semantics and own-record journal in every case. A
+ * factory builds it from the daemon's config; tests pass their own factory.
  */
 import type { AbortOptions, Clock, Logger } from '../core/index.ts'
 import type { Identity } from '../crypto/index.ts'
+import type { OhtSdkNode } from '../sdk/index.ts'
 import type { TorSession } from './tor-link.ts'
 import type { DaemonConfig } from './config.ts'
 
+/** A routing-table peer as the API shows it. */
 export interface DaemonPeer {
   /** Hex Ed25519 public key. */
   publicKey: string
@@ -15,47 +18,19 @@ export interface DaemonPeer {
   addrs: string[]
 }
 
-export interface DaemonPutResult {
-  key: Uint8Array
-  /** How many peers (or the local store) accepted the record. */
-  stored: number
-  attempted: number
-  seq?: number
-}
-
-export interface DaemonGetResult {
-  kind: 'immutable' | 'mutable'
-  value: Uint8Array
-  seq?: number
-  /** Writer of a mutable record. */
-  publicKey?: Uint8Array
-  responses: number
-}
-
+/** The node counters the API and /metrics show. */
 export interface NodeCounters {
   peers: number
   recordsStored: number
   bytesStored: number
+  /** Entries of the own-record journal (live records and kept seqs); 0 without a state dir. */
+  ownRecords: number
   lookups: number
   lookupFailures: number
   requestsIn: number
   requestsOut: number
   timeouts: number
-}
-
-export interface DaemonNode {
-  /** Addresses peers can dial us at (multiaddrs). */
-  readonly addrs: string[]
-  putImmutable(value: Uint8Array, options?: { ttlMs?: number } & AbortOptions): Promise<DaemonPutResult>
-  putMutable(options: { salt: Uint8Array, value: Uint8Array, ttlMs?: number } & AbortOptions): Promise<DaemonPutResult>
-  get(key: Uint8Array, options?: AbortOptions): Promise<DaemonGetResult | undefined>
-  bootstrap(addrs: string[], options?: AbortOptions): Promise<{ peers: number }>
-  peers(): DaemonPeer[]
-  counters(): NodeCounters
-  /** tor came back after a restart: re-publish the node's onion service on the new connection. */
-  torReconnected?(tor: TorSession, options?: AbortOptions): Promise<void>
-  /** Stops the node and wipes its store. */
-  stop(): Promise<void>
+  republished: number
 }
 
 /** What the daemon hands a node factory. */
@@ -69,4 +44,4 @@ export interface NodeFactoryInput extends AbortOptions {
   tor?: TorSession
 }
 
-export type NodeFactory = (input: NodeFactoryInput) => Promise<DaemonNode>
+export type NodeFactory = (input: NodeFactoryInput) => Promise<OhtSdkNode>

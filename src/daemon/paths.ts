@@ -8,7 +8,10 @@
  *   identity.key      node identity (0600, see src/crypto key-file)
  *   api.token         bearer token of the local API (0600)
  *   run/api.sock      the API socket (0600, in a 0700 dir)
- *   endpoints.json    onion endpoints to restore after a restart
+ *   own-records.json  the node's own records and mutable seqs (0600; sealed with the identity passphrase if set)
+ *   routing-table.json  peers tried first after a restart
+ *   oni/              ONI: endpoints.json (endpoints to restore), keys/ (0600 endpoint keys)
+ *   endpoints.json.migrated  the pre-ONI endpoint list, kept after its move into oni/
  *   tor/              data dir of a tor the daemon launches
  */
 import { existsSync } from 'node:fs'

@@ -3,9 +3,10 @@
  * that can read that file (the daemon's user, root) can use the API; the socket itself is 0600
  * in a 0700 directory as a second fence.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { cryptoRng, toHex } from '../core/index.ts'
 import { DaemonError } from './errors.ts'
 
 const TOKEN_RE = /^[0-9a-f]{64}$/
@@ -41,7 +42,7 @@ export async function ensureToken (path: string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const token = randomBytes(32).toString('hex')
+  const token = toHex(cryptoRng.bytes(32))
   const fh = await open(path, 'wx', 0o600)
   try { await fh.writeFile(token + '\n') } finally { await fh.close() }
   return token

@@ -7,7 +7,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cryptoRng, isCodedError, logger, systemClock, type AbortOptions, type Clock, type Logger, type Rng, type TimerHandle } from '../core/index.ts'
 import { identityFromSeed } from '../crypto/index.ts'
-import { createOhtNode, nodeIdFromPublicKey, type OhtNode, type OhtNodeInit, type PeerContact, type RecordStore } from '../oht/index.ts'
+import { createOhtNode, nodeIdFromPublicKey, type OhtNode, type OhtNodeInit, type OwnRecordJournal, type PeerContact, type RecordStore } from '../oht/index.ts'
 import { createLibp2pDhtNet, type Libp2pDhtNet, type Libp2pDhtNetInit } from './dht-net.ts'
 import { NetError } from './errors.ts'
 import { ed25519FromPeerId } from './identity.ts'
@@ -36,6 +36,8 @@ export interface OverlayNodeComponents {
   rng?: Rng
   store?: RecordStore
   log?: Logger
+  /** Keeps the node's own records and seqs across restarts (the SDK gives a file journal). @default none */
+  journal?: OwnRecordJournal
 }
 
 export interface JoinResult {
@@ -98,7 +100,7 @@ export async function createOverlayNode (init: OverlayNodeInit, components: Over
   })
   try {
     await net.start()
-    oht = createOhtNode({ ...init.oht, addrs: net.ownContact().addrs }, { identity, net, clock, rng, store: components.store, log: log.extend('oht') })
+    oht = createOhtNode({ ...init.oht, addrs: net.ownContact().addrs }, { identity, net, clock, rng, store: components.store, log: log.extend('oht'), ...(components.journal !== undefined ? { journal: components.journal } : {}) })
     await oht.start()
   } catch (err) {
     await net.stop().catch(() => {})

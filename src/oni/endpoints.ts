@@ -33,7 +33,16 @@ import { socksConnect } from '../tor/socks.ts'
 import { OniError } from './errors.ts'
 import { formatRouteTarget, parseRouteTarget, startForwarder, type Forwarder, type ForwarderStats } from './forwarder.ts'
 
-export type EndpointKeySpec = { type: 'new' } | { type: 'derived', path: string }
+/**
+ * Where an endpoint's key comes from: generated here (`new`), a key-tree child of the master
+ * seed (`derived`), or an existing key file (`file`, e.g. from `oht init` or another host;
+ * sealed files need `passphrase`). A `file` key is copied into `<stateDir>/keys/` (0600) and
+ * is `imported` from then on; the original file is never changed.
+ */
+export type EndpointKeySpec = { type: 'new' } | { type: 'derived', path: string } | { type: 'file', path: string, passphrase?: string }
+
+/** How the state file remembers a key: file keys are kept under keys/ as `imported`. */
+type StoredKey = { type: 'new' } | { type: 'derived', path: string } | { type: 'imported' }
 
 export interface RouteSpec {
   /** Port on the onion address. */
@@ -63,7 +72,7 @@ export interface RouteStatus extends ForwarderStats { virtualPort: number, targe
 export interface EndpointStatus {
   name: string
   address: string
-  key: 'new' | 'derived'
+  key: 'new' | 'derived' | 'imported'
   keyPath?: string
   state: EndpointState
   pow: 'off' | 'on' | 'unsupported'
@@ -116,7 +125,7 @@ export interface EndpointManagerComponents {
 }
 
 interface StoredRoute { virtualPort: number, target: string, mode: 'forward' | 'direct', listenPort?: number }
-interface StoredEndpoint { name: string, key: EndpointKeySpec, onion: string, routes: StoredRoute[], clientAuthV3?: string[], pow?: boolean | PowDefenses }
+interface StoredEndpoint { name: string, key: StoredKey, onion: string, routes: StoredRoute[], clientAuthV3?: string[], pow?: boolean | PowDefenses }
 interface StateFile { version: 1, endpoints: StoredEndpoint[] }
 
 interface Live {
@@ -133,6 +142,82 @@ interface Live {
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/
 const STATE_VERSION = 1
+const MAX_STATE_BYTES = 4 * 1024 * 1024
+
+/** An endpoint to import with a key it already has (see importEndpoints). */
+export interface ImportedEndpoint {
+  name: string
+  identity: Identity
+  routes: RouteSpec[]
+}
+
+export interface ImportResult {
+  /** Imported: the name it has now (a taken name gets a suffix) and its address. */
+  imported: Array<{ name: string, requested: string, address: string }>
+  /** Already in the state file with the same key (an import run twice). */
+  present: Array<{ name: string, address: string }>
+}
+
+/**
+ * Adds endpoints with keys they already have to the state in `stateDir`, before a manager
+ * starts on it (which then publishes them): each key is written to `keys/<name>.key` (0600),
+ * then the state file is rewritten atomically. Running it again adds nothing twice (an
+ * endpoint with the same address is `present`), so a crash half-way is repaired by a rerun.
+ * Names that do not fit the manager's rule are cleaned up (leading "-"/"_" dropped), a name
+ * taken by another address gets "-2", "-3"…
+ */
+export async function importEndpoints (stateDir: string, entries: ImportedEndpoint[]): Promise<ImportResult> {
+  await mkdir(join(stateDir, 'keys'), { recursive: true, mode: 0o700 })
+  const statePath = join(stateDir, 'endpoints.json')
+  const state = await readStateFile(statePath)
+  const out: ImportResult = { imported: [], present: [] }
+  const names = new Set(state.endpoints.map(e => e.name))
+  for (const entry of entries) {
+    const onion = entry.identity.onion
+    const same = state.endpoints.find(e => e.onion === onion)
+    if (same !== undefined) { out.present.push({ name: same.name, address: `${onion}.onion` }); continue }
+    const base = entry.name.toLowerCase().replace(/^[^a-z0-9]+/, '').slice(0, 60) || 'endpoint'
+    let name = NAME_RE.test(base) ? base : 'endpoint'
+    for (let i = 2; names.has(name); i++) name = `${base.slice(0, 58)}-${i}`
+    if (entry.routes.length === 0) throw new OniError('ONI_BAD_ARGUMENT', `endpoint ${entry.name} has no route`)
+    const routes: StoredRoute[] = entry.routes.map(r => {
+      if (!Number.isInteger(r.virtualPort) || r.virtualPort < 1 || r.virtualPort > 65535) throw new OniError('ONI_BAD_ARGUMENT', `virtual port ${r.virtualPort} of endpoint ${entry.name} must be 1-65535`)
+      return { virtualPort: r.virtualPort, target: formatRouteTarget(parseRouteTarget(r.target)), mode: r.mode ?? 'forward' }
+    })
+    await writeKeyFile(join(stateDir, 'keys', `${name}.key`), entry.identity)
+    state.endpoints.push({ name, key: { type: 'imported' }, onion, routes })
+    names.add(name)
+    out.imported.push({ name, requested: entry.name, address: `${onion}.onion` })
+  }
+  if (out.imported.length > 0) {
+    const tmp = `${statePath}.${process.pid}.import.tmp`
+    await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
+    await rename(tmp, statePath)
+  }
+  return out
+}
+
+/** Reads a state file (missing = empty); a malformed one is ONI_KEY_STORE naming the file. */
+async function readStateFile (path: string): Promise<StateFile> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: STATE_VERSION, endpoints: [] }
+    throw new OniError('ONI_KEY_STORE', `cannot read ${path}: ${errorMessage(err)}`, { cause: err })
+  }
+  try {
+    if (text.length > MAX_STATE_BYTES) throw new Error(`it is over ${MAX_STATE_BYTES} bytes`)
+    const json = JSON.parse(text) as StateFile
+    if (json.version !== STATE_VERSION || !Array.isArray(json.endpoints)) throw new Error(`unknown state version ${String(json.version)}`)
+    for (const e of json.endpoints) {
+      if (typeof e.name !== 'string' || !NAME_RE.test(e.name) || typeof e.onion !== 'string' || !Array.isArray(e.routes)) throw new Error('bad endpoint entry')
+    }
+    return json
+  } catch (err) {
+    throw new OniError('ONI_KEY_STORE', `cannot read ${path}: ${errorMessage(err)}; fix or remove it`, { cause: err })
+  }
+}
 
 export function createEndpointManager (init: EndpointManagerInit, components: EndpointManagerComponents): EndpointManager {
   return new EndpointManager(init, components)
@@ -222,10 +307,13 @@ export class EndpointManager {
     })
     const key = spec.key ?? { type: 'new' }
     const identity = await this.identityFor(spec.name, key, true)
+    const storedKey: StoredKey = key.type === 'file' ? { type: 'imported' } : key
     if ([...this.live.values()].some(l => l.stored.onion === identity.onion)) {
+      identity.destroy()
+      if (storedKey.type !== 'derived') await rm(this.keyPath(spec.name), { force: true })
       throw new OniError('ONI_ENDPOINT_EXISTS', `another endpoint already uses ${identity.onion}.onion`)
     }
-    const stored: StoredEndpoint = { name: spec.name, key, onion: identity.onion, routes }
+    const stored: StoredEndpoint = { name: spec.name, key: storedKey, onion: identity.onion, routes }
     if (spec.clientAuthV3 !== undefined) stored.clientAuthV3 = [...spec.clientAuthV3]
     if (spec.pow !== undefined && spec.pow !== false) stored.pow = spec.pow
     const l: Live = { stored, identity, forwarders: new Map(), state: 'publishing', pow: 'off', probeFailures: 0, republished: 0 }
@@ -236,7 +324,7 @@ export class EndpointManager {
     } catch (err) {
       this.live.delete(spec.name)
       await this.closeForwarders(l)
-      if (key.type === 'new') await rm(this.keyPath(spec.name), { force: true })
+      if (storedKey.type !== 'derived') await rm(this.keyPath(spec.name), { force: true })
       throw err
     }
     return this.statusOf(l)
@@ -250,8 +338,28 @@ export class EndpointManager {
     await this.serial(async () => { await this.unpublish(l, options) })
     await this.closeForwarders(l)
     l.identity.destroy()
-    if (l.stored.key.type === 'new') await rm(this.keyPath(name), { force: true })
+    if (l.stored.key.type !== 'derived') await rm(this.keyPath(name), { force: true })
     await this.writeState()
+  }
+
+  /**
+   * Takes every endpoint out of tor (DEL_ONION) and stops probing, keeping them stored: for a
+   * shutdown that must not leave services published; the next start() publishes them again.
+   */
+  async withdrawAll (options: AbortOptions = {}): Promise<void> {
+    this.probeTimer?.cancel()
+    for (const t of this.retryTimers.values()) t.cancel()
+    this.retryTimers.clear()
+    await this.serial(async () => {
+      for (const l of this.live.values()) {
+        try {
+          await this.unpublish(l, options)
+        } catch (err) {
+          this.emit({ type: 'endpoint-error', name: l.stored.name, error: errorMessage(err) })
+        }
+        l.state = 'down'
+      }
+    })
   }
 
   list (): EndpointStatus[] {
@@ -302,7 +410,17 @@ export class EndpointManager {
 
   private keyPath (name: string): string { return join(this.init.stateDir, 'keys', `${name}.key`) }
 
-  private async identityFor (name: string, key: EndpointKeySpec, create: boolean): Promise<Identity> {
+  private async identityFor (name: string, key: EndpointKeySpec | StoredKey, create: boolean): Promise<Identity> {
+    if (key.type === 'file') {
+      let id: Identity
+      try {
+        id = await readKeyFile(key.path, key.passphrase !== undefined ? { passphrase: key.passphrase } : {})
+      } catch (err) {
+        throw new OniError('ONI_KEY_STORE', `cannot use the key file ${key.path} for endpoint ${name}: ${errorMessage(err)}`, { cause: err })
+      }
+      await writeKeyFile(this.keyPath(name), id)
+      return id
+    }
     if (key.type === 'derived') {
       if (this.init.masterSeed === undefined) throw new OniError('ONI_KEY_STORE', `endpoint ${name} uses a key-tree key (${key.path}) but no master seed was given`)
       const seed = deriveChildSeed(this.init.masterSeed, key.path)
@@ -373,7 +491,10 @@ export class EndpointManager {
     for (const l of this.live.values()) {
       try {
         if (detached.has(l.stored.onion)) {
-          if (await this.openForwarders(l, true)) {
+          // tor sends a forward route to its stored listener port; without one (an endpoint
+          // imported from elsewhere) tor's target is unknown, so it is published afresh.
+          const known = l.stored.routes.every(r => r.mode !== 'forward' || r.listenPort !== undefined)
+          if (known && await this.openForwarders(l, true)) {
             l.state = 'ready'
             l.publishedAt ??= this.clock.now()
             this.emit({ type: 'endpoint-adopted', name: l.stored.name, address: `${l.stored.onion}.onion` })
@@ -582,22 +703,7 @@ export class EndpointManager {
   private statePath (): string { return join(this.init.stateDir, 'endpoints.json') }
 
   private async readState (): Promise<StateFile> {
-    let text: string
-    try {
-      text = await readFile(this.statePath(), 'utf8')
-    } catch {
-      return { version: STATE_VERSION, endpoints: [] }
-    }
-    try {
-      const json = JSON.parse(text) as StateFile
-      if (json.version !== STATE_VERSION || !Array.isArray(json.endpoints)) throw new Error(`unknown state version ${String(json.version)}`)
-      for (const e of json.endpoints) {
-        if (typeof e.name !== 'string' || !NAME_RE.test(e.name) || typeof e.onion !== 'string' || !Array.isArray(e.routes)) throw new Error('bad endpoint entry')
-      }
-      return json
-    } catch (err) {
-      throw new OniError('ONI_KEY_STORE', `cannot read ${this.statePath()}: ${errorMessage(err)}; fix or remove it`, { cause: err })
-    }
+    return await readStateFile(this.statePath())
   }
 
   private async writeState (): Promise<void> {

@@ -208,7 +208,7 @@ describe('oht daemon + CLI over a private Tor network', () => {
     assert.match(metrics.stdout, /^oht_tor_bootstrap_percent 100$/m)
   })
 
-  it('oht oni ls: ONI status from B (enabled, on tor) and a clear refusal from A (not enabled)', async () => {
+  it('oht oni ls: ONI status from B (SOCKS egress enabled) and from A (ONI as the endpoint manager only)', async () => {
     const on = await cli(['oni', 'ls', '--json'], envB)
     assert.equal(on.code, 0, on.stderr)
     const st = JSON.parse(on.stdout)
@@ -222,10 +222,14 @@ describe('oht daemon + CLI over a private Tor network', () => {
     assert.deepEqual(ep.routes.map((r: { virtualPort: number, target: string, open: number }) => [r.virtualPort, r.target, r.open]), [[80, '127.0.0.1:9', 0]])
     const table = await cli(['oni', 'ls'], envB)
     assert.equal(table.code, 0, table.stderr)
-    assert.match(table.stdout, new RegExp(`^web\\s+${oniAddress}\\.onion\\s+80\\s+127\\.0\\.0\\.1:9\\s+${ep.state as string}\\s+0\\s+`, 'm'))
-    const off = await cli(['oni', 'ls'], envA)
-    assert.equal(off.code, 1)
-    oneLine(off, /ONI is not enabled.*\[oni\]/)
+    assert.match(table.stdout, new RegExp(`^web\\s+${oniAddress.replace('.', '\\.')}\\s+80\\s+127\\.0\\.0\\.1:9\\s+${ep.state as string}\\s+0\\s+`, 'm'))
+    const onA = await cli(['oni', 'ls', '--json'], envA)
+    assert.equal(onA.code, 0, onA.stderr)
+    const a = JSON.parse(onA.stdout)
+    assert.equal(a.enabled, true)
+    assert.deepEqual(a.endpoints, [])
+    assert.equal(a.socks, null)
+    assert.equal((await cli(['oni', 'ls'], envA)).stdout, '(no ONI endpoints)\n')
   })
 
   it('refuses unauthenticated API access with 401', async () => {
@@ -277,9 +281,11 @@ describe('oht daemon + CLI over a private Tor network', () => {
     const ep = JSON.parse(r.stdout)
     assert.match(ep.address, /^[a-z2-7]{56}\.onion$/)
     assert.notEqual(ep.address, aAddress, 'an address of its own, derived from the identity and the name')
-    assert.equal(ep.published, true)
+    assert.equal(ep.state, 'ready')
     endpointAddress = ep.address
     await echoThroughTor(endpointAddress, 'first')
+    const oni = JSON.parse((await cli(['oni', 'ls', '--json'], envA)).stdout)
+    assert.deepEqual(oni.endpoints.map((e: { name: string, address: string }) => [e.name, e.address]), [['web', endpointAddress]], 'oht oni ls shows exactly what oht endpoints made')
     const bad = await cli(['endpoints', 'add', 'web2', '80', '10.0.0.1:80'], envA)
     assert.equal(bad.code, 2)
     oneLine(bad, /target "10\.0\.0\.1:80" must be a loopback/)
@@ -311,7 +317,7 @@ describe('oht daemon + CLI over a private Tor network', () => {
     const eps = JSON.parse((await cli(['endpoints', '--json'], envA)).stdout).endpoints
     assert.equal(eps.length, 1)
     assert.equal(eps[0].address, endpointAddress)
-    assert.equal(eps[0].published, true)
+    assert.equal(eps[0].state, 'ready')
     await echoThroughTor(endpointAddress, 'after-restart')
   })
 

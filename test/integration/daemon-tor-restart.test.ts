@@ -1,7 +1,8 @@
 /**
  * The daemon survives tor dying under it: a daemon that launched its own tor (joined to a
  * private Tor network) gets that tor SIGKILLed, relaunches it, rebuilds its node at the same
- * onion address, and is reachable again from another daemon.
+ * onion address (its own records reloaded from its journal and republished), and is
+ * reachable again from another daemon.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -83,6 +84,15 @@ describe('oht daemon when its tor dies', () => {
     assert.ok(a?.logs.some(l => l.includes('recovered after tor restart')))
     const m = await oht(['metrics'], envA)
     assert.match(m.stdout, /^oht_tor_reconnects_total 1$/m)
+    // The rebuilt node loaded what A wrote from its journal (its store was wiped with the old
+    // node), serves it, and republished it to its peers once it had joined again.
+    assert.ok(after.node.ownRecords >= 1, `own records after the rebuild: ${after.node.ownRecords}`)
+    assert.ok(after.node.recordsStored >= 1, 'the rebuilt node holds its own record again')
+    await until('own records republished after the tor restart', 120_000, async () => {
+      const r = Number(/^oht_republished_total (\d+)$/m.exec((await oht(['metrics'], envA)).stdout)?.[1] ?? 0)
+      return r >= 1 ? r : undefined
+    })
+    assert.ok(a?.logs.some(l => l.includes('node rebuilt on the new tor session')))
 
     // A's rebuilt node reaches B, and B reaches A at the same address again.
     const k2 = await until('a put after the restart', 120_000, async () => {

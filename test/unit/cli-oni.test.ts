@@ -63,6 +63,12 @@ describe('oht oni ls: table', () => {
     assert.equal(lines[4], 'socks 127.0.0.1:9150  open 1  total 4  bytes in 20  out 10')
   })
 
+  it('prints an address ONI gives with ".onion" once', () => {
+    const st = sampleStatus()
+    st.endpoints = [{ ...st.endpoints[0], address: `${A}.onion` }]
+    assert.deepEqual(formatOniTable({ enabled: true, ...st }).split('\n')[1].split(/\s+/).slice(0, 2), ['web', `${A}.onion`])
+  })
+
   it('says so when there are no endpoints and when tor is down', () => {
     assert.equal(formatOniTable({ enabled: true, tor: { connected: false }, endpoints: [], socks: null }), '(no ONI endpoints)\ntor: not connected')
   })
@@ -96,14 +102,14 @@ describe('oht oni ls against the daemon API (in process)', () => {
     assert.match(top.stdout, /\n {2}oni\s+/)
   })
 
-  it('ONI disabled: one line saying how to enable it, non-zero exit, also with --json', async () => {
+  it('no tor (local transport): one line saying ONI needs tor, non-zero exit, also with --json', async () => {
     for (const argv of [['oni', 'ls'], ['oni', 'ls', '--json']]) {
       const r = await run(argv, env)
       assert.equal(r.code, EXIT.FAILURE)
       assert.equal(r.stdout, '')
       const lines = r.stderr.split('\n').filter(l => l !== '')
       assert.equal(lines.length, 1, r.stderr)
-      assert.match(lines[0], /^oht oni ls: ONI is not enabled.*enabled = true under \[oni\]/)
+      assert.match(lines[0], /^oht oni ls: ONI needs node\.transport = "tor" \(this daemon's is "local"\)/)
     }
   })
 
@@ -122,7 +128,7 @@ describe('oht oni ls against the daemon API (in process)', () => {
     assert.equal(ok.status, 200)
     const body = JSON.parse(ok.body) as { enabled: boolean, message: string }
     assert.equal(body.enabled, false)
-    assert.match(body.message, /\[oni\]/)
+    assert.match(body.message, /node\.transport = "tor"/)
     assert.equal((await get(undefined)).status, 401)
   })
 

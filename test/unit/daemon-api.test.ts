@@ -155,3 +155,72 @@ describe('daemon local API', () => {
     })
   })
 })
+
+describe('daemon local API: the node keeps what it wrote', () => {
+  let dir: string
+  let stateDir: string
+  let daemon: Daemon | undefined
+  let token: string
+  const b64 = (s: string): string => Buffer.from(s).toString('base64')
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'oht-api-own-'))
+    stateDir = join(dir, 'state')
+    const id = generateIdentity()
+    await writeKeyFile(join(stateDir, 'identity.key'), id)
+    id.destroy()
+    daemon = await startLocalDaemon(stateDir, [])
+    token = (await readFile(join(stateDir, 'api.token'), 'utf8')).trim()
+  })
+
+  after(async () => {
+    await daemon?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('says a put reached only this node, instead of a bare count', async () => {
+    const r = JSON.parse((await call(daemon!.socketPath, 'POST', '/v1/records', token, { value: b64('lonely') })).body)
+    assert.equal(r.stored, 1)
+    assert.equal(r.wanted, 20)
+    assert.equal(r.storedHere, true)
+    assert.equal(r.onlyHere, true)
+    assert.equal(r.summary, 'stored 1 of 20: only this node holds it')
+  })
+
+  it('compare-and-swap: writes at the current seq, refuses any other with 409 and changes nothing', async () => {
+    const sock = daemon!.socketPath
+    const put = async (value: string, cas?: number): Promise<Reply> => await call(sock, 'POST', '/v1/records', token, { value: b64(value), mutable: true, salt: b64('cas'), ...(cas !== undefined ? { cas } : {}) })
+    const first = JSON.parse((await put('one')).body)
+    assert.equal(first.seq, 0, 'the engine\'s first seq')
+    const ok = JSON.parse((await put('two', 0)).body)
+    assert.equal(ok.seq, 1)
+    const stale = await put('three', 0)
+    assert.equal(stale.status, 409)
+    assert.equal(JSON.parse(stale.body).error.code, 'DAEMON_CAS_MISMATCH')
+    assert.match(JSON.parse(stale.body).error.message, /current seq is 1, expected 0/)
+    const got = JSON.parse((await call(sock, 'GET', `/v1/records/${first.key as string}`, token)).body)
+    assert.equal(Buffer.from(got.value, 'base64').toString(), 'two')
+    assert.equal(got.seq, 1)
+    assert.equal((await call(sock, 'POST', '/v1/records', token, { value: b64('x'), cas: 1 })).status, 400, 'cas is for mutable records')
+    assert.equal((await call(sock, 'POST', '/v1/records', token, { value: b64('x'), mutable: true, cas: -1 })).status, 400)
+  })
+
+  it('after a restart with no peers: serves its own records, its seq continues above the last, the journal is 0600', async () => {
+    const sock = daemon!.socketPath
+    const imm = JSON.parse((await call(sock, 'POST', '/v1/records', token, { value: b64('survives') })).body)
+    const mut = JSON.parse((await call(sock, 'POST', '/v1/records', token, { value: b64('latest'), mutable: true, salt: b64('motd') })).body)
+    await daemon!.stop()
+    daemon = await startLocalDaemon(stateDir, [])
+    assert.equal((await stat(join(stateDir, 'own-records.json'))).mode & 0o777, 0o600)
+    const sock2 = daemon.socketPath
+    const a = JSON.parse((await call(sock2, 'GET', `/v1/records/${imm.key as string}`, token)).body)
+    assert.equal(Buffer.from(a.value, 'base64').toString(), 'survives')
+    const m = JSON.parse((await call(sock2, 'GET', `/v1/records/${mut.key as string}`, token)).body)
+    assert.equal(Buffer.from(m.value, 'base64').toString(), 'latest')
+    const next = JSON.parse((await call(sock2, 'POST', '/v1/records', token, { value: b64('newer'), mutable: true, salt: b64('motd') })).body)
+    assert.equal(next.seq, mut.seq + 1)
+    const status = JSON.parse((await call(sock2, 'GET', '/v1/status', token)).body)
+    assert.ok(status.node.ownRecords >= 3, `own records: ${status.node.ownRecords}`)
+    assert.match((await call(sock2, 'GET', '/metrics', token)).body, /^oht_own_records \d+$/m)
+  })
+})

@@ -3,13 +3,13 @@ import { CliError } from '../errors.ts'
 import { emit } from '../io.ts'
 
 interface RouteView { virtualPort: number, target: string, mode: string, open: number, total: number, failed: number, bytesIn: number, bytesOut: number }
-interface EndpointView { name: string, address: string, state: string, routes: RouteView[] }
+export interface OniEndpointView { name: string, address: string, state: string, routes: RouteView[] }
 interface SocksView { host: string, port: number, stats?: { accepted: number, open: number, bytesUp: number, bytesDown: number } }
 
 /** What GET /v1/oni answers. */
 export type OniView =
   | { enabled: false, message?: string }
-  | { enabled: true, tor?: { connected: boolean }, endpoints: EndpointView[], socks?: SocksView | null }
+  | { enabled: true, tor?: { connected: boolean }, endpoints: OniEndpointView[], socks?: SocksView | null }
 
 const HEADER = ['NAME', 'ADDRESS', 'PORT', 'TARGET', 'STATE', 'OPEN', 'TOTAL', 'FAILED', 'BYTES_IN', 'BYTES_OUT']
 
@@ -20,7 +20,8 @@ const HEADER = ['NAME', 'ADDRESS', 'PORT', 'TARGET', 'STATE', 'OPEN', 'TOTAL', '
 export function formatOniTable (status: Extract<OniView, { enabled: true }>): string {
   const rows: string[][] = []
   for (const e of status.endpoints) {
-    const address = `${e.address}.onion`
+    // ONI's status gives the address with ".onion"; never print it twice
+    const address = e.address.endsWith('.onion') ? e.address : `${e.address}.onion`
     if (e.routes.length === 0) rows.push([e.name, address, '-', '-', e.state, '0', '0', '0', '0', '0'])
     for (const r of e.routes) {
       rows.push([e.name, address, String(r.virtualPort), r.target, e.state, String(r.open), String(r.total), String(r.failed), String(r.bytesIn), String(r.bytesOut)])
@@ -50,14 +51,15 @@ const lsCommand: Command = {
   details: `One line per endpoint route: name, onion address, virtual port, target, state, open
 connections, connections in total, failed ones, bytes in and out; then the SOCKS listener (open
 connections, total, bytes) if ONI runs one. --json prints the daemon's GET /v1/oni answer as it is.
-ONI runs only when the daemon's config enables it:  [oni]  enabled = true  (see docs/daemon.md).`,
+The endpoints are exactly those of "oht endpoints". ONI runs in every daemon whose node runs over
+tor; its SOCKS egress only when the config enables it:  [oni]  enabled = true  socks_port = 9150.`,
   flags: [],
   positionals: [],
   async run (ctx) {
     const client = await ctx.client()
     const r = await client.call<OniView>('GET', '/v1/oni', undefined, { signal: ctx.io.signal })
     if (!r.enabled) {
-      throw new CliError('CLI_FAILED', 'ONI is not enabled in this daemon: set enabled = true under [oni] in its config (node.transport = "tor") and restart it')
+      throw new CliError('CLI_FAILED', r.message ?? 'ONI does not run in this daemon: it needs node.transport = "tor"')
     }
     emit(ctx.io, ctx.json, r, () => formatOniTable(r))
     return 0

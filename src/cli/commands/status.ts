@@ -12,7 +12,7 @@ interface Status {
   addrs: string[]
   tor: { mode: string, connected: boolean, bootstrapPercent: number, socksPort?: number, restarts: number, circuits: { built: number, failed: number } } | null
   node: { peers: number, recordsStored: number, lookups: number } | null
-  endpoints: Array<{ name: string, address: string, port: number, target: string, published: boolean }>
+  endpoints: Array<{ name: string, address: string, state: string, routes: Array<{ virtualPort: number, target: string }> }>
 }
 
 export const statusCommand: Command = {
@@ -32,7 +32,7 @@ export const statusCommand: Command = {
       ]
       if (s.tor !== null) lines.push(`tor        ${s.tor.mode}, ${s.tor.connected ? 'connected' : 'NOT connected'}, bootstrap ${s.tor.bootstrapPercent} %, socks ${s.tor.socksPort ?? '-'}, circuits built ${s.tor.circuits.built} failed ${s.tor.circuits.failed}, reconnects ${s.tor.restarts}`)
       if (s.node !== null) lines.push(`node       ${s.node.peers} peers, ${s.node.recordsStored} records stored, ${s.node.lookups} lookups`)
-      for (const e of s.endpoints) lines.push(`endpoint   ${e.name}: ${e.address}:${e.port} -> ${e.target}${e.published ? '' : ' (not published)'}`)
+      for (const e of s.endpoints) lines.push(`endpoint   ${e.name}: ${e.address} ${e.state}${e.routes.map(r => `  ${r.virtualPort} -> ${r.target}`).join('')}`)
       lines.push(`api        ${s.socket}`)
       return lines.join('\n')
     })
