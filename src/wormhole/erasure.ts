@@ -57,10 +57,10 @@ function gfInv (a: number): number {
 /** dst ^= c · src, byte by byte. */
 function mulAdd (dst: Uint8Array, src: Uint8Array, c: number): void {
   if (c === 0) return
-  const row = c << 8
   const n = dst.byteLength
   if (c === 1) { for (let i = 0; i < n; i++) dst[i] ^= src[i]; return }
-  for (let i = 0; i < n; i++) dst[i] ^= MUL[row | src[i]]
+  const t = MUL.subarray(c << 8, (c << 8) + 256) // this coefficient's row: a 256-entry table
+  for (let i = 0; i < n; i++) dst[i] ^= t[src[i]]
 }
 
 /** Row `index` of the generator matrix [I ; Cauchy]. */

@@ -3,7 +3,7 @@ import type { AbortOptions } from '../core/abort.ts'
 import { throwIfAborted } from '../core/abort.ts'
 import { bytesEqual, concatBytes, toHex, wipe } from '../core/bytes.ts'
 import { DAY, type Clock } from '../core/clock.ts'
-import type { Logger } from '../core/logger.ts'
+import { logger, type Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
 import type { MutableRecord } from '../oht/index.ts'
 import { sameIdentity, type ContactCard } from './contact-card.ts'
@@ -14,7 +14,7 @@ import { decodeGroupUpdate, encodeGroupUpdate, GroupState, groupEnvelopeSecret, 
 import type { WormholeIdentity } from './identity.ts'
 import { KeyedLock } from './lock.ts'
 import { groupMailbox, introMailbox, introSlot, mailboxEpoch, mailboxRoot, mailboxSlot, pairwiseMailbox, type MailboxSlot } from './mailbox.ts'
-import { decodeMessage, encodeMessage, CONVERSATION_ID_BYTES, type MessageKind, type WormholeMessage } from './message.ts'
+import { decodeMessage, encodeMessage, CONVERSATION_ID_BYTES, type WormholeMessage } from './message.ts'
 import { decodePrekeyBundle, prekeyBundleRecord, PrekeyStore, type PrekeyBundle, type PrekeyInit } from './prekeys.ts'
 import { Ratchet, RATCHET_DEFAULTS, type RatchetLimits } from './ratchet.ts'
 import { createReceipt, verifyReceipt, type Receipt } from './receipts.ts'
@@ -28,6 +28,8 @@ const PREKEYS = 'prekeys'
 const sessionName = (hex: string): string => `session.${hex}`
 const groupName = (hex: string): string => `group.${hex}`
 const MAX_PENDING_GROUPS = 16
+/** Session records kept decoded in memory (the rest are read from the store when needed). */
+const MAX_CACHED_RECORDS = 1024
 const MAX_PENDING_PER_GROUP = MAX_GROUP_MEMBERS
 
 function info (g: GroupState): GroupInfo {
@@ -46,10 +48,13 @@ export class WormholeCryptoImpl implements WormholeCrypto {
   private readonly prekeyInit: PrekeyInit
   private prekeys!: PrekeyStore
   private readonly records = new Map<string, SessionRecord>()
+  /** Contacts with an operation under way: their cached record is not dropped meanwhile. */
+  private readonly busy = new Set<string>()
   private readonly groupCache = new Map<string, GroupState>()
   /** Sender keys that arrived before their group's update: group hex → (member, distribution). */
   private readonly pendingKeys = new Map<string, Array<{ member: Uint8Array, bytes: Uint8Array }>>()
   private readonly lock = new KeyedLock()
+  private readonly log: Logger
   private closed = false
 
   constructor (init: WormholeCryptoInit, c: WormholeCryptoComponents) {
@@ -68,6 +73,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     this.epochMs = init.epochMs ?? DAY
     mailboxEpoch(0, this.epochMs)
     this.prekeyInit = init
+    this.log = c.log ?? logger('wormhole:crypto')
     if (!sameIdentity(c.card, c.identity)) throw wormholeError('WORMHOLE_BAD_ARGUMENT', 'the card given is not this identity\'s')
   }
 
@@ -113,7 +119,10 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     this.check(options)
     return await this.lock.run(PREKEYS, async () => {
       const changed = this.prekeys.maintain(this.clock.now())
-      if (changed) await this.guardPrekeys(async () => { await this.savePrekeys(options) })
+      if (changed) {
+        await this.guardPrekeys(async () => { await this.savePrekeys(options) })
+        this.log('prekeys changed: signed prekey %d, %d one-time prekeys listed', this.prekeys.bundle().signedPrekey.id, this.prekeys.bundle().oneTimePrekeys.length)
+      }
       return { changed, bundle: this.prekeys.bundle() }
     })
   }
@@ -137,27 +146,44 @@ export class WormholeCryptoImpl implements WormholeCrypto {
 
   private async record (hex: string, options?: AbortOptions): Promise<SessionRecord> {
     const cached = this.records.get(hex)
-    if (cached !== undefined) return cached
-    const bytes = await this.store.get(sessionName(hex), options)
-    let rec: SessionRecord
-    if (bytes === undefined) {
-      rec = { states: [] }
-    } else {
-      try {
-        rec = decodeSessionRecord(bytes, this.rng, this.limits)
-      } catch (err) {
-        throw wormholeError('WORMHOLE_STORE_CORRUPT', `stored sessions with ${hex.slice(0, 16)}… are unreadable: ${(err as Error).message}`, err)
-      } finally {
-        bytes.fill(0)
-      }
+    if (cached !== undefined) {
+      // Most recently used last, so the cache drops the least recently used first.
+      this.records.delete(hex)
+      this.records.set(hex, cached)
+      return cached
     }
-    this.records.set(hex, rec)
+    const bytes = await this.store.get(sessionName(hex), options)
+    // An unknown sender's empty record is not cached: envelopes naming made-up senders must not
+    // fill memory. It joins the cache when it is first saved.
+    if (bytes === undefined) return { states: [] }
+    let rec: SessionRecord
+    try {
+      rec = decodeSessionRecord(bytes, this.rng, this.limits)
+    } catch (err) {
+      throw wormholeError('WORMHOLE_STORE_CORRUPT', `stored sessions with ${hex.slice(0, 16)}… are unreadable: ${(err as Error).message}`, err)
+    } finally {
+      bytes.fill(0)
+    }
+    this.cache(hex, rec)
     return rec
+  }
+
+  /** Caches a record, dropping (and wiping) the least recently used ones not in use beyond the bound. */
+  private cache (hex: string, rec: SessionRecord): void {
+    this.records.set(hex, rec)
+    if (this.records.size <= MAX_CACHED_RECORDS) return
+    for (const [k, r] of this.records) {
+      if (this.records.size <= MAX_CACHED_RECORDS) break
+      if (this.busy.has(k)) continue
+      this.records.delete(k)
+      for (const st of r.states) destroyState(st)
+    }
   }
 
   private async saveRecord (hex: string, rec: SessionRecord, options?: AbortOptions): Promise<void> {
     const bytes = encodeSessionRecord(rec)
     try { await this.store.put(sessionName(hex), bytes, options) } finally { bytes.fill(0) }
+    if (this.records.get(hex) !== rec) this.cache(hex, rec)
   }
 
   private evict (hex: string): void {
@@ -178,13 +204,20 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     if (!(peer instanceof Uint8Array) || peer.byteLength !== 32) throw wormholeError('WORMHOLE_BAD_ARGUMENT', 'a contact is named by its 32-byte identity key')
     const hex = toHex(peer)
     return await this.lock.run(hex, async () => {
-      const rec = await this.record(hex, options)
+      this.busy.add(hex)
       let touched = false
+      let rec: SessionRecord | undefined
       try {
+        rec = await this.record(hex, options)
         return await fn(rec, hex, () => { touched = true })
       } catch (err) {
-        if (touched) this.evict(hex)
+        if (touched && rec !== undefined) {
+          if (this.records.get(hex) === rec) this.evict(hex)
+          else for (const st of rec.states) destroyState(st)
+        }
         throw err
+      } finally {
+        this.busy.delete(hex)
       }
     })
   }
@@ -325,6 +358,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
             return pt
           })
           newSession = true
+          this.log('new session from %s (signed prekey %d, one-time prekey %s)', hex.slice(0, 16), pm.signedPrekeyId, pm.oneTimePrekeyId ?? 'none')
         }
       } else {
         if (rec.states.length === 0) throw wormholeError('WORMHOLE_NO_SESSION', 'no session with this sender: their first message has not arrived (or was lost)')
@@ -468,17 +502,19 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     try { await this.store.put(groupName(toHex(g.groupId)), bytes, options) } finally { bytes.fill(0) }
   }
 
-  private async withGroup<T> (groupId: Uint8Array, options: AbortOptions | undefined, fn: (g: GroupState | undefined, hex: string) => Promise<T>): Promise<T> {
+  /** Like withRecord, for a group: `touch()` before a change; a failure after it drops the cached state. */
+  private async withGroup<T> (groupId: Uint8Array, options: AbortOptions | undefined, fn: (g: GroupState | undefined, hex: string, touch: () => void) => Promise<T>): Promise<T> {
     this.check(options)
     if (!(groupId instanceof Uint8Array) || groupId.byteLength !== GROUP_ID_BYTES) throw wormholeError('WORMHOLE_BAD_ARGUMENT', `a group id has ${GROUP_ID_BYTES} bytes`)
     const hex = toHex(groupId)
     return await this.lock.run(`g:${hex}`, async () => {
       const g = await this.loadGroup(hex, options)
+      let touched = false
       try {
-        return await fn(g, hex)
+        return await fn(g, hex, () => { touched = true })
       } catch (err) {
         const cached = this.groupCache.get(hex)
-        if (cached !== undefined) { this.groupCache.delete(hex); cached.destroy() }
+        if (touched && cached !== undefined) { this.groupCache.delete(hex); cached.destroy() }
         throw err
       }
     })
@@ -523,7 +559,8 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     const members = [this.card, ...this.uniqueCards(options.members)]
     if (members.length > MAX_GROUP_MEMBERS) throw wormholeError('WORMHOLE_GROUP_FULL', `a group has at most ${MAX_GROUP_MEMBERS} members, ourselves included`)
     const groupId = this.rng.bytes(GROUP_ID_BYTES)
-    return await this.withGroup(groupId, abort, async () => {
+    return await this.withGroup(groupId, abort, async (_found, _hex, touch) => {
+      touch()
       const g = new GroupState({ groupId, name: options.name, admin: Uint8Array.from(this.identity.publicKey), epoch: 1, secret: this.rng.bytes(32), members, own: SenderKeyChain.create(this.rng, this.limits) })
       encodeGroupUpdate({ groupId, epoch: 1, admin: g.admin, secret: g.secret, name: g.name, members }) // validates name and size now
       this.groupCache.set(toHex(groupId), g)
@@ -534,11 +571,12 @@ export class WormholeCryptoImpl implements WormholeCrypto {
   }
 
   async addGroupMembers (groupId: Uint8Array, members: ContactCard[], options?: AbortOptions): Promise<{ group: GroupInfo, sends: ControlMessage[] }> {
-    return await this.withGroup(groupId, options, async (found) => {
+    return await this.withGroup(groupId, options, async (found, _hex, touch) => {
       const g = this.requireGroup(found)
       this.requireAdmin(g)
       const added = this.uniqueCards(members).filter(c => !g.isMember(c.publicKey))
       if (g.members.length + added.length > MAX_GROUP_MEMBERS) throw wormholeError('WORMHOLE_GROUP_FULL', `a group has at most ${MAX_GROUP_MEMBERS} members`)
+      touch()
       g.members = [...g.members, ...added]
       // A new secret: newcomers cannot open the envelopes sealed before they joined.
       g.advance(g.epoch + 1, this.rng.bytes(32))
@@ -548,11 +586,12 @@ export class WormholeCryptoImpl implements WormholeCrypto {
   }
 
   async removeGroupMembers (groupId: Uint8Array, members: Uint8Array[], options?: AbortOptions): Promise<{ group: GroupInfo, sends: ControlMessage[] }> {
-    return await this.withGroup(groupId, options, async (found) => {
+    return await this.withGroup(groupId, options, async (found, _hex, touch) => {
       const g = this.requireGroup(found)
       this.requireAdmin(g)
       const gone = new Set(members.map(toHex))
       if (gone.has(toHex(this.identity.publicKey))) throw wormholeError('WORMHOLE_BAD_ARGUMENT', 'the admin cannot remove itself')
+      touch()
       g.members = g.members.filter(m => !gone.has(toHex(m.publicKey)))
       g.advance(g.epoch + 1, this.rng.bytes(32))
       g.dropChainsOfNonMembers()
@@ -566,11 +605,12 @@ export class WormholeCryptoImpl implements WormholeCrypto {
 
   private async applyGroupUpdate (sender: Uint8Array, body: Uint8Array, options?: AbortOptions): Promise<{ event: GroupEvent, sends: ControlMessage[] }> {
     const u = decodeGroupUpdate(body)
-    return await this.withGroup(u.groupId, options, async (g, hex) => {
+    return await this.withGroup(u.groupId, options, async (g, hex, touch) => {
       if (!bytesEqual(sender, u.admin)) throw wormholeError('WORMHOLE_NOT_ADMIN', 'a group update not sent by the admin it names')
       const meIn = u.members.some(m => bytesEqual(m.publicKey, this.identity.publicKey))
       if (g === undefined) {
         if (!meIn) throw wormholeError('WORMHOLE_NOT_MEMBER', 'a group update for a group we are not in')
+        touch()
         const ng = new GroupState({ groupId: u.groupId, name: u.name, admin: u.admin, epoch: u.epoch, secret: u.secret, members: u.members, own: SenderKeyChain.create(this.rng, this.limits) })
         this.groupCache.set(hex, ng)
         for (const p of this.pendingKeys.get(hex) ?? []) {
@@ -583,6 +623,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
       }
       if (!bytesEqual(sender, g.admin) || !bytesEqual(u.admin, g.admin)) throw wormholeError('WORMHOLE_NOT_ADMIN', 'a group update from someone not its admin')
       if (u.epoch <= g.epoch) throw wormholeError('WORMHOLE_STALE_EPOCH', `group update of epoch ${u.epoch}, we are at ${g.epoch}`)
+      touch()
       if (!meIn) {
         await this.store.delete(groupName(hex), options)
         this.groupCache.delete(hex)
@@ -614,7 +655,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
   private async applySenderKey (sender: Uint8Array, body: Uint8Array, options?: AbortOptions): Promise<{ event: GroupEvent, sends: ControlMessage[] }> {
     const d = decodeDistribution(body)
     try {
-      return await this.withGroup(d.groupId, options, async (g, hex) => {
+      return await this.withGroup(d.groupId, options, async (g, hex, touch) => {
         if (g === undefined) {
           // The admin's update may still be on its way: keep the key (bounded, in memory).
           let list = this.pendingKeys.get(hex)
@@ -628,6 +669,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
           return { event: { type: 'sender-key-pending', groupId: d.groupId, member: sender }, sends: [] }
         }
         if (!g.isMember(sender)) throw wormholeError('WORMHOLE_NOT_MEMBER', 'a sender key from someone not in the group')
+        touch()
         g.addChain(sender, SenderKeyChain.fromDistribution(d, this.limits))
         await this.saveGroup(g, options)
         return { event: { type: 'sender-key', groupId: d.groupId, member: sender }, sends: [] }
@@ -655,8 +697,9 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     const messageId = this.messageId(message.messageId)
     const plaintext = encodeMessage({ kind: message.kind ?? 'message', conversationId: groupId.subarray(0, CONVERSATION_ID_BYTES), seq: message.seq, sentAt: this.clock.now(), body: message.body })
     try {
-      return await this.withGroup(groupId, options, async (found) => {
+      return await this.withGroup(groupId, options, async (found, _hex, touch) => {
         const g = this.requireGroup(found)
+        touch()
         const payload = g.own.encrypt({ groupId: g.groupId, epoch: g.epoch }, this.identity.publicKey, messageId, plaintext)
         const secret = groupEnvelopeSecret(g.secret, g.groupId, g.epoch)
         try {
@@ -673,7 +716,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
   }
 
   async openGroup (groupId: Uint8Array, envelope: Uint8Array, options?: AbortOptions): Promise<OpenedGroupMessage> {
-    const opened = await this.withGroup(groupId, options, async (found) => {
+    const opened = await this.withGroup(groupId, options, async (found, _hex, touch) => {
       const g = this.requireGroup(found)
       let content: SealedContent | undefined
       let lastErr: unknown
@@ -698,6 +741,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
       const chain = g.chain(content.sender, h.chainId)
       if (chain === undefined) throw wormholeError('WORMHOLE_NO_SENDER_KEY', 'no sender key for this member yet (their distribution may still be on its way)')
       const plaintext = chain.decrypt(content.payload, content.sender, content.messageId)
+      touch()
       await this.saveGroup(g, options)
       const card = g.members.find(m => bytesEqual(m.publicKey, content.sender))
       return { plaintext, sender: content.sender, messageId: content.messageId, epoch: h.epoch, card }
