@@ -188,6 +188,8 @@ export interface WormholeCrypto {
   open(envelope: Uint8Array, options?: AbortOptions): Promise<OpenedMessage>
 
   session(peer: Uint8Array, options?: AbortOptions): Promise<SessionInfo | undefined>
+  /** The newest card of every contact we hold sessions with. */
+  contacts(options?: AbortOptions): Promise<ContactCard[]>
   /** Wipes every session with `peer` (they must start a new one). */
   forget(peer: Uint8Array, options?: AbortOptions): Promise<void>
   safetyNumber(peer: Pick<ContactCard, 'publicKey' | 'dhPublicKey'>): string
@@ -216,8 +218,11 @@ export interface WormholeCrypto {
   /** Encrypts once for every member (conversation id = group id). */
   sealGroup(groupId: Uint8Array, message: Omit<OutgoingMessage, 'conversationId'>, options?: AbortOptions): Promise<{ envelope: Uint8Array, messageId: Uint8Array, epoch: number }>
   openGroup(groupId: Uint8Array, envelope: Uint8Array, options?: AbortOptions): Promise<OpenedGroupMessage>
-  /** Where fragment `index` of group messages of `epoch` (time) waits, for the current group epoch. */
-  groupSlot(groupId: Uint8Array, epoch: number, index: number, options?: AbortOptions): Promise<MailboxSlot>
+  /**
+   * Where fragment `index` of group messages of time epoch `epoch` waits: for the current group
+   * epoch, or `groupEpoch`, one of the previous ones still held (to fetch what was missed).
+   */
+  groupSlot(groupId: Uint8Array, epoch: number, index: number, options?: AbortOptions & { groupEpoch?: number }): Promise<MailboxSlot>
 
   /** Wipes cached state (the store stays open: it is the caller's). */
   close(): Promise<void>

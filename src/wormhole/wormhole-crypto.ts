@@ -10,7 +10,7 @@ import { sameIdentity, type ContactCard } from './contact-card.ts'
 import type { ControlMessage, GroupEvent, GroupInfo, OpenedGroupMessage, OpenedMessage, OutgoingMessage, SealedMessage, SealOptions, SessionInfo, WormholeCrypto, WormholeCryptoComponents, WormholeCryptoInit } from './index.ts'
 import { openEnvelope, openGroupEnvelope, sealEnvelope, sealGroupEnvelope, MESSAGE_ID_BYTES, type SealedContent } from './envelope.ts'
 import { WormholeError, wormholeError } from './errors.ts'
-import { decodeGroupUpdate, encodeGroupUpdate, GroupState, groupEnvelopeSecret, MAX_GROUP_MEMBERS } from './groups.ts'
+import { decodeGroupUpdate, encodeGroupUpdate, GroupState, groupEnvelopeSecret, MAX_GROUP_MEMBERS, type GroupUpdate } from './groups.ts'
 import type { WormholeIdentity } from './identity.ts'
 import { KeyedLock } from './lock.ts'
 import { groupMailbox, introMailbox, introSlot, mailboxEpoch, mailboxRoot, mailboxSlot, pairwiseMailbox, type MailboxSlot } from './mailbox.ts'
@@ -414,6 +414,16 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     })
   }
 
+  async contacts (options?: AbortOptions): Promise<ContactCard[]> {
+    this.check(options)
+    const out: ContactCard[] = []
+    for (const name of await this.store.list('session.', options)) {
+      const info = await this.session(Uint8Array.from(Buffer.from(name.slice('session.'.length), 'hex')), options)
+      if (info?.card !== undefined) out.push(info.card)
+    }
+    return out
+  }
+
   async forget (peer: Uint8Array, options?: AbortOptions): Promise<void> {
     await this.withRecord(peer, options, async (_rec, hex) => {
       await this.store.delete(sessionName(hex), options)
@@ -605,12 +615,22 @@ export class WormholeCryptoImpl implements WormholeCrypto {
 
   private async applyGroupUpdate (sender: Uint8Array, body: Uint8Array, options?: AbortOptions): Promise<{ event: GroupEvent, sends: ControlMessage[] }> {
     const u = decodeGroupUpdate(body)
+    let adopted = false
+    try {
+      return await this.applyDecodedUpdate(sender, u, options, () => { adopted = true })
+    } finally {
+      if (!adopted) u.secret.fill(0)
+    }
+  }
+
+  private async applyDecodedUpdate (sender: Uint8Array, u: GroupUpdate, options: AbortOptions | undefined, adopt: () => void): Promise<{ event: GroupEvent, sends: ControlMessage[] }> {
     return await this.withGroup(u.groupId, options, async (g, hex, touch) => {
       if (!bytesEqual(sender, u.admin)) throw wormholeError('WORMHOLE_NOT_ADMIN', 'a group update not sent by the admin it names')
       const meIn = u.members.some(m => bytesEqual(m.publicKey, this.identity.publicKey))
       if (g === undefined) {
         if (!meIn) throw wormholeError('WORMHOLE_NOT_MEMBER', 'a group update for a group we are not in')
         touch()
+        adopt()
         const ng = new GroupState({ groupId: u.groupId, name: u.name, admin: u.admin, epoch: u.epoch, secret: u.secret, members: u.members, own: SenderKeyChain.create(this.rng, this.limits) })
         this.groupCache.set(hex, ng)
         for (const p of this.pendingKeys.get(hex) ?? []) {
@@ -636,6 +656,7 @@ export class WormholeCryptoImpl implements WormholeCrypto {
       const added = u.members.filter(m => !before.has(toHex(m.publicKey)))
       g.members = u.members
       g.name = u.name
+      adopt()
       g.advance(u.epoch, u.secret)
       g.dropChainsOfNonMembers()
       let sends: ControlMessage[] = []
@@ -751,10 +772,13 @@ export class WormholeCryptoImpl implements WormholeCrypto {
     return { groupId: Uint8Array.from(groupId), sender: opened.sender, ...(opened.card === undefined ? {} : { card: opened.card }), messageId: opened.messageId, message, epoch: opened.epoch }
   }
 
-  async groupSlot (groupId: Uint8Array, epoch: number, index: number, options?: AbortOptions): Promise<MailboxSlot> {
+  async groupSlot (groupId: Uint8Array, epoch: number, index: number, options: AbortOptions & { groupEpoch?: number } = {}): Promise<MailboxSlot> {
     return await this.withGroup(groupId, options, async (found) => {
       const g = this.requireGroup(found)
-      const dir = groupMailbox(g.secret, g.groupId, g.epoch)
+      const ge = options.groupEpoch ?? g.epoch
+      const held = g.secrets().find(x => x.epoch === ge)
+      if (held === undefined) throw wormholeError('WORMHOLE_STALE_EPOCH', `group epoch ${ge} is not held any more (current ${g.epoch})`)
+      const dir = groupMailbox(held.secret, g.groupId, ge)
       try { return mailboxSlot(dir, epoch, index) } finally { dir.fill(0) }
     })
   }

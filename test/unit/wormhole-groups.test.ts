@@ -158,6 +158,23 @@ describe('wormhole groups', () => {
     assert.equal(dec((await member.wh.openGroup(small.group.groupId, envelope)).message.body), 'to all hundred')
   })
 
+  it('gives every member the same group mailbox slots, for the current and the previous epochs', async () => {
+    const w = world('group-slots')
+    const { people, groupId } = await groupOf(w, ['alice', 'bob', 'carol'])
+    const [alice, bob] = people
+    const e = alice.wh.epoch()
+    const a1 = await alice.wh.groupSlot(groupId, e, 2)
+    assert.deepEqual((await bob.wh.groupSlot(groupId, e, 2)).key, a1.key)
+    assert.notDeepEqual((await bob.wh.groupSlot(groupId, e, 3)).key, a1.key)
+    assert.notDeepEqual((await bob.wh.groupSlot(groupId, e + 1, 2)).key, a1.key)
+    const { sends } = await alice.wh.addGroupMembers(groupId, [])
+    await w.deliver(alice, sends, people)
+    const a2 = await alice.wh.groupSlot(groupId, e, 2)
+    assert.notDeepEqual(a2.key, a1.key, 'a new group epoch moves the mailbox')
+    assert.deepEqual((await bob.wh.groupSlot(groupId, e, 2, { groupEpoch: 1 })).key, a1.key, 'the previous epoch\'s slots stay reachable')
+    await assert.rejects(bob.wh.groupSlot(groupId, e, 2, { groupEpoch: 7 }), code('WORMHOLE_STALE_EPOCH'))
+  })
+
   it('keeps group state across a restart', async () => {
     const w = world('group-restart')
     const { people, groupId } = await groupOf(w, ['alice', 'bob'])

@@ -67,6 +67,8 @@ describe('wormhole sessions', () => {
     assert.equal(openEnvelope(m3.envelope, bob.identity).type, 'ratchet')
     assert.equal(dec((await bob.wh.open(m3.envelope)).message.body), 'three')
     assert.equal((await alice.wh.session(bob.card.publicKey))?.pending, false)
+    assert.deepEqual((await bob.wh.contacts()).map(c => c.name), ['alice'])
+    assert.deepEqual((await alice.wh.contacts()).map(c => c.name), ['bob'])
   })
 
   it('refuses a bundle not signed by the card it is used for', async () => {
