@@ -16,7 +16,8 @@
  * ```
  * The digest of the whole is checked after every rebuild: a corrupted or foreign fragment gives a
  * typed error, never wrong data. With more than k fragments at hand, other k-subsets are tried
- * (up to MAX_ATTEMPTS) so one bad holder cannot block a rebuild the others allow.
+ * (up to MAX_ATTEMPTS, and a bound on the work), leaving out one fragment, then two, … so a few
+ * bad holders cannot block a rebuild the others allow.
  */
 import { bytesEqual } from '../core/bytes.ts'
 import { sha256 } from '../crypto/index.ts'
@@ -29,6 +30,10 @@ export const MAX_FRAGMENTS = 255
 export const MAX_ERASURE_DATA_BYTES = 1024 * 1024
 /** k-subsets tried at most when some fragments are bad. */
 export const MAX_ATTEMPTS = 256
+/** GF(256) operations one decode may spend on retries (bounds the work a batch of bad fragments costs). */
+const WORK_BUDGET = 64 * 1024 * 1024
+/** Distinct copies of one fragment index considered (a good one and a bad one). */
+const COPIES_PER_INDEX = 2
 
 // ---------------------------------------------------------------- GF(256)
 
@@ -178,16 +183,39 @@ function rebuild (set: Fragment[]): Uint8Array {
   return out.subarray(0, length)
 }
 
-/** k-subsets of `items`, lexicographic, lazily. */
-function * subsets<T> (items: T[], k: number): Generator<T[]> {
-  const idx = Array.from({ length: k }, (_, i) => i)
+/** e-subsets of 0..m-1, lexicographic, lazily. */
+function * combinations (m: number, e: number): Generator<number[]> {
+  if (e > m) return
+  const idx = Array.from({ length: e }, (_, i) => i)
   for (;;) {
-    yield idx.map(i => items[i])
-    let i = k - 1
-    while (i >= 0 && idx[i] === items.length - k + i) i--
+    yield idx.slice()
+    let i = e - 1
+    while (i >= 0 && idx[i] === m - e + i) i--
     if (i < 0) return
     idx[i]++
-    for (let j = i + 1; j < k; j++) idx[j] = idx[j - 1] + 1
+    for (let j = i + 1; j < e; j++) idx[j] = idx[j - 1] + 1
+  }
+}
+
+/**
+ * Candidate k-sets in the order that finds a good one soonest: the first k, then the first k
+ * once each single fragment is left out, then each pair, and so on. With b bad fragments the set
+ * that leaves out exactly those comes after at most sum(C(m, e), e <= b) tries, whatever k is.
+ */
+function * kSets (candidates: Fragment[], k: number): Generator<Fragment[]> {
+  const m = candidates.length
+  for (let e = 0; e <= m - k; e++) {
+    for (const ex of combinations(m, e)) {
+      const out = new Set(ex)
+      const set: Fragment[] = []
+      const indices = new Set<number>()
+      for (let i = 0; i < m && set.length < k; i++) {
+        if (out.has(i) || indices.has(candidates[i].index)) continue
+        indices.add(candidates[i].index)
+        set.push(candidates[i])
+      }
+      if (set.length === k) yield set
+    }
   }
 }
 
@@ -219,16 +247,28 @@ export function erasureDecode (fragments: Uint8Array[], options: { digest?: Uint
   if (parsed.length === 0) throw wormholeError('WORMHOLE_ERASURE_TOO_FEW', 'no fragments of this message')
   const head = parsed[0]
   parsed = parsed.filter(f => sameMessage(f, head))
-  // One candidate per distinct (index, shard); conflicting copies of one index are both kept.
+  // One candidate per distinct (index, shard); conflicting copies of one index are kept (two at most).
   const candidates: Fragment[] = []
-  for (const f of parsed) if (!candidates.some(c => c.index === f.index && bytesEqual(c.shard, f.shard))) candidates.push(f)
+  for (const f of parsed) {
+    const same = candidates.filter(c => c.index === f.index)
+    if (same.length < COPIES_PER_INDEX && !same.some(c => bytesEqual(c.shard, f.shard))) candidates.push(f)
+  }
   candidates.sort((a, b) => a.index - b.index) // data fragments first: a rebuild from them is a copy
   const indices = new Set(candidates.map(f => f.index))
   if (indices.size < head.k) throw wormholeError('WORMHOLE_ERASURE_TOO_FEW', `${indices.size} distinct fragments of ${head.k} needed`)
+  const k = head.k
+  const perAttempt = k * k * k + k * k * Math.ceil(head.length / k) + head.length
+  const maxAttempts = Math.max(1, Math.min(MAX_ATTEMPTS, Math.floor(WORK_BUDGET / perAttempt)))
   let attempts = 0
-  for (const set of subsets(candidates, head.k)) {
-    if (new Set(set.map(f => f.index)).size !== head.k) continue
-    if (++attempts > MAX_ATTEMPTS) break
+  let visited = 0
+  const tried = new Set<string>()
+  for (const set of kSets(candidates, k)) {
+    // Every set visited counts, repeats too: no input makes this loop long.
+    if (++visited > 16 * MAX_ATTEMPTS) break
+    const id = set.map(f => candidates.indexOf(f)).join(',')
+    if (tried.has(id)) continue
+    tried.add(id)
+    if (++attempts > maxAttempts) break
     const data = rebuild(set)
     if (bytesEqual(sha256(data), head.digest)) return Uint8Array.from(data)
   }

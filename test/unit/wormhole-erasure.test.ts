@@ -84,6 +84,18 @@ describe('erasure code', () => {
     assert.deepEqual(erasureDecode([dup, frags[2], frags[4], frags[6], frags[7]]), data)
   })
 
+  it('finds the good fragments fast when the first ones are bad, whatever k is', () => {
+    const data = rng.bytes(8000)
+    const frags = erasureEncode(data, 16, 32).map(f => Uint8Array.from(f))
+    frags[0][FRAGMENT_HEADER_BYTES] ^= 1
+    frags[1][FRAGMENT_HEADER_BYTES + 7] ^= 1
+    frags[9][FRAGMENT_HEADER_BYTES + 100] ^= 1
+    assert.deepEqual(erasureDecode(frags), data)
+    // Too many bad ones for the budget: a typed error, never wrong data.
+    const ruined = frags.map((f, i) => { const g = Uint8Array.from(f); if (i % 2 === 0) g[FRAGMENT_HEADER_BYTES] ^= 0xff; return g })
+    assert.throws(() => erasureDecode(ruined.slice(0, 20)), code('WORMHOLE_ERASURE_CORRUPT'))
+  })
+
   it('ignores fragments of other messages, and rebuilds the one asked for by digest', () => {
     const a = rng.bytes(500)
     const b = rng.bytes(500)
