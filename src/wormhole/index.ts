@@ -83,7 +83,9 @@ export interface WormholeCryptoComponents {
   card: ContactCard
   store: SessionStore
   clock: Clock
+  /** Every key (prekeys, ratchet, envelopes, groups) comes from it: `cryptoRng` for real use; a SeededRng only in the simulator and tests. */
   rng: Rng
+  /** @default logger('wormhole:crypto') (codes and ids only, never keys or plaintext) */
   log?: Logger
 }
 
