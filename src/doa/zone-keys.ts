@@ -18,9 +18,8 @@
  * The result is a plain Ed25519 signature under zk', so any Ed25519 verifier (an OHT holder
  * checking a mutable record) accepts it, while zk' reveals neither the zone nor the label
  * without knowing both. Point and scalar arithmetic come from @noble/curves; hashing and HKDF
- * from node:crypto. RFC 9498's test vectors (its Appendix A) were not available offline where
- * this was written, so the tests check the algebra (d'·G = zk'), plain Ed25519 verification,
- * and tampering instead.
+ * from node:crypto. test/unit/doa-edkey-vectors.test.ts checks both EDKEY vectors of RFC 9498
+ * Appendix A.1: zone key, zk', q = SHA-512(zk') and the RRBLOCK signatures, byte for byte.
  */
 import { createHmac } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
