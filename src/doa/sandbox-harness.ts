@@ -18,7 +18,8 @@
  *   checks that the value is JSON data (plain objects, dense arrays, finite numbers, no
  *   accessors) and turns -0 into 0, because anything else would change shape through JSON and
  *   make hosts disagree. Objects already sealed are skipped, so an op costs what it changes.
- * - `tick(i)` before each op lets the host count the instruction budget per op, exactly.
+ * - `tick()` before each op lets the host count the instruction budget per op, exactly (the host
+ *   numbers the ops itself: a call without arguments is the cheapest crossing there is).
  */
 export const HARNESS_SOURCE = String.raw`(function (hostFns, grants, maxDepth) {
   'use strict'
@@ -29,9 +30,13 @@ export const HARNESS_SOURCE = String.raw`(function (hostFns, grants, maxDepth) {
   const getOwnNames = O.getOwnPropertyNames
   const getSymbols = O.getOwnPropertySymbols
   const getDesc = O.getOwnPropertyDescriptor
+  const keysOf = O.keys
   const defProp = O.defineProperty
   const isArray = Array.isArray
   const ObjProto = O.prototype
+  // Called with .call on the value checked, so they work on null-prototype objects too.
+  const lookupGetter = ObjProto.__lookupGetter__
+  const lookupSetter = ObjProto.__lookupSetter__
   const ArrProto = Array.prototype
   const parse = JSON.parse
   const stringify = JSON.stringify
@@ -59,36 +64,51 @@ export const HARNESS_SOURCE = String.raw`(function (hostFns, grants, maxDepth) {
     'Worker', 'navigator', 'eval', 'Function', 'console', 'os', 'std', 'scriptArgs', 'print', 'gc']
 
   let sealed = null
-  function isSealed (v) { return apply(wsHas, sealed, [v]) }
-  function markSealed (v) { apply(wsAdd, sealed, [v]) }
 
   // Checks that v is JSON data and deep-freezes it. Returns a reason string when it is not.
+  // Per property it reads the value and asks __lookupGetter__/__lookupSetter__ whether it is an
+  // accessor: no descriptor object is allocated, which is most of what sealing costs.
   function seal (v, depth) {
     if (v === null) return null
     const t = typeof v
     if (t === 'string' || t === 'boolean') return null
     if (t === 'number') return (v === v && v !== Infinity && v !== -Infinity) ? null : 'a non-finite number'
     if (t !== 'object') return 'a value of type ' + t
-    if (isSealed(v)) return null
+    if (sealed.has(v)) return null
     if (depth > maxDepth) return 'nesting deeper than ' + maxDepth + ' levels (or a cycle)'
     const proto = getProto(v)
     const arr = isArray(v)
     if (arr ? proto !== ArrProto : (proto !== ObjProto && proto !== null)) return 'an object that is not a plain object or array'
     if (getSymbols(v).length !== 0) return 'an object with symbol keys'
     const names = getOwnNames(v)
-    for (let i = 0; i < names.length; i++) {
-      const k = names[i]
-      if (arr && k === 'length') continue
-      const d = getDesc(v, k)
-      if (!('value' in d) || !d.enumerable) return 'an accessor or hidden property ' + stringify(k)
-      let x = d.value
-      if (x === 0 && isObjIs(x, -0)) { v[k] = 0; x = 0 }
-      const r = seal(x, depth + 1)
-      if (r !== null) return r
+    if (arr) {
+      const n = v.length
+      if (names.length !== n + 1) return 'a sparse array or an array with extra properties'
+      for (let i = 0; i < n; i++) {
+        if (lookupGetter.call(v, i) !== undefined || lookupSetter.call(v, i) !== undefined) return 'an accessor property ' + i
+        const x = v[i]
+        if (x === null || typeof x === 'string' || typeof x === 'boolean') continue
+        if (x === 0 && isObjIs(x, -0)) { v[i] = 0; continue }
+        if (typeof x === 'object' && sealed.has(x)) continue
+        const r = seal(x, depth + 1)
+        if (r !== null) return r
+      }
+    } else {
+      // Object literals cannot make hidden properties; only defineProperty can.
+      if (keysOf(v).length !== names.length) return 'an object with hidden (non-enumerable) properties'
+      for (let i = 0; i < names.length; i++) {
+        const k = names[i]
+        if (lookupGetter.call(v, k) !== undefined || lookupSetter.call(v, k) !== undefined) return 'an accessor property ' + stringify(k)
+        const x = v[k]
+        if (x === null || typeof x === 'string' || typeof x === 'boolean') continue
+        if (x === 0 && isObjIs(x, -0)) { v[k] = 0; continue }
+        if (typeof x === 'object' && sealed.has(x)) continue
+        const r = seal(x, depth + 1)
+        if (r !== null) return r
+      }
     }
-    if (arr && names.length !== v.length + 1) return 'a sparse array or an array with extra properties'
     freeze(v)
-    markSealed(v)
+    sealed.add(v)
     return null
   }
 
@@ -178,7 +198,7 @@ export const HARNESS_SOURCE = String.raw`(function (hostFns, grants, maxDepth) {
   }
 
   function applyOne (i, body, ctx, useValidator) {
-    tick(i)
+    tick()
     violation = null
     if (useValidator && fnValidate !== undefined) {
       let verdict
@@ -202,7 +222,6 @@ export const HARNESS_SOURCE = String.raw`(function (hostFns, grants, maxDepth) {
     setModule: function (init, reduce, validate) { fnInit = init; fnReduce = reduce; fnValidate = validate },
     init: function () {
       sealed = new WS()
-      tick(-1)
       violation = null
       let v = null
       try { if (fnInit !== undefined) v = fnInit() } catch (e) { const c = classify(e); return stringify({ error: outcome(c[0], 'init ' + c[1]) }) }
@@ -230,7 +249,7 @@ export const HARNESS_SOURCE = String.raw`(function (hostFns, grants, maxDepth) {
       sealed = new WS()
       cur = parse(stateJson)
       seal(cur, 0)
-      tick(0)
+      tick()
       violation = null
       if (fnValidate === undefined) return stringify(outcome(null))
       let verdict

@@ -268,7 +268,7 @@ class AppSandboxImpl implements AppSandbox {
         ctx.setProp(fns, name, h)
         h.dispose()
       }
-      add('tick', (i) => { this.opIndex = ctx.getNumber(i); this.startBudget(this.opIndex < 0 ? this.lim.loadTicks : this.lim.cpuTicksPerOp); return undefined })
+      add('tick', () => { this.opIndex++; this.startBudget(this.lim.cpuTicksPerOp); return undefined })
       const granted = new Set(this.opts.grants)
       if (granted.has('sandbox:log')) {
         add('log', (line) => {
@@ -366,6 +366,9 @@ class AppSandboxImpl implements AppSandbox {
     const handles = args.map(a => typeof a === 'string' ? ctx.newString(a) : (a ? ctx.true : ctx.false))
     this.interrupted = false
     this.logLines = 0
+    // Ops are numbered by the harness's tick() calls from 0; -1 = before the first (init, setup).
+    // 'recover' reads what the interrupted call left: it must see that call's op number.
+    if (method !== 'recover') this.opIndex = -1
     this.startBudget(this.lim.loadTicks)
     try {
       const out = this.callApi(ctx, api, method, handles, 'DOA_SANDBOX_THREW')

@@ -25,6 +25,17 @@ export function reduce (state, body, ctx) {
     case 'fn-out': return { f () {} }
     case 'nan': return { x: NaN }
     case 'cycle': { const o = {}; o.o = o; return o }
+    case 'getter': return { ...state, get n () { return 5 } }
+    case 'setter': return { ...state, set z (v) {} }
+    case 'index-getter': { const a = [1, 2]; Object.defineProperty(a, 1, { get () { return 2 }, enumerable: true }); return { ...state, a } }
+    case 'hidden': { const o = { ...state }; Object.defineProperty(o, 'h', { value: 1, enumerable: false }); return o }
+    case 'sparse': { const a = [1, 2, 3]; delete a[1]; return { ...state, a } }
+    case 'array-extra': { const a = [1]; a.x = 2; return { ...state, a } }
+    case 'symbol': return { ...state, [Symbol.iterator]: 1 }
+    case 'map': return { ...state, m: new Map() }
+    case 'null-proto-getter': { const o = Object.create(null); Object.defineProperty(o, 'g', { get () { return 1 }, enumerable: true }); return { ...state, o } }
+    case 'minus-zero': return { ...state, z: -0, zs: [-0, { y: -0 }] }
+    case 'probe-zero': return { ...state, neg: [Object.is(state.z, -0), Object.is(state.zs[0], -0), Object.is(state.zs[1].y, -0)] }
     case 'mutate': state.n = 99; return state
     case 'throw': throw new Error('no such op')
     case 'log': host.log('n is', state.n); return state
@@ -83,6 +94,15 @@ describe('doa sandbox', () => {
     ['fn-out', 'DOA_SANDBOX_BAD_OUTPUT'],
     ['nan', 'DOA_SANDBOX_BAD_OUTPUT'],
     ['cycle', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['getter', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['setter', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['index-getter', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['hidden', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['sparse', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['array-extra', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['symbol', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['map', 'DOA_SANDBOX_BAD_OUTPUT'],
+    ['null-proto-getter', 'DOA_SANDBOX_BAD_OUTPUT'],
     ['mutate', 'DOA_SANDBOX_THREW'],
     ['throw', 'DOA_SANDBOX_THREW'],
     ['log', 'DOA_SANDBOX_THREW'],
@@ -126,6 +146,11 @@ describe('doa sandbox', () => {
     const noReduce = [{ path: 'r.js', data: utf8('export const x = 1') }]
     await assert.rejects(host.loadApp({ files: noReduce, reducer: 'r.js', validator: null, grants: [] }), (e: unknown) => isCodedError(e, 'DOA_SANDBOX_LOAD'))
     assertHealthy()
+  })
+
+  it('turns -0 into 0 in a new state, so the next op of a batch sees what JSON would give it', () => {
+    const r = app.applyMany({ n: 1, authors: [] }, [op({ t: 'minus-zero' }), op({ t: 'probe-zero' })], { validate: false })
+    assert.deepEqual((r.state as { neg: boolean[] }).neg, [false, false, false])
   })
 
   it('gives the same result for the same ops whether applied one by one or in one batch', () => {
