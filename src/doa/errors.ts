@@ -31,6 +31,12 @@ import { OhtStackError } from '../core/errors.ts'
  * - DOA_NAME_EXPIRED: a name record is past its expiry.
  * - DOA_NAME_REVOKED: a name (or a whole zone) was revoked by its owner.
  * - DOA_NAME_LOOP: a name's delegations go deeper than allowed or loop.
+ * - DOA_NETWORK: the OHT or every host was unreachable, or no holder stored a write.
+ * - DOA_QUOTA: a host's per-app quota (bytes, ops, requests) refuses the request.
+ * - DOA_CAPABILITY: the app did not request, or the user did not grant, the capability needed.
+ * - DOA_NOT_HOSTED: the peer asked does not host that app.
+ * - DOA_BAD_MESSAGE: a peer's DOA protocol message is malformed or over its limits.
+ * - DOA_CLOSED: the DOA service, session or host was used after stop()/close().
  */
 export type DoaErrorCode =
   | 'DOA_BAD_ARGUMENT' | 'DOA_BAD_JSON' | 'DOA_BAD_MANIFEST' | 'DOA_BAD_SIGNATURE' | 'DOA_KEY_MISMATCH'
@@ -39,6 +45,7 @@ export type DoaErrorCode =
   | 'DOA_SANDBOX_CPU' | 'DOA_SANDBOX_MEMORY' | 'DOA_SANDBOX_STACK' | 'DOA_SANDBOX_FORBIDDEN'
   | 'DOA_SANDBOX_BAD_OUTPUT' | 'DOA_SANDBOX_THREW' | 'DOA_SANDBOX_LOAD' | 'DOA_SANDBOX_CRASHED'
   | 'DOA_SANDBOX_CLOSED' | 'DOA_BAD_NAME' | 'DOA_NAME_EXPIRED' | 'DOA_NAME_REVOKED' | 'DOA_NAME_LOOP'
+  | 'DOA_NETWORK' | 'DOA_QUOTA' | 'DOA_CAPABILITY' | 'DOA_NOT_HOSTED' | 'DOA_BAD_MESSAGE' | 'DOA_CLOSED'
 
 export class DoaError extends OhtStackError {
   override name = 'DoaError'
