@@ -19,7 +19,7 @@ import { family, Histogram } from './metrics.ts'
 import type { DaemonNode, NodeFactory } from './node.ts'
 import { endpointsPath } from './paths.ts'
 import { ensureToken } from './token.ts'
-import { TorLink, type TorLinkComponents } from './tor-link.ts'
+import { attachAuthOptions, TorLink, type TorLinkComponents } from './tor-link.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
 /** First retry of a failed bootstrap, the cap of its back-off, and how often an empty table is checked. */
@@ -181,7 +181,7 @@ export class Daemon implements ApiBackend {
       const target = cfg.tor.control ?? (current.controlPort !== undefined ? { host: current.controlHost ?? '127.0.0.1', port: current.controlPort } : undefined)
       if (target === undefined) throw new DaemonError('DAEMON_TOR', 'tor has no control port ONI can attach to')
       const password = cfg.tor.controlPasswordFile !== undefined ? (await readFile(cfg.tor.controlPasswordFile, 'utf8')).trim() : undefined
-      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...opts })
+      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...attachAuthOptions(cfg.tor), ...(current.cookiePath !== undefined ? { cookiePath: current.cookiePath } : {}), ...opts })
     }
     const oni = createOni({
       stateDir: join(this.stateDir, 'oni'),

@@ -32,7 +32,8 @@ async function build (input: NodeFactoryInput, tor: TorSession | undefined, opti
           ...(tor.controlHost !== undefined ? { host: tor.controlHost } : {}),
           socksPort: tor.socksPort,
           ...(tor.cookiePath !== undefined ? { cookiePath: tor.cookiePath } : {}),
-          ...(tor.password !== undefined ? { password: tor.password } : {})
+          ...(tor.password !== undefined ? { password: tor.password } : {}),
+          ...(tor.allowNullAuth === true ? { allowNullAuth: true } : {})
         },
         virtualPort: config.node.onionPort
       },

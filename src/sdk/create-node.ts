@@ -31,7 +31,7 @@ export interface CreateNodeInit extends AbortOptions {
   /** Tor settings (transport 'tor'). Without `attach`, a tor is launched. */
   tor?: {
     /** A running tor: its control port; the SOCKS port is asked from tor when not given. */
-    attach?: { controlPort: number, host?: string, socksPort?: number, password?: string, cookiePath?: string }
+    attach?: { controlPort: number, host?: string, socksPort?: number, password?: string, cookiePath?: string, allowNullAuth?: boolean }
     /** Settings for a launched tor (e.g. `{ torrc: testnet.clientTorrc() }`). @default {} */
     launch?: Omit<LaunchTorInit, 'signal' | 'socksPort'>
     /** The onion service port peers dial. @default 4001 */
@@ -131,7 +131,7 @@ async function connectTor (init: CreateNodeInit, clock: Clock): Promise<TorHandl
   const attach = init.tor?.attach
   if (attach !== undefined) {
     const control = await attachTor({ host: attach.host ?? '127.0.0.1', port: attach.controlPort }, {
-      password: attach.password, cookiePath: attach.cookiePath, clock, signal: init.signal
+      password: attach.password, cookiePath: attach.cookiePath, allowNullAuth: attach.allowNullAuth, clock, signal: init.signal
     })
     try {
       const socksPort = attach.socksPort ?? await socksPortOf(control, init.signal)
