@@ -4,10 +4,9 @@
  * (key tree path `endpoint.<name>`), so after a restart, or after tor restarts, it comes back
  * at the same address. The list lives in `<state>/endpoints.json` (0600).
  */
-import { randomBytes } from 'node:crypto'
-import { open, readFile, rename, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import type { AbortOptions } from '../core/index.ts'
-import { errorMessage } from '../core/index.ts'
+import { errorMessage, writeFileAtomic } from '../core/index.ts'
 import { deriveChildSeed, identityFromSeed, torKeyBlob, type Identity } from '../crypto/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
 import { publishOnion } from '../tor/endpoint.ts'
@@ -79,12 +78,7 @@ export class Endpoints {
   }
 
   private async save (): Promise<void> {
-    const tmp = `${this.file}.tmp-${randomBytes(6).toString('hex')}`
-    const fh = await open(tmp, 'wx', 0o600)
-    try {
-      await fh.writeFile(JSON.stringify({ endpoints: [...this.entries.values()].map(e => e.spec) }, null, 2) + '\n')
-    } finally { await fh.close() }
-    try { await rename(tmp, this.file) } catch (err) { await rm(tmp, { force: true }); throw err }
+    await writeFileAtomic(this.file, JSON.stringify({ endpoints: [...this.entries.values()].map(e => e.spec) }, null, 2) + '\n', { mode: 0o600 })
   }
 
   list (): EndpointView[] {
