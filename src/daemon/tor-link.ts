@@ -76,7 +76,7 @@ export function attachAuthOptions (cfg: DaemonConfig['tor']): { cookiePath?: str
 /** tor's refusal, with the config keys that would resolve it; code and status kept. */
 export function withConfigHint (err: unknown): unknown {
   if (!(err instanceof TorError) || !isCodedError(err, 'TOR_AUTH_FAILED')) return err
-  const hint = 'in the daemon config set tor.control_cookie_file (tor\'s CookieAuthFile), tor.control_password_file, or tor.allow_null_auth = true'
+  const hint = 'daemon config: tor.control_cookie_file = tor\'s CookieAuthFile, tor.control_password_file, or tor.allow_null_auth = true'
   return new TorError('TOR_AUTH_FAILED', `${err.message} (${hint})`, { cause: err, ...(err.status !== undefined ? { status: err.status } : {}) })
 }
 
