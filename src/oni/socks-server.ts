@@ -211,6 +211,7 @@ class OniSocksServer implements SocksServer {
    * discard our reply before the client reads it.
    */
   private endWith (socket: Socket, last: Uint8Array): void {
+    if (socket.destroyed) return
     socket.removeAllListeners('data')
     socket.end(last)
     socket.resume()
