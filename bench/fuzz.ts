@@ -13,8 +13,10 @@
  *   node --import tsx bench/fuzz.ts --list
  *
  * Exit 1 when any target had a failure; every failure is printed with its replay command.
- * Measured here (2 shared cores): 1,000,000 inputs take from ~20 s (DNS queries) to ~4 min
- * (control-port framing with every reply parser) per target.
+ * Measured here (2 shared cores, node 20, commit 61eaf91): 14 targets x 1,000,000 inputs in
+ * 763 s, no failure; per target from ~21 s (IPv6 packets, 47k inputs/s) to 188 s (control-port
+ * framing with every reply parser, 5.4k/s); slowest single input 15.8 ms (control replies);
+ * peak worker heap 39-52 MiB.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdir, writeFile } from 'node:fs/promises'
