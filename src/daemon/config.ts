@@ -14,6 +14,8 @@
  * mode = "launch"                  # launch our own tor | attach to a running one | none
  * # control = "127.0.0.1:9051"     # attach: "host:port" (loopback only) or "unix:/run/tor/control"
  * # control_password_file = "/etc/tor/control.pass"
+ * # control_cookie_file = "/run/tor/control.authcookie"   # attach: tor's CookieAuthFile (needed for COOKIE-only tors)
+ * # allow_null_auth = false        # attach: accept a tor with no control authentication
  * # socks_port = 9050              # attach: default asks tor (GETINFO net/listeners/socks)
  * # tor_path = "tor"
  * # bootstrap_timeout_ms = 120000
@@ -73,6 +75,10 @@ export interface DaemonConfig {
     control?: ControlAddress
     /** @default undefined (cookie or no auth) */
     controlPasswordFile?: string
+    /** attach: tor's control cookie file, trusted for COOKIE auth. @default undefined (SAFECOOKIE only) */
+    controlCookieFile?: string
+    /** attach: accept NULL auth (a tor any local process may control). @default false */
+    allowNullAuth?: boolean
     /** attach: tor's SOCKS port. @default asked from tor */
     socksPort?: number
     /** @default 'tor' */
@@ -261,6 +267,8 @@ export function validateConfig (raw: unknown, source: string, stateDir: string):
   const control = controlText === undefined ? undefined : parseControlAddress(controlText)
   if (controlText !== undefined && control === undefined) tor.fail('control', `must be "127.0.0.1:<port>" (loopback only) or "unix:/absolute/path", got "${controlText}"`)
   const controlPasswordFile = tor.string('control_password_file')
+  const controlCookieFile = tor.string('control_cookie_file')
+  const allowNullAuth = tor.bool('allow_null_auth') ?? false
   const socksPort = tor.int('socks_port', 1, 65535)
   const torPath = tor.string('tor_path') ?? 'tor'
   const bootstrapTimeoutMs = tor.int('bootstrap_timeout_ms', 1000, 3_600_000) ?? 120_000
@@ -309,6 +317,8 @@ export function validateConfig (raw: unknown, source: string, stateDir: string):
       mode,
       ...(control !== undefined ? { control } : {}),
       ...(controlPasswordFile !== undefined ? { controlPasswordFile: under(stateDir, controlPasswordFile) } : {}),
+      ...(controlCookieFile !== undefined ? { controlCookieFile: under(stateDir, controlCookieFile) } : {}),
+      ...(allowNullAuth ? { allowNullAuth } : {}),
       ...(socksPort !== undefined ? { socksPort } : {}),
       torPath,
       bootstrapTimeoutMs,

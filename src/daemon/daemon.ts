@@ -23,7 +23,7 @@ import { countersOf, peersOf, torAttachOf } from './node-view.ts'
 import { ensureToken } from './token.ts'
 import type { OhtSdkNode } from '../sdk/index.ts'
 import { describePut } from '../sdk/put-summary.ts'
-import { TorLink, type TorLinkComponents } from './tor-link.ts'
+import { attachAuthOptions, TorLink, type TorLinkComponents } from './tor-link.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
 /** First retry of a failed bootstrap, the cap of its back-off, and how often an empty table is checked. */
@@ -187,7 +187,7 @@ export class Daemon implements ApiBackend {
       const target = cfg.tor.control ?? (current.controlPort !== undefined ? { host: current.controlHost ?? '127.0.0.1', port: current.controlPort } : undefined)
       if (target === undefined) throw new DaemonError('DAEMON_TOR', 'tor has no control port ONI can attach to')
       const password = cfg.tor.controlPasswordFile !== undefined ? (await readFile(cfg.tor.controlPasswordFile, 'utf8')).trim() : undefined
-      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...opts })
+      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...attachAuthOptions(cfg.tor), ...(current.cookiePath !== undefined ? { cookiePath: current.cookiePath } : {}), ...opts })
     }
     const oniDir = join(this.stateDir, 'oni')
     await migrateDaemonEndpoints(this.stateDir, oniDir, identity, this.components.log)
