@@ -5,7 +5,7 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
-import { errorMessage, toHex } from '../core/index.ts'
+import { errorMessage, isCodedError, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
 import { createOni, type Oni } from '../oni/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
@@ -61,6 +61,9 @@ export class Daemon implements ApiBackend {
   private rejoinTimer: TimerHandle | undefined
   private readonly putLatency = new Histogram()
   private readonly getLatency = new Histogram()
+  /** Failed joins through node.bootstrap in a row (0 once one succeeds), and the last error. */
+  private joinFailures = 0
+  private joinError: string | undefined
   private puts = 0
   private gets = 0
   private getMisses = 0
@@ -105,7 +108,7 @@ export class Daemon implements ApiBackend {
         try {
           session = await this.tor.start(options)
         } catch (err) {
-          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}`, { cause: err })
+          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}${stallHint(err, this.config)}`, { cause: err })
         }
       }
 
@@ -137,6 +140,7 @@ export class Daemon implements ApiBackend {
           const r = await this.node.bootstrap(this.config.node.bootstrap, options)
           log.info('bootstrapped', { peers: r.peers })
         } catch (err) {
+          this.joinFailed(err)
           log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
         }
         this.scheduleRejoin(REJOIN_FIRST_MS)
@@ -160,7 +164,9 @@ export class Daemon implements ApiBackend {
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.endpoints.size })
     } catch (err) {
-      log.error('start failed', { err: errorMessage(err) })
+      // Ctrl-C while starting is a stop the user asked for, not a failure.
+      if (options.signal?.aborted === true) log.info('start interrupted', { phase: this.phase })
+      else log.error('start failed', { err: errorMessage(err) })
       await this.stop()
       throw err
     }
@@ -217,8 +223,11 @@ export class Daemon implements ApiBackend {
         if (this.phase === 'running' && node.counters().peers === 0) {
           try {
             const r = await node.bootstrap(this.config.node.bootstrap)
+            this.joinFailures = 0
+            this.joinError = undefined
             this.components.log.info('bootstrapped', { peers: r.peers, retry: true })
           } catch (err) {
+            this.joinFailed(err)
             next = Math.min(REJOIN_MAX_MS, delayMs * 2)
             this.components.log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: next })
           }
@@ -229,6 +238,11 @@ export class Daemon implements ApiBackend {
       })()
     }, delayMs)
     this.rejoinTimer.unref()
+  }
+
+  private joinFailed (err: unknown): void {
+    this.joinFailures++
+    this.joinError = errorMessage(err).split('\n')[0]
   }
 
   /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
@@ -275,6 +289,7 @@ export class Daemon implements ApiBackend {
       addrs: this.node?.addrs ?? [],
       tor: this.tor?.state ?? null,
       node: this.node?.counters() ?? null,
+      join: { bootstrap: this.config.node.bootstrap.length, failures: this.joinFailures, ...(this.joinError !== undefined ? { lastError: this.joinError } : {}) },
       endpoints: this.endpoints?.list() ?? []
     }
   }
@@ -370,6 +385,16 @@ export class Daemon implements ApiBackend {
     }
     return parts.join('\n') + '\n'
   }
+}
+
+/**
+ * A launched tor that stalls on the public network most often means this machine has no way
+ * to it: say how to run on a private network instead.
+ */
+function stallHint (err: unknown, config: DaemonConfig): string {
+  if (!isCodedError(err, 'TOR_BOOTSTRAP_STALLED') || config.tor.mode !== 'launch') return ''
+  if (Object.keys(config.tor.torrc).some(k => /^(DirAuthority|UseBridges|Bridge)$/i.test(k))) return ''
+  return ' No public Tor network here? Run a private one and attach to it: eval "$(oht testnet up --dir ~/oht-net)", then oht daemon --testnet ~/oht-net'
 }
 
 /** The state dir holds secrets: create it 0700, tighten it if it is open to others. */
