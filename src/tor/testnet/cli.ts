@@ -81,10 +81,12 @@ export async function main (argv: string[], prog = 'testnet', io: TestnetCliIo =
         const stopped = await clearTestnetDir(existing.dir)
         io.stderr.write(`testnet: ${down.length} of ${existing.nodes.length} tors in ${existing.dir} were down${stopped > 0 ? ` (stopped the other ${stopped})` : ''}; starting the network again\n`)
       }
+      // Started again, a network keeps its shape unless the flags change it.
+      const had = (role: string): number | undefined => existing?.nodes.filter(n => n.role === role).length
       const net = await startTestnet({
         dir,
-        clients: count(values.clients, 'clients', 2),
-        relays: count(values.relays, 'relays', 2),
+        clients: count(values.clients, 'clients', had('client') ?? 2),
+        relays: count(values.relays, 'relays', had('relay') ?? 2),
         detached: true,
         onProgress: (e) => { io.stderr.write(`testnet: ${e.message} (${(e.elapsedMs / 1000).toFixed(1)} s)\n`) }
       })
