@@ -2,8 +2,13 @@
 // The `oht` command. Runs the compiled dist/ (an installed package, or a checkout whose
 // dist/ is fresh) or the TypeScript sources under tsx (a checkout edited since its last
 // build); bin/entry.js decides, OHT_ENTRY=dist|src forces, OHT_ENTRY=explain prints why.
+import module from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { chooseEntry } from './entry.js'
+
+// Node 22.1+ keeps compiled code between runs (NODE_DISABLE_COMPILE_CACHE=1 turns it off):
+// a large part of a short command's start-up. Node 20 has no such cache.
+/** @type {{ enableCompileCache?: () => unknown }} */ (module).enableCompileCache?.()
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const tsxAvailable = () => {

@@ -7,7 +7,20 @@
  * (dotted and quoted keys too); JSON: jsonc-parser's syntax tree with offsets. Locating is
  * best effort: a setting it cannot find gets no position, and the message still names it.
  */
-import { findNodeAtLocation, parseTree, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { createRequire } from 'node:module'
+import type * as Jsonc from 'jsonc-parser'
+
+type JsoncApi = typeof Jsonc
+let jsoncApi: JsoncApi | undefined
+
+/**
+ * jsonc-parser, loaded the first time a JSON config is read: TOML configs (the default) and
+ * commands without a config never pay for it. Its package is CommonJS, so require() is sync.
+ */
+function jsonc (): JsoncApi {
+  jsoncApi ??= createRequire(import.meta.url)('jsonc-parser') as JsoncApi
+  return jsoncApi
+}
 
 export interface SourcePosition {
   /** 1-based. */
@@ -34,7 +47,8 @@ export function positionOf (text: string, offset: number): SourcePosition {
 
 /** The first JSON syntax error, strict (no comments, no trailing commas), or undefined. */
 export function jsonSyntaxError (text: string): { position: SourcePosition, message: string } | undefined {
-  const errors: ParseError[] = []
+  const { parseTree, printParseErrorCode } = jsonc()
+  const errors: Jsonc.ParseError[] = []
   parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
   const first = errors[0]
   if (first === undefined) return undefined
@@ -48,6 +62,7 @@ function describeJsonError (code: string): string {
 
 /** Finds settings in JSON text by path. */
 export function jsonLocator (text: string): Locator {
+  const { findNodeAtLocation, parseTree } = jsonc()
   const root = parseTree(text, [], { disallowComments: true, allowTrailingComma: false })
   return (path) => {
     if (root === undefined) return undefined
