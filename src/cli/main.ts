@@ -47,8 +47,7 @@ Commands:
 ${COMMANDS.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Flags every command takes (before or after the command):
-${formatFlags(GLOBAL_FLAGS)}
-  -V, --version         print the version of oht and node
+${formatFlags([...GLOBAL_FLAGS, { name: 'version', short: 'V', type: 'boolean', description: 'print the version of oht and node (first, on its own)' }])}
 
 Environment: OHT_CONFIG, OHT_STATE_DIR, OHT_SOCKET, OHT_TOKEN_FILE, XDG_CONFIG_HOME, XDG_DATA_HOME.
 Run "oht <command> --help" for a command's own flags.
