@@ -174,6 +174,23 @@ describe('oht status', () => {
     assert.equal(JSON.parse(r.stdout).phase, 'running')
   })
 
+  it('a daemon whose joins fail counts them in /v1/status', async () => {
+    const state = join(dir, 'joining')
+    assert.equal((await run(['init'], { ...env, OHT_STATE_DIR: state })).code, 0)
+    const config = validateConfig({ node: { transport: 'local', bootstrap: ['/ip4/127.0.0.1/tcp/9/p2p/12D3KooWnobody'] }, api: { socket: join(dir, 'j.sock') } }, 'test', state)
+    const d = createDaemon({ config, stateDir: state }, { clock: systemClock, log: createJsonLog(() => {}, systemClock), createNode: defaultNodeFactory })
+    await d.start()
+    try {
+      const s = d.status() as DaemonStatus
+      assert.equal(s.join?.failures, 1)
+      assert.equal(s.join?.bootstrap, 1)
+      assert.match(s.join?.lastError ?? '', /the local transport has no network/)
+      assert.match(formatStatus(s), /^join {7}failing: 1 try at joining through 1 bootstrap peer, last: the local transport has no network/m)
+    } finally {
+      await d.stop()
+    }
+  })
+
   it('shows tor bootstrap progress, tor reconnects that keep failing and joins that keep failing', () => {
     const base: DaemonStatus = {
       version: '0.1.0', phase: 'recovering', pid: 1, uptimeMs: 5000, transport: 'tor', socket: '/s', identity: null, addrs: [],
