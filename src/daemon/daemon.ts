@@ -71,6 +71,9 @@ export class Daemon implements ApiBackend {
   private joinBackoffMs = REJOIN_FIRST_MS
   private readonly putLatency = new Histogram()
   private readonly getLatency = new Histogram()
+  /** Failed joins through node.bootstrap in a row (0 once one succeeds), and the last error. */
+  private joinFailures = 0
+  private joinError: string | undefined
   private puts = 0
   private gets = 0
   private getMisses = 0
@@ -115,7 +118,7 @@ export class Daemon implements ApiBackend {
         try {
           session = await this.tor.start(options)
         } catch (err) {
-          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}`, { cause: err })
+          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}${stallHint(err, this.config)}`, { cause: err })
         }
       }
 
@@ -147,6 +150,7 @@ export class Daemon implements ApiBackend {
           const r = await this.node.join(this.config.node.bootstrap, options)
           log.info('bootstrapped', { peers: r.peers })
         } catch (err) {
+          this.joinFailed(err)
           log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
         }
       }
@@ -162,7 +166,9 @@ export class Daemon implements ApiBackend {
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
     } catch (err) {
-      log.error('start failed', { err: errorMessage(err) })
+      // Ctrl-C while starting is a stop the user asked for, not a failure.
+      if (options.signal?.aborted === true) log.info('start interrupted', { phase: this.phase })
+      else log.error('start failed', { err: errorMessage(err) })
       await this.stop()
       throw err
     }
@@ -243,9 +249,12 @@ export class Daemon implements ApiBackend {
               } else {
                 this.cutOff = false
                 this.joinBackoffMs = REJOIN_FIRST_MS
+                this.joinFailures = 0
+                this.joinError = undefined
                 log.info('bootstrapped', { peers: r.peers, retry: true })
               }
             } catch (err) {
+              this.joinFailed(err)
               log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: this.joinBackoffMs })
             }
             if (this.cutOff) {
@@ -290,6 +299,11 @@ export class Daemon implements ApiBackend {
     } finally {
       this.rebuilding = false
     }
+  }
+
+  private joinFailed (err: unknown): void {
+    this.joinFailures++
+    this.joinError = errorMessage(err).split('\n')[0]
   }
 
   /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
@@ -337,6 +351,7 @@ export class Daemon implements ApiBackend {
       addrs: this.node?.multiaddrs ?? [],
       tor: this.tor?.state ?? null,
       node: this.node !== undefined ? countersOf(this.node) : null,
+      join: { bootstrap: this.config.node.bootstrap.length, failures: this.joinFailures, ...(this.joinError !== undefined ? { lastError: this.joinError } : {}) },
       endpoints: this.oniInstance?.endpoints.list() ?? []
     }
   }
@@ -488,6 +503,16 @@ function daemonErrorOf (err: unknown): unknown {
     ONI_CLOSED: 'DAEMON_NOT_READY'
   }
   return new DaemonError(status[err.code] ?? 'DAEMON_TOR', err.message, { cause: err })
+}
+
+/**
+ * A launched tor that stalls on the public network most often means this machine has no way
+ * to it: say how to run on a private network instead.
+ */
+function stallHint (err: unknown, config: DaemonConfig): string {
+  if (!isCodedError(err, 'TOR_BOOTSTRAP_STALLED') || config.tor.mode !== 'launch') return ''
+  if (Object.keys(config.tor.torrc).some(k => /^(DirAuthority|UseBridges|Bridge)$/i.test(k))) return ''
+  return ' No public Tor network here? Run a private one and attach to it: eval "$(oht testnet up --dir ~/oht-net)", then oht daemon --testnet ~/oht-net'
 }
 
 /** The state dir holds secrets: create it 0700, tighten it if it is open to others. */

@@ -34,6 +34,7 @@ export interface TorLinkComponents {
     torrc: Record<string, string | number | boolean | Array<string | number>>
     socksPort: 'auto'
     bootstrapTimeoutMs: number
+    bootstrapStallMs: number
     onProgress: (p: { percent: number, tag: string, summary: string }) => void
     clock: Clock
   } & AbortOptions) => Promise<LaunchedTor>
@@ -50,6 +51,8 @@ export interface TorState {
   restarts: number
   circuits: { built: number, failed: number, closed: number }
   lastError?: string
+  /** While tor is lost: failed tries at getting it back so far. */
+  reconnectAttempts?: number
 }
 
 /** A usable tor: our control connection, its SOCKS port and how others may attach to it. */
@@ -151,6 +154,7 @@ export class TorLink {
         torrc: cfg.torrc,
         socksPort: 'auto',
         bootstrapTimeoutMs: cfg.bootstrapTimeoutMs,
+        bootstrapStallMs: cfg.bootstrapStallMs,
         onProgress: (p) => {
           this.state.bootstrapPercent = p.percent
           this.state.bootstrapSummary = p.summary
@@ -225,6 +229,7 @@ export class TorLink {
         const s = await this.connect({ signal })
         this.session = s
         this.state.restarts++
+        delete this.state.reconnectAttempts
         log.info('tor is back', { attempt })
         for (const l of this.listeners) {
           await l(s).catch((e: unknown) => { log.error('re-publishing after tor restart failed', { err: errorMessage(e) }) })
@@ -233,6 +238,7 @@ export class TorLink {
       } catch (err) {
         if (this.stopped || signal.aborted) return
         this.state.lastError = errorMessage(err)
+        this.state.reconnectAttempts = attempt
         if (attempt === 1 || attempt % 10 === 0) log.warn('tor still unavailable', { attempt, err: errorMessage(err) })
       }
     }
