@@ -17,6 +17,7 @@ import { loadIdentity } from './identity-source.ts'
 import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
 import type { DaemonNode, NodeFactory } from './node.ts'
+import { GatewayLink } from './gateway-link.ts'
 import { endpointsPath } from './paths.ts'
 import { ensureToken } from './token.ts'
 import { TorLink, type TorLinkComponents } from './tor-link.ts'
@@ -57,6 +58,7 @@ export class Daemon implements ApiBackend {
   private node: DaemonNode | undefined
   private endpoints: Endpoints | undefined
   private oniInstance: Oni | undefined
+  private gatewayLink: GatewayLink | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
   private readonly putLatency = new Histogram()
@@ -88,6 +90,14 @@ export class Daemon implements ApiBackend {
       this.api = await startApiServer({ socketPath: this.config.api.socket, token, clock, log, maxValueBytes: this.config.node.maxValueBytes }, this)
       log.info('api listening', { socket: this.config.api.socket })
 
+      // The gateway's rules go in before tor starts: the VMs are never routed in the clear.
+      let torConfig = this.config
+      if (this.config.gateway.enabled) {
+        this.gatewayLink = new GatewayLink(this.config, { clock, log, logger: nodeLogger(log).extend('gateway'), node: () => this.node })
+        const torrc = await this.gatewayLink.start(options)
+        if (torrc !== undefined && this.config.tor.mode === 'launch') torConfig = { ...this.config, tor: { ...this.config.tor, torrc: { ...this.config.tor.torrc, ...torrc } } }
+      }
+
       let session
       if (this.config.node.transport === 'tor') {
         this.phase = 'tor'
@@ -96,7 +106,7 @@ export class Daemon implements ApiBackend {
         if ((this.config.tor.mode === 'launch' && launchTor === undefined) || (this.config.tor.mode === 'attach' && attachTor === undefined)) {
           throw new DaemonError('DAEMON_TOR', `tor.mode "${this.config.tor.mode}" is not available in this build`)
         }
-        this.tor = new TorLink(this.config, this.stateDir, {
+        this.tor = new TorLink(torConfig, this.stateDir, {
           clock,
           log,
           launchTor: launchTor ?? (async () => { throw new DaemonError('DAEMON_TOR', 'no launcher') }),
@@ -146,9 +156,14 @@ export class Daemon implements ApiBackend {
       await this.endpoints.load()
       const control = this.tor?.current?.control
       if (control !== undefined) await this.endpoints.publishAll(control, options)
-      this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
+      if (session !== undefined) await this.gatewayLink?.torSession(session.control, options)
+      this.tor?.onLost(() => {
+        this.gatewayLink?.torLost()
+        if (this.phase === 'running') this.phase = 'recovering'
+      })
       this.tor?.onReconnect(async (s) => {
         try {
+          await this.gatewayLink?.torSession(s.control)
           await this.node?.torReconnected?.(s)
           await this.endpoints?.publishAll(s.control)
           log.info('recovered after tor restart', { onion: this.identity?.onion })
@@ -240,6 +255,8 @@ export class Daemon implements ApiBackend {
     log.info('stopping')
     const control = this.tor?.current?.control
     if (this.endpoints !== undefined && !this.config.endpoints.keepOnShutdown) await this.endpoints.withdrawAll(control).catch(() => {})
+    // Before tor: an attached tor gets its options back; the VMs stay cut off (lockdown).
+    await this.gatewayLink?.stop()
     await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
     await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
     await this.tor?.stop().catch(() => {})
@@ -321,6 +338,19 @@ export class Daemon implements ApiBackend {
     return { enabled: true, ...this.oniInstance.status() }
   }
 
+  /** Gateway status: `{ enabled: false, message }` when the config does not enable it. */
+  async gateway (options: AbortOptions): Promise<unknown> {
+    if (!this.config.gateway.enabled) return { enabled: false, message: 'the gateway is not enabled in this daemon: set enabled = true and interface = "<inside interface>" under [gateway] in its config and restart it' }
+    if (this.gatewayLink === undefined) throw new DaemonError('DAEMON_NOT_READY', `the gateway is not set up yet (phase: ${this.phase}): try again shortly`)
+    return await this.gatewayLink.status(options)
+  }
+
+  /** Re-reads the gateway blocklist (SIGHUP, POST /v1/gateway/reload). */
+  async reloadGateway (options: AbortOptions = {}): Promise<unknown> {
+    if (this.gatewayLink === undefined) throw new DaemonError('DAEMON_BAD_REQUEST', 'the gateway is not enabled in this daemon')
+    return await this.gatewayLink.reload(options)
+  }
+
   listEndpoints (): unknown { return { endpoints: this.endpoints?.list() ?? [] } }
 
   async addEndpoint (req: EndpointRequest, options: AbortOptions): Promise<unknown> {
@@ -368,6 +398,7 @@ export class Daemon implements ApiBackend {
         ])
       )
     }
+    if (this.gatewayLink !== undefined) parts.push(...this.gatewayLink.metrics())
     return parts.join('\n') + '\n'
   }
 }

@@ -11,7 +11,8 @@ export const daemonCommand: Command = {
 identity (run "oht init" first), starts the OHT node, serves the local API on
 <state dir>/run/api.sock (0600) and republishes saved onion endpoints. SIGTERM or SIGINT stop
 it cleanly: endpoints withdrawn (unless endpoints.keep_on_shutdown), store wiped, socket
-removed, a launched tor stopped. Flags override the config file. See docs/daemon.md.`,
+removed, a launched tor stopped. SIGHUP re-reads the gateway blocklist. Flags override the
+config file. See docs/daemon.md.`,
   flags: [
     { name: 'transport', type: 'string', valueName: 'tor|tcp|local', description: 'override node.transport' },
     { name: 'tor-control', type: 'string', valueName: '<host:port>', description: 'attach to this tor control port (sets tor.mode = attach)' },
@@ -69,10 +70,17 @@ removed, a launched tor stopped. Flags override the config file. See docs/daemon
       const exit = code === 'DAEMON_TOR' || code.startsWith('TOR_') ? EXIT.TOR : code === 'DAEMON_CONFIG' ? EXIT.CONFIG : EXIT.FAILURE
       throw new CliError('CLI_FAILED', `oht daemon: ${errorMessage(err)}`, { cause: err, exitCode: exit })
     }
+    // SIGHUP re-reads what can be re-read (the gateway blocklist) instead of ending the daemon.
+    const onHangup = (): void => {
+      log.info('SIGHUP: reloading')
+      if (cfg.gateway.enabled) void daemon.reloadGateway().catch((err: unknown) => { log.warn('reload failed', { err: errorMessage(err) }) })
+    }
+    process.on('SIGHUP', onHangup)
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) { resolve(); return }
       io.signal.addEventListener('abort', () => { resolve() }, { once: true })
     })
+    process.off('SIGHUP', onHangup)
     await daemon.stop()
     return EXIT.OK
   }

@@ -350,8 +350,15 @@ export class Gateway {
     await this.lockdown()
   }
 
+  /** The status with fresh firewall counters (read from the kernel at most once a second). */
   async status (options: AbortOptions = {}): Promise<GatewayStatus> {
-    const counters = await this.readCountersCached(options)
+    await this.readCountersCached(options)
+    return this.snapshot()
+  }
+
+  /** The status without waiting: firewall counters as last read (by status() or the rule check). */
+  snapshot (): GatewayStatus {
+    const counters = this.rules === 'none' || this.rules === 'removed' ? undefined : this.counters?.value
     const resolverClients = new Map((this.resolver?.clientStatus() ?? []).map(c => [c.address, c]))
     const streamVms = new Map(this.accounting.vms().map(v => [v.address, v]))
     const addresses = new Set<string>([...resolverClients.keys(), ...streamVms.keys(), ...(counters?.byAddress.keys() ?? [])])
