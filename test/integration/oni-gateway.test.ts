@@ -174,7 +174,7 @@ describe('gateway mode: VMs behind the router reach onion services and nothing e
     await daemon?.stop()
     if (tcpdump !== undefined && tcpdump.exitCode === null) tcpdump.kill('SIGINT')
     await gw?.destroy()
-    if (table !== '') await run('nft', ['delete', 'table', 'inet', table])
+    for (const t of table !== '' ? [table, `${table}_a`] : []) await run('nft', ['delete', 'table', 'inet', t])
     await new Promise<void>((resolve) => { if (web === undefined) resolve(); else web.close(() => { resolve() }) })
     await net?.stop()
     if (base !== '') await rm(base, { recursive: true, force: true })
@@ -365,6 +365,41 @@ describe('gateway mode: VMs behind the router reach onion services and nothing e
     assert.match(listed.stdout, new RegExp(`iifname "${gw?.bridge as string}" counter name "dropped_forward" drop`))
     await tryToLeak(0, 'stopped')
     assert.notEqual((await vm(0).ns.exec('curl', ['-s', '-m', '5', `http://${onion}/after-stop`], { timeoutMs: 15_000 })).code, 0)
+  })
+
+  it('attached to a running tor, the gateway adds its options by SETCONF and puts them back on stop', async () => {
+    if (!privileged) return
+    const client = (net as Testnet).clients[1]
+    const control = await client.control()
+    try {
+      const before = await control.getConf(['TransPort', 'DNSPort', 'AutomapHostsOnResolve'])
+      const envA = ohtEnv(base, join(base, 'attach'))
+      envA.OHT_CONFIG = join(base, 'attach.json')
+      const transPort = randomInt(20_000, 40_000)
+      await writeFile(envA.OHT_CONFIG, JSON.stringify({ gateway: { enabled: true, interface: gw?.bridge, trans_port: transPort, dns_port: randomInt(40_000, 60_000), table: `${table}_a` } }))
+      assert.equal((await oht(['init'], envA)).code, 0)
+      const d = await startDaemon('attach', envA, ['--tor-control', `127.0.0.1:${client.controlPort}`], { timeoutMs: 300_000 })
+      try {
+        // Its rules are in; only now is the first daemon's lockdown table removed (as an admin
+        // would, by hand): the VMs are never without one of the two.
+        assert.equal((await run('nft', ['delete', 'table', 'inet', table])).code, 0)
+        const during = await control.getConf(['TransPort', 'AutomapHostsOnResolve'])
+        assert.ok(during.get('TransPort')?.some(v => v.startsWith(`${gw?.routerAddress as string}:${transPort}`)), JSON.stringify([...during]))
+        assert.deepEqual(during.get('AutomapHostsOnResolve'), ['1'])
+        const r = await until('onion through the attached tor', 120_000, async () => {
+          const c = await vm(0).ns.exec('curl', ['-s', '-m', '30', `http://${onion}/via-attached-tor`], { timeoutMs: 40_000 })
+          return c.code === 0 ? c : undefined
+        })
+        assert.equal(r.stdout, 'onion-ok /via-attached-tor\n')
+        await tryToLeak(0, 'attached')
+      } finally {
+        assert.equal(await d.stop(), 0)
+      }
+      const after = await control.getConf(['TransPort', 'DNSPort', 'AutomapHostsOnResolve'])
+      assert.deepEqual([...after], [...before], 'tor\'s options are as they were')
+    } finally {
+      await control.close()
+    }
   })
 
   it('the capture in `outside` holds the control network\'s probes and nothing from the VMs', async () => {
