@@ -162,10 +162,15 @@ function inNetwork4 (address: string, net: { addr: string, bits: number }): bool
   return ((toInt(a) & mask) >>> 0) === ((toInt(n) & mask) >>> 0)
 }
 
+/** Whether the kernel forwards for `iface`; when that cannot be read (a sandbox hiding /proc/sys), yes. */
 async function procForwarding (iface: string): Promise<boolean> {
-  for (const fam of ['ipv4', 'ipv6']) {
-    const text = await readFile(`/proc/sys/net/${fam}/conf/${iface}/forwarding`, 'utf8').catch(() => '0')
-    if (text.trim() !== '0') return true
+  const v4 = await readFile(`/proc/sys/net/ipv4/conf/${iface}/forwarding`, 'utf8').catch(() => '1')
+  if (v4.trim() !== '0') return true
+  // /proc/sys is visible (the IPv4 file was read): a missing IPv6 file means no IPv6 here.
+  // IPv6 forwarding is decided by the global switch as much as by the interface's.
+  for (const which of [iface, 'all']) {
+    const v6 = await readFile(`/proc/sys/net/ipv6/conf/${which}/forwarding`, 'utf8').catch((err: NodeJS.ErrnoException) => err.code === 'ENOENT' ? '0' : '1')
+    if (v6.trim() !== '0') return true
   }
   return false
 }
