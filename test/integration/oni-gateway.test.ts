@@ -29,7 +29,7 @@ import { attachTor, publishOnion, type TorControl, type StreamEvent } from '../.
 import { networkTorrc } from '../../src/tor/testnet/index.ts'
 import { oht, ohtEnv, ROOT, startDaemon, type DaemonHandle } from '../../examples/lib/daemons.ts'
 import { createGatewayNet, run, type GatewayNet } from '../helpers/gateway-net.ts'
-import { canUseNetns } from '../helpers/netns.ts'
+import { canUseNetns, type Netns } from '../helpers/netns.ts'
 import { testnet, type Testnet } from '../helpers/tor-testnet.ts'
 
 const TCP_PORT = 8080
@@ -244,6 +244,13 @@ describe('gateway mode: VMs behind the router reach onion services and nothing e
     // (the outside server would answer every question with an A record).
     const txt = await vm(0).ns.exec('dig', [`@${gw?.outside.address as string}`, `txt-${names.leak}`, 'TXT', '+time=3', '+tries=1'])
     assert.match(txt.stdout, /status: NOTIMP/)
+    // Other networks cannot use the gateway's TransPort or resolver as an open Tor proxy.
+    const gst = await status()
+    const ctl = gw?.ctl.ns as Netns
+    const viaCtl = await ctl.exec('curl', ['-s', '-m', '5', `http://${gw?.routerAddress as string}:${gst.tor.transPort as number}/`], { timeoutMs: 15_000 })
+    assert.notEqual(viaCtl.code, 0)
+    const dnsCtl = await ctl.exec('dig', [`@${gw?.routerAddress as string}`, '-p', gst.dns.listen[0].split(':')[1], 'files.vm', '+time=2', '+tries=1'], { timeoutMs: 10_000 })
+    assert.match(dnsCtl.stdout, /timed out|no servers could be reached/)
     const fromVms = outsideLog.filter(l => vm(0).address !== '' && (l.includes(`"${vm(0).address}"`) || l.includes(`"${vm(1).address}"`)))
     assert.deepEqual(fromVms, [], 'the outside servers heard from a VM')
     const s = await until('drops counted', 10_000, async () => {

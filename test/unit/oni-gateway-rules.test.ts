@@ -34,11 +34,20 @@ describe('gateway nftables rules', () => {
       // A drop policy on a base chain would drop the whole machine's traffic, not just the VMs'.
       assert.doesNotMatch(text, /policy drop/)
       // Every drop is confined to the inside interface.
-      for (const l of text.split('\n').filter(l => /\bdrop$/.test(l))) assert.match(l, /\b[io]ifname "br-vms"/)
+      // (or to the router's inside address arriving on another interface).
+      for (const l of text.split('\n').filter(l => /\bdrop$/.test(l))) assert.match(l, /\b[io]ifname "br-vms"|iifname != "br-vms" ip daddr 10\.152\.152\.10 /)
       // Nothing from inside is ever accepted in the forward chain.
       const forward = text.slice(text.indexOf('chain forward'))
       assert.doesNotMatch(forward, /accept$/m)
     }
+  })
+
+  it('keeps the TransPort and the resolver from serving any other interface', () => {
+    const text = renderGatewayRules(base)
+    const input = text.slice(text.indexOf('chain input'))
+    const firstAccept = input.search(/ accept\n/)
+    assert.ok(input.indexOf('iifname != "br-vms" ip daddr 10.152.152.10 tcp dport { 9040, 9053 }') < firstAccept)
+    assert.ok(input.indexOf('iifname != "br-vms" ip daddr 10.152.152.10 udp dport 9053') < firstAccept)
   })
 
   it('sends DNS to the resolver before the catch-all TCP redirect', () => {

@@ -137,6 +137,13 @@ export function renderGatewayRules (spec: FirewallSpec): string {
     `\t\tiifname ${ifq} meta nfproto ipv4 meta l4proto tcp dnat ip to ${a4}:${tp}`
   ]
   const input: string[] = [
+    // The TransPort and the resolver serve the inside only: reached from any other interface
+    // (the router answers for all its addresses) they would be an open Tor proxy.
+    `\t\tiifname != ${ifq} ip daddr ${a4} tcp dport ${set([tp, dp])} counter name "dropped_input" drop`,
+    `\t\tiifname != ${ifq} ip daddr ${a4} udp dport ${dp} counter name "dropped_input" drop`,
+    ...(a6 !== undefined
+      ? [`\t\tiifname != ${ifq} ip6 daddr ${a6} tcp dport ${set([tp, dp])} counter name "dropped_input" drop`, `\t\tiifname != ${ifq} ip6 daddr ${a6} udp dport ${dp} counter name "dropped_input" drop`]
+      : []),
     `\t\tiifname ${ifq} ct state invalid counter name "dropped_input" drop`,
     `\t\tiifname ${ifq} ct state established,related accept`,
     `\t\tiifname ${ifq} ip daddr ${a4} udp dport ${dp} accept`,
