@@ -134,6 +134,21 @@ describe('gateway: start, tor, status, stop', () => {
     assert.equal(tor.lines.at(-1), 'SETCONF TransPort=127.0.0.1:7777 DNSPort AutomapHostsOnResolve=0 AutomapHostsSuffixes=.onion,.exit VirtualAddrNetworkIPv4=127.192.0.0/10 VirtualAddrNetworkIPv6=[FE80::]/10')
   })
 
+  it('attach mode: a re-attach to the same tor restores what tor had before the first attach', async () => {
+    const { gw } = await gateway({ torMode: 'attach' })
+    await gw.start()
+    await gw.torConnected(fakeTorControl(torReplies).control)
+    // The control connection dropped; tor did not restart, so it still has our options.
+    const again = fakeTorControl((line) => line.startsWith('GETCONF')
+      ? '250-TransPort=127.0.0.1:7777\r\n250-TransPort="127.0.0.1:9040 IsolateClientAddr"\r\n250-DNSPort=127.0.0.1:auto\r\n250-AutomapHostsOnResolve=1\r\n250-AutomapHostsSuffixes=.onion\r\n250-VirtualAddrNetworkIPv4=10.192.0.0/10\r\n250 VirtualAddrNetworkIPv6=[FE80::]/10\r\n'
+      : torReplies(line))
+    gw.torLost()
+    await gw.torConnected(again.control)
+    assert.equal(again.lines[1], 'SETCONF TransPort=127.0.0.1:7777 TransPort="127.0.0.1:9040 IsolateClientAddr" DNSPort=127.0.0.1:auto AutomapHostsOnResolve=1 AutomapHostsSuffixes=.onion VirtualAddrNetworkIPv4=10.192.0.0/10', 'our TransPort line is not doubled')
+    await gw.stop()
+    assert.equal(again.lines.at(-1), 'SETCONF TransPort=127.0.0.1:7777 DNSPort AutomapHostsOnResolve=0 AutomapHostsSuffixes=.onion,.exit VirtualAddrNetworkIPv4=127.192.0.0/10 VirtualAddrNetworkIPv6=[FE80::]/10')
+  })
+
   it('stays closed when tor has no TransPort on the inside address', async () => {
     const { gw } = await gateway({ transPort: 9041 })
     await gw.start()

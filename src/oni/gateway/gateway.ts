@@ -199,6 +199,7 @@ export class Gateway {
   private control: TorControl | undefined
   private unsubscribe: (() => void) | undefined
   private applied: AppliedTorSettings | undefined
+  private torBaseline: ReadonlyMap<string, string[]> | undefined
   private transListening = false
   private torError: string | undefined
   private readonly accounting: StreamAccounting
@@ -290,7 +291,10 @@ export class Gateway {
     this.torLost()
     this.control = control
     try {
-      if (this.init.torMode === 'attach') this.applied = await applyTorSettings(control, this.torSpec(), options)
+      if (this.init.torMode === 'attach') {
+        this.applied = await applyTorSettings(control, this.torSpec(), { ...options, ...(this.torBaseline !== undefined ? { baseline: this.torBaseline } : {}) })
+        this.torBaseline = this.applied.baseline
+      }
       const trans = await torListeners(control, 'trans', options)
       const spec = this.spec as FirewallSpec
       this.transListening = trans.some(l => l.host === spec.address && l.port === this.transPort)

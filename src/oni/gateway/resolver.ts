@@ -98,6 +98,8 @@ interface Client {
   counts: ResolverCounts
 }
 
+const MAX_SLOTS = 65_000
+
 function zeroCounts (): ResolverCounts {
   return { queries: 0, local: 0, blocked: 0, forwarded: 0, failed: 0, limited: 0, malformed: 0 }
 }
@@ -112,7 +114,7 @@ export class GatewayResolver {
   private readonly c: ResolverComponents
   private readonly log: Logger
   private readonly clients = new Map<string, Client>()
-  private readonly freeSlots: number[] = []
+  private readonly usedSlots = new Set<number>()
   private nextSlot = 1
   private pendingTotal = 0
   private readonly udp: UdpSocket[] = []
@@ -246,7 +248,7 @@ export class GatewayResolver {
       const oldest = this.clients.values().next().value as Client
       this.dropClient(oldest)
     }
-    const slot = this.freeSlots.pop() ?? this.nextSlot++
+    const slot = this.allocateSlot()
     const isolation = `${this.init.isolationPrefix}.${slot >> 8}.${slot & 0xff}`
     c = { address, slot, isolation, pending: new Map(), tokens: this.init.queriesPerSecond * 2, refilledAt: this.c.clock.monotonic(), lastSeen: now, counts: zeroCounts() }
     this.clients.set(address, c)
@@ -260,7 +262,20 @@ export class GatewayResolver {
     try { c.socket?.close() } catch {}
     c.socket = undefined
     this.clients.delete(c.address)
-    this.freeSlots.push(c.slot)
+    this.usedSlots.delete(c.slot)
+  }
+
+  /**
+   * A loopback source address for a new VM. Addresses are handed out in turn and reused only
+   * after all 65,000 went round, so a new VM is unlikely to inherit a recent VM's source (and
+   * with it tor's circuits for that source).
+   */
+  private allocateSlot (): number {
+    for (;;) {
+      const slot = this.nextSlot
+      this.nextSlot = slot >= MAX_SLOTS ? 1 : slot + 1
+      if (!this.usedSlots.has(slot)) { this.usedSlots.add(slot); return slot }
+    }
   }
 
   private take (c: Client): boolean {

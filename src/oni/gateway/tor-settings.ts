@@ -46,6 +46,8 @@ export function gatewayTorrc (spec: TorGatewaySpec): Torrc {
 }
 
 export interface AppliedTorSettings {
+  /** tor's options before the gateway touched them (pass it to later calls on the same tor). */
+  readonly baseline: ReadonlyMap<string, string[]>
   /** Puts the options back as they were before (best effort; tor may be gone). */
   restore(options?: AbortOptions): Promise<void>
 }
@@ -58,7 +60,7 @@ function listenAddr (line: string): string {
  * Adds the gateway's options to a running tor by SETCONF, keeping its other TransPort/DNSPort
  * lines. Throws ONI_GATEWAY_TOR with tor's reason (e.g. it cannot bind the inside address).
  */
-export async function applyTorSettings (control: TorControl, spec: TorGatewaySpec, options: AbortOptions = {}): Promise<AppliedTorSettings> {
+export async function applyTorSettings (control: TorControl, spec: TorGatewaySpec, options: AbortOptions & { baseline?: ReadonlyMap<string, string[]> } = {}): Promise<AppliedTorSettings> {
   let saved: Map<string, string[]>
   try {
     saved = await control.getConf([...GATEWAY_TOR_OPTIONS], options)
@@ -66,6 +68,10 @@ export async function applyTorSettings (control: TorControl, spec: TorGatewaySpe
     throw new OniError('ONI_GATEWAY_TOR', `cannot read tor's options: ${errorMessage(err)}`, { cause: err })
   }
   const ours = new Set(spec.transListen)
+  // On a re-attach to a tor that did not restart, what tor has now is partly ours: the state to
+  // go back to is the one seen the first time. Our own TransPort lines are never part of it.
+  const baseline = new Map(options.baseline ?? saved)
+  baseline.set('TransPort', (baseline.get('TransPort') ?? []).filter(v => !ours.has(listenAddr(v))))
   // Lines a previous run of ours left behind (it was killed) are replaced, not repeated.
   const otherTrans = (saved.get('TransPort') ?? []).filter(v => v !== '0' && v !== '' && !ours.has(listenAddr(v)))
   const dns = (saved.get('DNSPort') ?? []).filter(v => v !== '0' && v !== '')
@@ -84,10 +90,11 @@ export async function applyTorSettings (control: TorControl, spec: TorGatewaySpe
     throw new OniError('ONI_GATEWAY_TOR', `tor refused the gateway's settings (${spec.transListen.join(', ')}): ${errorMessage(err)}`, { cause: err })
   }
   return {
+    baseline,
     restore: async (opts = {}) => {
       const back: Record<string, ConfValue> = {}
       for (const k of GATEWAY_TOR_OPTIONS) {
-        const v = saved.get(k) ?? []
+        const v = baseline.get(k) ?? []
         back[k] = v.length === 0 ? null : v
       }
       await control.setConf(back, opts)
