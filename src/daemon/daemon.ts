@@ -17,7 +17,7 @@ import { loadIdentity } from './identity-source.ts'
 import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
 import type { DaemonNode, NodeFactory } from './node.ts'
-import { GatewayLink } from './gateway-link.ts'
+import { GatewayLink, type GatewayLinkComponents } from './gateway-link.ts'
 import { endpointsPath } from './paths.ts'
 import { ensureToken } from './token.ts'
 import { TorLink, type TorLinkComponents } from './tor-link.ts'
@@ -48,6 +48,8 @@ export interface DaemonComponents {
   launchTor?: TorLinkComponents['launchTor']
   /** Needed when tor.mode is "attach". */
   attachTor?: TorLinkComponents['attachTor']
+  /** The gateway's system access (nft, interfaces, /proc), for tests. @default the real ones */
+  gateway?: Pick<GatewayLinkComponents, 'nft' | 'networkInterfaces' | 'forwarding'>
 }
 
 export class Daemon implements ApiBackend {
@@ -93,7 +95,7 @@ export class Daemon implements ApiBackend {
       // The gateway's rules go in before tor starts: the VMs are never routed in the clear.
       let torConfig = this.config
       if (this.config.gateway.enabled) {
-        this.gatewayLink = new GatewayLink(this.config, { clock, log, logger: nodeLogger(log).extend('gateway'), node: () => this.node })
+        this.gatewayLink = new GatewayLink(this.config, { ...this.components.gateway, clock, log, logger: nodeLogger(log).extend('gateway'), node: () => this.node })
         const torrc = await this.gatewayLink.start(options)
         if (torrc !== undefined && this.config.tor.mode === 'launch') torConfig = { ...this.config, tor: { ...this.config.tor, torrc: { ...this.config.tor.torrc, ...torrc } } }
       }
