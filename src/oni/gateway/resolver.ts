@@ -292,8 +292,8 @@ export class GatewayResolver {
     const resolve = this.c.resolveOnet
     if (resolve === undefined) { this.count(c, 'local'); return buildAnswer(q, RCODE_NXDOMAIN) }
     let addr: Uint8Array | undefined
-    const timer = this.c.clock.setTimeout(() => { ac.abort(new OniError('ONI_GATEWAY_TOR', 'onet lookup timed out')) }, this.init.timeoutMs)
     const ac = new AbortController()
+    const timer = this.c.clock.setTimeout(() => { ac.abort(new OniError('ONI_GATEWAY_TOR', 'onet lookup timed out')) }, this.init.timeoutMs)
     const onStop = (): void => { ac.abort() }
     this.stopping.signal.addEventListener('abort', onStop, { once: true })
     try {
