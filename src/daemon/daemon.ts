@@ -95,7 +95,16 @@ export class Daemon implements ApiBackend {
       // The gateway's rules go in before tor starts: the VMs are never routed in the clear.
       let torConfig = this.config
       if (this.config.gateway.enabled) {
-        this.gatewayLink = new GatewayLink(this.config, { ...this.components.gateway, clock, log, logger: nodeLogger(log).extend('gateway'), node: () => this.node })
+        this.gatewayLink = new GatewayLink(this.config, {
+          ...this.components.gateway,
+          clock,
+          log,
+          logger: nodeLogger(log).extend('gateway'),
+          lookup: async (key, opts) => {
+            const r = await this.node?.get(key, opts)
+            return r === undefined ? undefined : { kind: r.kind, value: r.value, ...(r.publicKey !== undefined ? { publicKey: r.publicKey } : {}) }
+          }
+        })
         const torrc = await this.gatewayLink.start(options)
         if (torrc !== undefined && this.config.tor.mode === 'launch') torConfig = { ...this.config, tor: { ...this.config.tor, torrc: { ...this.config.tor.torrc, ...torrc } } }
       }

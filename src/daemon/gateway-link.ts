@@ -13,7 +13,9 @@ import type { TorControl } from '../tor/control/index.ts'
 import type { DaemonConfig } from './config.ts'
 import type { JsonLog } from './json-log.ts'
 import { family, type Sample } from './metrics.ts'
-import type { DaemonNode } from './node.ts'
+
+/** A record from the daemon's OHT node, as far as mapping lookups need it. */
+export interface LookedUpRecord { kind: string, publicKey?: Uint8Array, value: Uint8Array }
 
 export interface GatewayLinkComponents {
   clock: Clock
@@ -24,18 +26,16 @@ export interface GatewayLinkComponents {
   nft?: NftRunner
   networkInterfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]>
   forwarding?: (iface: string) => Promise<boolean>
-  /** The daemon's OHT node, once it runs: `.onet` names are verified against its mapping records. */
-  node: () => DaemonNode | undefined
+  /** Gets a record through the daemon's OHT node (undefined while it has none): `.onet` names are verified against mapping records. */
+  lookup: (key: Uint8Array, options: AbortOptions) => Promise<LookedUpRecord | undefined>
 }
 
 /** OHT mapping records read through the daemon's node (a mutable record of the peer's key). */
-function nodeDirectory (node: () => DaemonNode | undefined): MappingDirectory {
+function nodeDirectory (lookup: GatewayLinkComponents['lookup']): MappingDirectory {
   return {
     publish: async () => { throw new OniError('ONI_BAD_ARGUMENT', 'the gateway only reads mapping records') },
     resolve: async (publicKey, options = {}) => {
-      const n = node()
-      if (n === undefined) return undefined
-      const hit = await n.get(mutableKey(publicKey, MAPPING_SALT), options)
+      const hit = await lookup(mutableKey(publicKey, MAPPING_SALT), options)
       if (hit === undefined) return undefined
       if (hit.kind !== 'mutable' || hit.publicKey === undefined || !bytesEqual(hit.publicKey, publicKey)) {
         throw new OniError('ONI_MAPPING_INVALID', 'the OHT record is not a mutable record of that key')
@@ -74,7 +74,7 @@ export class GatewayLink {
       clock: c.clock,
       rng: c.rng ?? cryptoRng,
       log: c.logger,
-      directory: nodeDirectory(c.node),
+      directory: nodeDirectory(c.lookup),
       ...(c.nft !== undefined ? { nft: c.nft } : {}),
       ...(c.networkInterfaces !== undefined ? { networkInterfaces: c.networkInterfaces } : {}),
       ...(c.forwarding !== undefined ? { forwarding: c.forwarding } : {})
