@@ -12,6 +12,7 @@ import { formatFlags, GLOBAL_FLAGS, parseArgs } from './args.ts'
 import { CommandContext, type Command } from './command.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { endpointsCommand } from './commands/endpoints.ts'
+import { gatewayCommand } from './commands/gateway.ts'
 import { getCommand } from './commands/get.ts'
 import { idCommand } from './commands/id.ts'
 import { initCommand } from './commands/init.ts'
@@ -24,7 +25,7 @@ import { testnetCommand } from './commands/testnet.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readAll, type CliIo } from './io.ts'
 
-export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, metricsCommand, testnetCommand]
+export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, gatewayCommand, metricsCommand, testnetCommand]
 
 export const EXIT_CODES_HELP = `Exit codes:
   0    success

@@ -20,6 +20,9 @@
  *   DELETE /v1/endpoints/<name>
  *   GET    /v1/oni                  ONI status: { enabled: true, tor, endpoints[routes, bytes], socks, onet }
  *                                    or { enabled: false, message } when the node does not run over tor
+ *   GET    /v1/gateway              gateway status: { enabled: true, state, firewall, tor, dns, blocklist, vms[...] }
+ *                                    or { enabled: false, message } when [gateway] is not enabled
+ *   POST   /v1/gateway/reload       re-read the gateway blocklist → { names, skipped, error? }
  *   GET    /metrics                 Prometheus text
  *
  * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
@@ -55,6 +58,9 @@ export interface ApiBackend {
   addEndpoint(req: EndpointRequest, options: AbortOptions): Promise<unknown>
   removeEndpoint(name: string, options: AbortOptions): Promise<void>
   metrics(): string
+  /** Gateway status, or `{ enabled: false, message }` (optional: backends without a gateway answer 404). */
+  gateway?(options: AbortOptions): Promise<unknown>
+  reloadGateway?(options: AbortOptions): Promise<unknown>
 }
 
 export interface ApiServerInit {
@@ -180,6 +186,8 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     if (path === '/v1/identity' && method === 'GET') return { status: 200, body: backend.identityInfo() }
     if (path === '/v1/peers' && method === 'GET') return { status: 200, body: backend.peers() }
     if (path === '/v1/oni' && method === 'GET') return { status: 200, body: backend.oni() }
+    if (path === '/v1/gateway' && method === 'GET' && backend.gateway !== undefined) return { status: 200, body: await backend.gateway({ signal }) }
+    if (path === '/v1/gateway/reload' && method === 'POST' && backend.reloadGateway !== undefined) return { status: 200, body: await backend.reloadGateway({ signal }) }
     if (path === '/v1/records' && method === 'POST') {
       const b = obj(await readBody(req))
       for (const k of Object.keys(b)) if (!['value', 'mutable', 'salt', 'ttlMs', 'cas'].includes(k)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `unknown field ${k}`)
@@ -217,7 +225,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     const p = (url ?? '/').split('?')[0]
     if (p.startsWith('/v1/records/')) return '/v1/records/:key'
     if (p.startsWith('/v1/endpoints/')) return '/v1/endpoints/:name'
-    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni'].includes(p) ? p : 'other'
+    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni', '/v1/gateway', '/v1/gateway/reload'].includes(p) ? p : 'other'
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -44,6 +44,10 @@
  * enabled = false                  # true: also run ONI's SOCKS5 egress (endpoints are ONI's always)
  * socks_port = 0                   # SOCKS5 egress on 127.0.0.1:<port>; 0 = no SOCKS listener
  * probe_interval_ms = 60000        # how often published ONI endpoints are checked
+ *
+ * [gateway]                        # router-VM gateway mode: torify the VMs behind an interface
+ * enabled = false                  # see gateway-config.ts and docs/daemon.md for every field
+ * # interface = "br-vms"
  * ```
  */
 import { mkdir, open, readFile, stat } from 'node:fs/promises'
@@ -51,6 +55,7 @@ import { dirname, extname, isAbsolute, join } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { jsonLocator, jsonSyntaxError, tomlLocator, type Locator, type SettingPath } from './config-source.ts'
 import { DaemonError } from './errors.ts'
+import { GATEWAY_OWNED_TORRC, parseGatewaySection, type GatewayConfig } from './gateway-config.ts'
 import { defaultSocketPath, defaultTokenPath, identityPath } from './paths.ts'
 
 export type TorMode = 'launch' | 'attach' | 'none'
@@ -128,6 +133,8 @@ export interface DaemonConfig {
     /** Interval of endpoint reachability probes. @default 60_000 */
     probeIntervalMs: number
   }
+  /** Router-VM gateway mode (gateway-config.ts). @default disabled */
+  gateway: GatewayConfig
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -261,7 +268,7 @@ export function parseControlAddress (text: string): ControlAddress | undefined {
 export function validateConfig (raw: unknown, source: string, stateDir: string, locate?: Locator): DaemonConfig {
   if (!isTable(raw)) throw new DaemonError('DAEMON_CONFIG', `${source}: the top level must be a table/object`)
   const top = new Fields(source, '', raw, locate)
-  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log', 'oni']) top.table(name)
+  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log', 'oni', 'gateway']) top.table(name)
   top.finish()
 
   const id = section(source, raw, 'identity', locate)
@@ -331,6 +338,11 @@ export function validateConfig (raw: unknown, source: string, stateDir: string, 
   oni.finish()
   if (oniEnabled && transport !== 'tor') oni.fail('enabled', `needs node.transport = "tor" (got "${transport}"): ONI publishes onion endpoints through tor`)
 
+  const gateway = parseGatewaySection(source, raw.gateway, stateDir)
+  if (gateway.enabled && transport !== 'tor') throw new DaemonError('DAEMON_CONFIG', `${source}: gateway.enabled needs node.transport = "tor" (got "${transport}"): the gateway sends the VMs' traffic through the daemon's tor`)
+  const owned = Object.keys(torrc).find(k => GATEWAY_OWNED_TORRC.includes(k.toLowerCase()))
+  if (gateway.enabled && owned !== undefined) throw new DaemonError('DAEMON_CONFIG', `${source}: tor.torrc.${owned} is set by the gateway when gateway.enabled = true: remove it from [tor.torrc]`)
+
   return {
     identity: {
       keyFile: keyFile !== undefined ? under(stateDir, keyFile) : identityPath(stateDir),
@@ -358,7 +370,8 @@ export function validateConfig (raw: unknown, source: string, stateDir: string, 
     },
     endpoints: { keepOnShutdown },
     log: { level },
-    oni: { enabled: oniEnabled, socksPort: oniSocksPort, probeIntervalMs }
+    oni: { enabled: oniEnabled, socksPort: oniSocksPort, probeIntervalMs },
+    gateway
   }
 }
 

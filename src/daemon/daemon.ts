@@ -20,6 +20,7 @@ import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
 import type { NodeFactory } from './node.ts'
 import { countersOf, peersOf, torAttachOf } from './node-view.ts'
+import { GatewayLink, type GatewayLinkComponents } from './gateway-link.ts'
 import { ensureToken } from './token.ts'
 import type { OhtSdkNode } from '../sdk/index.ts'
 import { describePut } from '../sdk/put-summary.ts'
@@ -51,6 +52,8 @@ export interface DaemonComponents {
   launchTor?: TorLinkComponents['launchTor']
   /** Needed when tor.mode is "attach". */
   attachTor?: TorLinkComponents['attachTor']
+  /** The gateway's system access (nft, interfaces, /proc), for tests. @default the real ones */
+  gateway?: Pick<GatewayLinkComponents, 'nft' | 'networkInterfaces' | 'forwarding'>
 }
 
 export class Daemon implements ApiBackend {
@@ -60,6 +63,7 @@ export class Daemon implements ApiBackend {
   private tor: TorLink | undefined
   private node: OhtSdkNode | undefined
   private oniInstance: Oni | undefined
+  private gatewayLink: GatewayLink | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
   /** The routing table was found empty and no join has refilled it since. */
@@ -101,6 +105,23 @@ export class Daemon implements ApiBackend {
       this.api = await startApiServer({ socketPath: this.config.api.socket, token, clock, log, maxValueBytes: this.config.node.maxValueBytes }, this)
       log.info('api listening', { socket: this.config.api.socket })
 
+      // The gateway's rules go in before tor starts: the VMs are never routed in the clear.
+      let torConfig = this.config
+      if (this.config.gateway.enabled) {
+        this.gatewayLink = new GatewayLink(this.config, {
+          ...this.components.gateway,
+          clock,
+          log,
+          logger: nodeLogger(log).extend('gateway'),
+          lookup: async (key, opts) => {
+            const r = await this.node?.get(key, opts)
+            return r === undefined ? undefined : { kind: r.record.kind, value: r.value, ...(r.record.kind === 'mutable' ? { publicKey: r.record.publicKey } : {}) }
+          }
+        })
+        const torrc = await this.gatewayLink.start(options)
+        if (torrc !== undefined && this.config.tor.mode === 'launch') torConfig = { ...this.config, tor: { ...this.config.tor, torrc: { ...this.config.tor.torrc, ...torrc } } }
+      }
+
       let session
       if (this.config.node.transport === 'tor') {
         this.phase = 'tor'
@@ -109,7 +130,7 @@ export class Daemon implements ApiBackend {
         if ((this.config.tor.mode === 'launch' && launchTor === undefined) || (this.config.tor.mode === 'attach' && attachTor === undefined)) {
           throw new DaemonError('DAEMON_TOR', `tor.mode "${this.config.tor.mode}" is not available in this build`)
         }
-        this.tor = new TorLink(this.config, this.stateDir, {
+        this.tor = new TorLink(torConfig, this.stateDir, {
           clock,
           log,
           launchTor: launchTor ?? (async () => { throw new DaemonError('DAEMON_TOR', 'no launcher') }),
@@ -160,8 +181,15 @@ export class Daemon implements ApiBackend {
         this.scheduleRejoin(REJOIN_FIRST_MS)
       }
 
-      this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
-      this.tor?.onReconnect(async () => { await this.rebuildNode() })
+      if (session !== undefined) await this.gatewayLink?.torSession(session.control, options)
+      this.tor?.onLost(() => {
+        this.gatewayLink?.torLost()
+        if (this.phase === 'running') this.phase = 'recovering'
+      })
+      this.tor?.onReconnect(async (s) => {
+        await this.gatewayLink?.torSession(s.control)
+        await this.rebuildNode()
+      })
       if (this.tor !== undefined) await this.startOni(options)
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
@@ -317,6 +345,8 @@ export class Daemon implements ApiBackend {
     if (this.oniInstance !== undefined && !this.config.endpoints.keepOnShutdown) {
       await this.oniInstance.endpoints.withdrawAll().catch((err: unknown) => { log.error('withdrawing endpoints failed', { err: errorMessage(err) }) })
     }
+    // Before tor: an attached tor gets its options back; the VMs stay cut off (lockdown).
+    await this.gatewayLink?.stop()
     await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
     await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
     await this.tor?.stop().catch(() => {})
@@ -416,6 +446,19 @@ export class Daemon implements ApiBackend {
     return { enabled: true, ...this.oniInstance.status() }
   }
 
+  /** Gateway status: `{ enabled: false, message }` when the config does not enable it. */
+  async gateway (options: AbortOptions): Promise<unknown> {
+    if (!this.config.gateway.enabled) return { enabled: false, message: 'the gateway is not enabled in this daemon: set enabled = true and interface = "<inside interface>" under [gateway] in its config and restart it' }
+    if (this.gatewayLink === undefined) throw new DaemonError('DAEMON_NOT_READY', `the gateway is not set up yet (phase: ${this.phase}): try again shortly`)
+    return await this.gatewayLink.status(options)
+  }
+
+  /** Re-reads the gateway blocklist (SIGHUP, POST /v1/gateway/reload). */
+  async reloadGateway (options: AbortOptions = {}): Promise<unknown> {
+    if (this.gatewayLink === undefined) throw new DaemonError('DAEMON_BAD_REQUEST', 'the gateway is not enabled in this daemon')
+    return await this.gatewayLink.reload(options)
+  }
+
   listEndpoints (): unknown { return { endpoints: this.oniInstance?.endpoints.list() ?? [] } }
 
   private endpointManager (): Oni['endpoints'] {
@@ -487,6 +530,7 @@ export class Daemon implements ApiBackend {
         ])
       )
     }
+    if (this.gatewayLink !== undefined) parts.push(...this.gatewayLink.metrics())
     return parts.join('\n') + '\n'
   }
 }

@@ -14,7 +14,8 @@ export const daemonCommand: Command = {
 identity (run "oht init" first), starts the OHT node, serves the local API on
 <state dir>/run/api.sock (0600) and republishes saved onion endpoints. SIGTERM or SIGINT stop
 it cleanly: endpoints withdrawn (unless endpoints.keep_on_shutdown), store wiped, socket
-removed, a launched tor stopped. Flags override the config file. See docs/daemon.md.
+removed, a launched tor stopped. SIGHUP re-reads the gateway blocklist. Flags override the
+config file. See docs/daemon.md.
 
 No public Tor network on this machine? Run a private one and attach to one of its client tors:
   eval "$(oht testnet up --dir ~/oht-net)"
@@ -91,10 +92,17 @@ No public Tor network on this machine? Run a private one and attach to one of it
       const exit = code === 'DAEMON_TOR' || code.startsWith('TOR_') ? EXIT.TOR : code === 'DAEMON_CONFIG' ? EXIT.CONFIG : EXIT.FAILURE
       throw new CliError('CLI_FAILED', `oht daemon: ${errorMessage(err)}`, { cause: err, exitCode: exit })
     }
+    // SIGHUP re-reads what can be re-read (the gateway blocklist) instead of ending the daemon.
+    const onHangup = (): void => {
+      log.info('SIGHUP: reloading')
+      if (cfg.gateway.enabled) void daemon.reloadGateway().catch((err: unknown) => { log.warn('reload failed', { err: errorMessage(err) }) })
+    }
+    process.on('SIGHUP', onHangup)
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) { resolve(); return }
       io.signal.addEventListener('abort', () => { resolve() }, { once: true })
     })
+    process.off('SIGHUP', onHangup)
     await daemon.stop()
     return EXIT.OK
   }
