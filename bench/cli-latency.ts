@@ -1,5 +1,10 @@
 /**
- * What the daemon and the CLI cost on top of the SDK, measured in one run on the same network:
+ * CLI start-up first: wall time of `oht --help` and of `oht status` against a running daemon,
+ * each as the compiled dist/ and as the sources under tsx, against `node -e 0` measured in the
+ * same run, interleaved round-robin so machine noise hits every variant alike. The goal is
+ * <= 150 ms wall for the compiled `oht --help` and `oht status` (p50).
+ *
+ * Then what the daemon and the CLI cost on top of the SDK, measured in one run on the same network:
  *  - sdk:  put + get called in process on an SDK node (createNode), the baseline;
  *  - api:  the same round trip through the daemon's local API (HTTP on its unix socket);
  *  - cli:  the same round trip as `oht put` + `oht get` child processes (what a shell user pays:
@@ -8,10 +13,12 @@
  * one more peer. Then the daemon's RSS at idle, before and after storing 1,000 records.
  * Over loopback TCP by default; --tor runs the same on a private Tor network (onion services).
  *
- * Usage: node --import tsx bench/cli-latency.ts [--rounds 15] [--records 1000] [--tor]
+ * Usage: node --import tsx bench/cli-latency.ts [--startup-runs 30] [--startup-only] [--rounds 15] [--records 1000] [--tor]
  * Prints p50/p95 per path and the ratios to the SDK; JSON to bench/results/cli-latency.json
- * (cli-latency-tor.json with --tor).
+ * (cli-latency-tor.json with --tor; cli-startup.json with --startup-only). dist/ is built
+ * first when it is older than src/.
  */
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -21,11 +28,14 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createNode, type OhtSdkNode } from '../src/sdk/index.ts'
 import { startTestnet, type Testnet } from '../src/tor/testnet/index.ts'
-import { oht, ohtEnv, startDaemon, type DaemonHandle } from '../examples/lib/daemons.ts'
+import { BIN, oht, ohtEnv, ROOT, startDaemon, type DaemonHandle } from '../examples/lib/daemons.ts'
+import { chooseEntry } from '../bin/entry.js'
 
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '15' },
+    'startup-runs': { type: 'string', default: '30' },
+    'startup-only': { type: 'boolean', default: false },
     records: { type: 'string', default: '1000' },
     tor: { type: 'boolean', default: false }
   }
@@ -33,6 +43,9 @@ const { values: args } = parseArgs({
 const ROUNDS = Number(args.rounds)
 const RECORDS = Number(args.records)
 const TOR = args.tor === true
+const STARTUP_RUNS = Number(args['startup-runs'])
+const STARTUP_ONLY = args['startup-only'] === true
+const STARTUP_GOAL_MS = 150
 
 function pct (xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -58,7 +71,86 @@ function rssMiB (pid: number): number {
   return m === null ? NaN : Number(m[1]) / 1024
 }
 
+type Summary = { p50: number, p95: number, n: number }
+const summarize = (xs: number[]): Summary => ({ p50: r1(pct(xs, 50)), p95: r1(pct(xs, 95)), n: xs.length })
+
+/**
+ * Wall ms of each command line, run round-robin `runs` times (spawnSync: nothing else runs
+ * in this process meanwhile).
+ */
+/** CPU ms (user + system) of this process's waited-for children so far, from /proc (10 ms ticks). */
+function childrenCpuMs (): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /, '').split(' ')
+  // After "(comm) ": field 3 is state, so cutime (16) and cstime (17) are at 13 and 14 here.
+  return (Number(fields[13]) + Number(fields[14])) * 10
+}
+
+function startupTimes (variants: Record<string, { args: string[], env: Record<string, string> }>, runs: number): { wall: Record<string, number[]>, cpuMeanMs: Record<string, number> } {
+  const out: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map(k => [k, []]))
+  const cpu: Record<string, number> = Object.fromEntries(Object.keys(variants).map(k => [k, 0]))
+  for (let i = -2; i < runs; i++) {
+    for (const [name, v] of Object.entries(variants)) {
+      const c0 = childrenCpuMs()
+      const t = performance.now()
+      const r = spawnSync(process.execPath, v.args, { env: v.env, stdio: ['ignore', 'ignore', 'pipe'] })
+      const ms = performance.now() - t
+      if (r.status !== 0) throw new Error(`${name} exited ${String(r.status)}: ${r.stderr.toString()}`)
+      if (i >= 0) { out[name].push(ms); cpu[name] += childrenCpuMs() - c0 }
+    }
+    process.stderr.write(`\rstart-up run ${i + 1}/${runs}`)
+  }
+  process.stderr.write('\n')
+  return { wall: out, cpuMeanMs: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, r1(v / runs)])) }
+}
+
+async function measureStartup (base: string): Promise<Record<string, unknown>> {
+  if (chooseEntry({ root: ROOT, env: {}, tsxAvailable: () => true }).mode !== 'dist') {
+    process.stderr.write('dist/ is older than src/: building it first\n')
+    const b = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'build.ts')], { cwd: ROOT, stdio: ['ignore', 2, 2] })
+    if (b.status !== 0) throw new Error('build failed')
+    if (chooseEntry({ root: ROOT, env: {}, tsxAvailable: () => true }).mode !== 'dist') throw new Error('dist/ is still not fresh after a build')
+  }
+  const env = ohtEnv(base, join(base, 'startup-daemon'))
+  if ((await oht(['init'], env)).code !== 0) throw new Error('oht init failed')
+  const d = await startDaemon('startup', env, ['--transport', 'local'])
+  try {
+    // The compiled CLI as a checkout runs it by default: bin/oht.js checks dist/ against src/.
+    const dist = env
+    const src = { ...env, OHT_ENTRY: 'src' }
+    const { wall: times, cpuMeanMs } = startupTimes({
+      'node -e 0': { args: ['-e', '0'], env },
+      'oht --help (dist)': { args: [BIN, '--help'], env: dist },
+      'oht status (dist)': { args: [BIN, 'status'], env: dist },
+      'oht --help (src, tsx)': { args: [BIN, '--help'], env: src },
+      'oht status (src, tsx)': { args: [BIN, 'status'], env: src }
+    }, STARTUP_RUNS)
+    const base0 = pct(times['node -e 0'], 50)
+    const rows = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, { ...summarize(xs), overP50Ms: r1(pct(xs, 50) - base0), ratioP50: r1(pct(xs, 50) / base0), cpuMeanMs: cpuMeanMs[k] }]))
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+    console.log(`CLI start-up, ${STARTUP_RUNS} runs each, round-robin, load average ${load} (goal: compiled --help and status <= ${STARTUP_GOAL_MS} ms wall p50)`)
+    for (const [k, v] of Object.entries(rows)) {
+      const goal = k.includes('(dist)') ? (v.p50 <= STARTUP_GOAL_MS ? '  goal met' : '  goal NOT met') : ''
+      console.log(`  ${k.padEnd(24)} wall p50 ${String(v.p50).padStart(6)} ms  p95 ${String(v.p95).padStart(6)} ms  +${v.overP50Ms} ms over node -e 0 (×${v.ratioP50})  cpu ${v.cpuMeanMs} ms${goal}`)
+    }
+    return { goalMs: STARTUP_GOAL_MS, runs: STARTUP_RUNS, loadAverage: load, node: process.version, commands: rows }
+  } finally {
+    await d.stop()
+  }
+}
+
 const base = await mkdtemp(join(tmpdir(), 'oht-bench-cli-'))
+if (STARTUP_ONLY) {
+  try {
+    const startup = await measureStartup(base)
+    mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
+    writeFileSync(new URL('./results/cli-startup.json', import.meta.url), JSON.stringify({ bench: 'cli-startup', startup, node: process.version, when: new Date().toISOString() }, null, 2) + '\n')
+    console.log('wrote bench/results/cli-startup.json')
+  } finally {
+    await rm(base, { recursive: true, force: true })
+  }
+  process.exit(0)
+}
+const startup = await measureStartup(base)
 let net: Testnet | undefined
 const sdkNodes: OhtSdkNode[] = []
 let daemon: DaemonHandle | undefined
@@ -139,13 +231,14 @@ try {
   const rssAfter = rssMiB(pid)
   const storedAfter = (await api(sock, token, 'GET', '/v1/status')).json.node.recordsStored as number
 
-  const summary = (xs: number[]): { p50: number, p95: number, n: number } => ({ p50: r1(pct(xs, 50)), p95: r1(pct(xs, 95)), n: xs.length })
+  const summary = summarize
   const result = {
     bench: 'cli-latency',
     transport: TOR ? 'tor (private testnet, onion services)' : 'tcp (loopback)',
     rounds: ROUNDS,
     roundTripMs: { sdk: summary(times.sdk), api: summary(times.api), cli: summary(times.cli), cliPut: summary(times.cliPut), cliGet: summary(times.cliGet) },
     ratioP50: { apiVsSdk: r1(pct(times.api, 50) / pct(times.sdk, 50)), cliVsSdk: r1(pct(times.cli, 50) / pct(times.sdk, 50)) },
+    startup,
     daemonIdleRssMiB: { before: r1(rssBefore), after: r1(rssAfter), records: RECORDS, storedBefore, storedAfter, fillMs: Math.round(fillMs), fillPerSec: Math.round(RECORDS / (fillMs / 1000)) },
     node: process.version,
     when: new Date().toISOString()

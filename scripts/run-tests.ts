@@ -1,5 +1,5 @@
 /**
- * Runs the test tiers in order (unit, netsim, integration) with node's test runner and prints
+ * Runs the test tiers in order (unit, fuzz, netsim, integration) with node's test runner and prints
  * a plain closing line `N passed, N failed`. Files are found here, not by shell globs (Node 20
  * does not expand quoted globs), and the count of files run is printed so nothing runs silently
  * short.
@@ -7,14 +7,14 @@
  * Integration tests need the `tor` binary. Without it they are not run and a loud message says
  * so, except under CI=true where a missing tor fails the run.
  *
- * Usage: node --import tsx scripts/run-tests.ts [unit|netsim|integration ...]
+ * Usage: node --import tsx scripts/run-tests.ts [unit|fuzz|netsim|integration ...]
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
-const tiers = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['unit', 'netsim', 'integration']
+const tiers = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['unit', 'fuzz', 'netsim', 'integration']
 
 function find (dir: string, out: string[] = []): string[] {
   let entries: string[]

@@ -52,8 +52,10 @@ export interface DaemonHandle {
  * Starts `oht daemon <args>` and resolves once it logs "ready" (rejects with its log if it
  * exits first or takes longer than `timeoutMs`). `onLog` sees each JSON log line.
  */
-export async function startDaemon (name: string, env: Record<string, string>, args: string[], options: { timeoutMs?: number, onLog?: (entry: Record<string, unknown>) => void } = {}): Promise<DaemonHandle> {
-  const child = spawn(process.execPath, [BIN, 'daemon', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false })
+export async function startDaemon (name: string, env: Record<string, string>, args: string[], options: { timeoutMs?: number, onLog?: (entry: Record<string, unknown>) => void, prefix?: string[] } = {}): Promise<DaemonHandle> {
+  // `prefix` runs the daemon under a command that execs it (e.g. setpriv dropping a capability).
+  const argv = [...(options.prefix ?? []), process.execPath, BIN, 'daemon', ...args]
+  const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], detached: false })
   const logs: string[] = []
   const exited = new Promise<number | null>((resolve) => { child.on('exit', (code) => { resolve(code) }) })
   let buf = ''

@@ -42,6 +42,12 @@ export async function connectApi (init: ApiClientInit): Promise<ApiClient> {
   } catch (err) {
     throw new CliError('CLI_PERMISSION', errorMessage(err), { cause: err })
   }
+  // The token goes only to a socket of the daemon's user (who owns the token file) or root:
+  // a socket someone else put at that path would otherwise collect it.
+  const [sockOwner, tokenOwner] = await Promise.all([stat(init.socketPath).then(s => s.uid, () => -1), stat(init.tokenPath).then(s => s.uid, () => -1)])
+  if (sockOwner !== tokenOwner && sockOwner !== 0) {
+    throw new CliError('CLI_PERMISSION', `${init.socketPath} belongs to uid ${sockOwner}, but the API token to uid ${tokenOwner}: not sending the token to a socket of another user`)
+  }
   const raw = async (method: string, path: string, body: unknown, options: AbortOptions): Promise<{ status: number, text: string }> => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
     return await new Promise((resolve, reject) => {

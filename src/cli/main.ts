@@ -12,6 +12,7 @@ import { formatFlags, GLOBAL_FLAGS, parseArgs } from './args.ts'
 import { CommandContext, type Command } from './command.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { endpointsCommand } from './commands/endpoints.ts'
+import { gatewayCommand } from './commands/gateway.ts'
 import { getCommand } from './commands/get.ts'
 import { idCommand } from './commands/id.ts'
 import { initCommand } from './commands/init.ts'
@@ -24,7 +25,7 @@ import { testnetCommand } from './commands/testnet.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readAll, type CliIo } from './io.ts'
 
-export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, metricsCommand, testnetCommand]
+export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, gatewayCommand, metricsCommand, testnetCommand]
 
 export const EXIT_CODES_HELP = `Exit codes:
   0    success
@@ -42,13 +43,13 @@ function topHelp (): string {
   const width = Math.max(...COMMANDS.map(c => c.name.length))
   return `oht: the onion hash table of Multiverse OS
 
-Usage: oht <command> [flags]
+Usage: oht [global flags] <command> [flags]
 
 Commands:
 ${COMMANDS.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Flags every command takes:
-${formatFlags(GLOBAL_FLAGS)}
+Flags every command takes (before or after the command):
+${formatFlags([...GLOBAL_FLAGS, { name: 'version', short: 'V', type: 'boolean', description: 'print the version of oht and node (first, on its own)' }])}
 
 Environment: OHT_CONFIG, OHT_STATE_DIR, OHT_SOCKET, OHT_TOKEN_FILE, XDG_CONFIG_HOME, XDG_DATA_HOME.
 Run "oht <command> --help" for a command's own flags.
@@ -69,25 +70,68 @@ function commandHelp (path: string, cmd: Command): string {
   return parts.join('\n')
 }
 
+/**
+ * Takes the global flags (GLOBAL_FLAGS) that stand before the command word, or between a
+ * command and its subcommand, so `oht --state-dir X put v` means `oht put v --state-dir X`.
+ * Returns the flag tokens as given and the index of the first word that is not one of them.
+ */
+export function takeGlobalFlags (argv: readonly string[], from: number): { tokens: string[], next: number } {
+  const tokens: string[] = []
+  let i = from
+  while (i < argv.length) {
+    const arg = argv[i]
+    if (arg === '-' || arg === '--' || !arg.startsWith('-')) break
+    const eq = arg.indexOf('=')
+    const name = arg.startsWith('--') ? arg.slice(2, eq === -1 ? undefined : eq) : undefined
+    const spec = GLOBAL_FLAGS.find(f => name !== undefined ? f.name === name : arg.length === 2 && f.short === arg.slice(1))
+    if (spec === undefined) {
+      const shown = name !== undefined ? `--${name}` : arg
+      throw new CliError('CLI_UNKNOWN_FLAG', `oht: ${shown} is not a flag every command takes; a command's own flags go after it (see oht --help)`)
+    }
+    tokens.push(arg)
+    i++
+    if (spec.type !== 'boolean' && eq === -1) {
+      if (i >= argv.length) throw new CliError('CLI_BAD_ARGUMENT', `oht: --${spec.name} needs a value ${spec.valueName ?? ''}`.trimEnd())
+      tokens.push(argv[i++])
+    }
+  }
+  return { tokens, next: i }
+}
+
 /** Runs one `oht` invocation; returns its exit code. Never throws. */
 export async function main (argv: readonly string[], io: CliIo): Promise<number> {
   let label = 'oht'
   try {
-    const first = argv[0]
-    if (first === undefined) { io.stderr.write(topHelp()); return EXIT.USAGE }
-    if (first === '--help' || first === '-h' || first === 'help') { io.stdout.write(topHelp()); return EXIT.OK }
-    if (first.startsWith('-')) throw new CliError('CLI_USAGE', `oht: a command comes first, got ${JSON.stringify(first)} (see oht --help)`)
+    if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+      const { packageVersion } = await import('./version.ts')
+      io.stdout.write(`oht ${packageVersion()} (node ${process.version})\n`)
+      return EXIT.OK
+    }
+    if (argv[0] === 'help') { io.stdout.write(topHelp()); return EXIT.OK }
+    const lead = takeGlobalFlags(argv, 0)
+    const first = argv[lead.next]
+    const wantsHelp = lead.tokens.includes('--help') || lead.tokens.includes('-h')
+    if (first === undefined) {
+      if (wantsHelp) { io.stdout.write(topHelp()); return EXIT.OK }
+      io.stderr.write(topHelp())
+      return EXIT.USAGE
+    }
+    if (first.startsWith('-')) throw new CliError('CLI_USAGE', `oht: a command comes before ${JSON.stringify(first)} (see oht --help)`)
     let cmd = COMMANDS.find(c => c.name === first)
     if (cmd === undefined) throw new CliError('CLI_UNKNOWN_COMMAND', `oht: unknown command ${JSON.stringify(first)} (see oht --help)`)
-    let rest = argv.slice(1)
+    const globals = [...lead.tokens]
+    let rest = argv.slice(lead.next + 1)
     let path = `oht ${cmd.name}`
     label = path
     if (cmd.subcommands !== undefined) {
+      const between = takeGlobalFlags(rest, 0)
+      globals.push(...between.tokens)
+      rest = rest.slice(between.next)
       const sub = rest[0]
-      if (sub === undefined || sub === '--help' || sub === '-h') {
-        if (sub === undefined) { io.stderr.write(commandHelp(path, cmd)); return EXIT.USAGE }
-        io.stdout.write(commandHelp(path, cmd))
-        return EXIT.OK
+      const help = globals.includes('--help') || globals.includes('-h')
+      if (sub === undefined || help) {
+        if (sub === undefined && !help) { io.stderr.write(commandHelp(path, cmd)); return EXIT.USAGE }
+        if (sub === undefined) { io.stdout.write(commandHelp(path, cmd)); return EXIT.OK }
       }
       const found = cmd.subcommands.find(c => c.name === sub)
       if (found === undefined) throw new CliError('CLI_UNKNOWN_COMMAND', `${path}: unknown subcommand ${JSON.stringify(sub)} (see ${path} --help)`)
@@ -96,7 +140,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
       path = `${path} ${cmd.name}`
       label = path
     }
-    const args = parseArgs(path.slice(4), rest, cmd.flags, cmd.positionals, { variadic: cmd.variadic === true })
+    const args = parseArgs(path.slice(4), [...globals, ...rest], cmd.flags, cmd.positionals, { variadic: cmd.variadic === true })
     if (args.flags.help === true) { io.stdout.write(commandHelp(path, cmd)); return EXIT.OK }
     if (cmd.run === undefined) throw new CliError('CLI_USAGE', `${path}: needs a subcommand (see ${path} --help)`)
     return await cmd.run(new CommandContext(io, args, path))

@@ -14,10 +14,9 @@
  * await writeKeyFile('/var/lib/oht/identity.key', identity, { passphrase })
  * const same = await readKeyFile('/var/lib/oht/identity.key', { passphrase })
  */
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, open, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { toHex } from '../core/bytes.ts'
-import { cryptoRng } from '../core/rng.ts'
+import { writeFileAtomic } from '../core/index.ts'
 import { CryptoError } from './errors.ts'
 import { identityFromSeed, type Identity } from './identity.ts'
 import { DEFAULT_SCRYPT, openWithPassphrase, sealWithPassphrase, type ScryptParams, type SealedBox } from './seal.ts'
@@ -45,7 +44,7 @@ function aadFor (onion: string): Uint8Array {
   return new TextEncoder().encode(`${FORMAT}|${VERSION}|${onion}`)
 }
 
-/** Writes `identity`'s seed to `path` (0600, atomic rename). Overwrites an existing file. */
+/** Writes `identity`'s seed to `path` (0600, atomic rename, directory fsynced). Overwrites an existing file. */
 export async function writeKeyFile (path: string, identity: Identity, options: KeyFileOptions = {}): Promise<void> {
   const json: KeyFileJson = { format: FORMAT, version: VERSION, onion: identity.onion }
   if (options.passphrase !== undefined) {
@@ -54,20 +53,7 @@ export async function writeKeyFile (path: string, identity: Identity, options: K
     json.seed = Buffer.from(identity.seed).toString('base64')
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-  const tmp = `${path}.tmp-${toHex(cryptoRng.bytes(6))}`
-  const fh = await open(tmp, 'wx', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify(json, null, 2) + '\n')
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  try {
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
-  }
+  await writeFileAtomic(path, JSON.stringify(json, null, 2) + '\n', { mode: 0o600 })
 }
 
 /** Reads an identity key file; see the module doc for the checks made. */

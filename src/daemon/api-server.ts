@@ -1,8 +1,11 @@
 /**
  * The local control API: HTTP/1.1 + JSON on a unix socket, never on a network address.
- * The socket is created 0600 inside a 0700 directory, and every request must carry
- * `Authorization: Bearer <token>` from the 0600 token file (401 otherwise), so only the
- * daemon's user (and root) can drive it.
+ * The socket is 0600 from the moment it appears (bound inside a private directory of our own,
+ * then renamed into place), its parent is created 0700 when missing and never chmodded when
+ * it exists (a /tmp or /run parent belongs to others), and a parent that someone else could
+ * swap the socket in (another user's, or group/world-writable without the sticky bit) is
+ * refused. Every request must carry `Authorization: Bearer <token>` from the 0600 token file
+ * (401 otherwise), so only the daemon's user (and root) can drive it.
  *
  *   GET    /v1/status               daemon, tor and node state
  *   GET    /v1/identity             { onion, publicKey, nodeId }
@@ -17,14 +20,17 @@
  *   DELETE /v1/endpoints/<name>
  *   GET    /v1/oni                  ONI status: { enabled: true, tor, endpoints[routes, bytes], socks, onet }
  *                                    or { enabled: false, message } when the node does not run over tor
+ *   GET    /v1/gateway              gateway status: { enabled: true, state, firewall, tor, dns, blocklist, vms[...] }
+ *                                    or { enabled: false, message } when [gateway] is not enabled
+ *   POST   /v1/gateway/reload       re-read the gateway blocklist → { names, skipped, error? }
  *   GET    /metrics                 Prometheus text
  *
  * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
  */
 import { createConnection } from 'node:net'
-import { chmod, lstat, mkdir, rm, stat } from 'node:fs/promises'
+import { chmod, lstat, mkdir, mkdtemp, rename, rm, rmdir, stat } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { AbortOptions, Clock } from '../core/index.ts'
 import { isCodedError, scopedSignal } from '../core/index.ts'
 import { parseEndpointRequest, type EndpointRequest } from './endpoint-request.ts'
@@ -52,6 +58,9 @@ export interface ApiBackend {
   addEndpoint(req: EndpointRequest, options: AbortOptions): Promise<unknown>
   removeEndpoint(name: string, options: AbortOptions): Promise<void>
   metrics(): string
+  /** Gateway status, or `{ enabled: false, message }` (optional: backends without a gateway answer 404). */
+  gateway?(options: AbortOptions): Promise<unknown>
+  reloadGateway?(options: AbortOptions): Promise<unknown>
 }
 
 export interface ApiServerInit {
@@ -114,12 +123,38 @@ function obj (v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>
 }
 
-/** Makes the socket's directory 0700 (creating it) and clears a stale socket; refuses a live one. */
+function decodeSegment (segment: string, what: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new HttpError(400, 'DAEMON_BAD_REQUEST', `${what} has bad percent-encoding: ${JSON.stringify(segment.slice(0, 80))}`)
+  }
+}
+
+/** Longest unix socket path Linux takes (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107
+
+/**
+ * Why `dir` is no place for our socket, or undefined when it is fine. Whoever may write to
+ * the directory can replace the socket with one of their own and collect the API token from
+ * the next CLI call: so it must be ours or root's, and not group- or world-writable without
+ * the sticky bit (a group we do not own could hold anyone).
+ */
+export function socketParentProblem (st: { uid: number, mode: number, isDirectory: () => boolean }, uid: number): string | undefined {
+  if (!st.isDirectory()) return 'is not a directory'
+  if (st.uid !== uid && st.uid !== 0) return `is owned by uid ${st.uid}, not by this user (${uid}) or root: its owner could replace the socket`
+  if ((st.mode & 0o1000) !== 0) return undefined
+  if ((st.mode & 0o002) !== 0) return 'is world-writable without the sticky bit: anyone could replace the socket'
+  if ((st.mode & 0o020) !== 0 && st.uid !== uid) return 'is group-writable without the sticky bit: any member of its group could replace the socket'
+  return undefined
+}
+
+/** Checks (or creates, 0700) the socket's directory and clears a stale socket; refuses a live one. */
 async function prepareSocket (path: string): Promise<void> {
   const dir = dirname(path)
   await mkdir(dir, { recursive: true, mode: 0o700 })
-  const st = await stat(dir)
-  if ((st.mode & 0o077) !== 0) await chmod(dir, 0o700)
+  const problem = socketParentProblem(await stat(dir), process.getuid?.() ?? -1)
+  if (problem !== undefined) throw new DaemonError('DAEMON_STATE', `cannot put the API socket in ${dir}: it ${problem}; set api.socket to a path in a directory of your own`)
   let existing
   try { existing = await lstat(path) } catch { return }
   if (!existing.isSocket()) throw new DaemonError('DAEMON_STATE', `${path} exists and is not a socket: move it away or set api.socket`)
@@ -138,7 +173,12 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
   await prepareSocket(init.socketPath)
 
   const route = async (req: IncomingMessage, signal: AbortSignal): Promise<{ status: number, body: unknown, text?: string }> => {
-    const url = new URL(req.url ?? '/', 'http://oht.local')
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://oht.local')
+    } catch {
+      throw new HttpError(400, 'DAEMON_BAD_REQUEST', `the request target ${JSON.stringify((req.url ?? '').slice(0, 80))} is not a URL path`)
+    }
     const path = url.pathname
     const method = req.method ?? 'GET'
     if (path === '/metrics' && method === 'GET') return { status: 200, body: undefined, text: backend.metrics() }
@@ -146,6 +186,8 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     if (path === '/v1/identity' && method === 'GET') return { status: 200, body: backend.identityInfo() }
     if (path === '/v1/peers' && method === 'GET') return { status: 200, body: backend.peers() }
     if (path === '/v1/oni' && method === 'GET') return { status: 200, body: backend.oni() }
+    if (path === '/v1/gateway' && method === 'GET' && backend.gateway !== undefined) return { status: 200, body: await backend.gateway({ signal }) }
+    if (path === '/v1/gateway/reload' && method === 'POST' && backend.reloadGateway !== undefined) return { status: 200, body: await backend.reloadGateway({ signal }) }
     if (path === '/v1/records' && method === 'POST') {
       const b = obj(await readBody(req))
       for (const k of Object.keys(b)) if (!['value', 'mutable', 'salt', 'ttlMs', 'cas'].includes(k)) throw new HttpError(400, 'DAEMON_BAD_REQUEST', `unknown field ${k}`)
@@ -172,8 +214,9 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     }
     const ep = /^\/v1\/endpoints\/([^/]+)$/.exec(path)
     if (ep !== null && method === 'DELETE') {
-      await backend.removeEndpoint(decodeURIComponent(ep[1]), { signal })
-      return { status: 200, body: { removed: decodeURIComponent(ep[1]) } }
+      const name = decodeSegment(ep[1], 'the endpoint name')
+      await backend.removeEndpoint(name, { signal })
+      return { status: 200, body: { removed: name } }
     }
     throw new HttpError(404, 'DAEMON_NOT_FOUND', `no API route ${method} ${path}`)
   }
@@ -182,7 +225,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     const p = (url ?? '/').split('?')[0]
     if (p.startsWith('/v1/records/')) return '/v1/records/:key'
     if (p.startsWith('/v1/endpoints/')) return '/v1/endpoints/:name'
-    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni'].includes(p) ? p : 'other'
+    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni', '/v1/gateway', '/v1/gateway/reload'].includes(p) ? p : 'other'
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -222,11 +265,25 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
 
   const server: Server = createServer((req, res) => { void handle(req, res) })
   server.keepAliveTimeout = 5_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(init.socketPath, () => { server.off('error', reject); resolve() })
-  })
-  await chmod(init.socketPath, 0o600)
+  // Bound where only we can reach it, made 0600, then moved into place: the socket is never
+  // reachable at its real path with the umask's looser mode.
+  const setup = await mkdtemp(join(dirname(init.socketPath), '.s'))
+  const bound = join(setup, 's')
+  try {
+    if (Buffer.byteLength(bound) > MAX_SOCKET_PATH_BYTES) throw new DaemonError('DAEMON_STATE', `the API socket path ${init.socketPath} is too long for a unix socket: choose a shorter api.socket`)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(bound, () => { server.off('error', reject); resolve() })
+    })
+    await chmod(bound, 0o600)
+    await rename(bound, init.socketPath)
+  } catch (err) {
+    if (server.listening) await new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+    await rm(bound, { force: true })
+    throw err
+  } finally {
+    await rmdir(setup).catch(() => {})
+  }
   let closed = false
   return {
     socketPath: init.socketPath,

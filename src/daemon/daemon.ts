@@ -20,10 +20,11 @@ import type { JsonLog } from './json-log.ts'
 import { family, Histogram } from './metrics.ts'
 import type { NodeFactory } from './node.ts'
 import { countersOf, peersOf, torAttachOf } from './node-view.ts'
+import { GatewayLink, type GatewayLinkComponents } from './gateway-link.ts'
 import { ensureToken } from './token.ts'
 import type { OhtSdkNode } from '../sdk/index.ts'
 import { describePut } from '../sdk/put-summary.ts'
-import { TorLink, type TorLinkComponents } from './tor-link.ts'
+import { attachAuthOptions, TorLink, type TorLinkComponents } from './tor-link.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
 /** First retry of a failed bootstrap, the cap of its back-off, and how often an empty table is checked. */
@@ -51,6 +52,8 @@ export interface DaemonComponents {
   launchTor?: TorLinkComponents['launchTor']
   /** Needed when tor.mode is "attach". */
   attachTor?: TorLinkComponents['attachTor']
+  /** The gateway's system access (nft, interfaces, /proc), for tests. @default the real ones */
+  gateway?: Pick<GatewayLinkComponents, 'nft' | 'networkInterfaces' | 'forwarding'>
 }
 
 export class Daemon implements ApiBackend {
@@ -60,6 +63,7 @@ export class Daemon implements ApiBackend {
   private tor: TorLink | undefined
   private node: OhtSdkNode | undefined
   private oniInstance: Oni | undefined
+  private gatewayLink: GatewayLink | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
   /** The routing table was found empty and no join has refilled it since. */
@@ -71,6 +75,9 @@ export class Daemon implements ApiBackend {
   private joinBackoffMs = REJOIN_FIRST_MS
   private readonly putLatency = new Histogram()
   private readonly getLatency = new Histogram()
+  /** Failed joins through node.bootstrap in a row (0 once one succeeds), and the last error. */
+  private joinFailures = 0
+  private joinError: string | undefined
   private puts = 0
   private gets = 0
   private getMisses = 0
@@ -98,6 +105,23 @@ export class Daemon implements ApiBackend {
       this.api = await startApiServer({ socketPath: this.config.api.socket, token, clock, log, maxValueBytes: this.config.node.maxValueBytes }, this)
       log.info('api listening', { socket: this.config.api.socket })
 
+      // The gateway's rules go in before tor starts: the VMs are never routed in the clear.
+      let torConfig = this.config
+      if (this.config.gateway.enabled) {
+        this.gatewayLink = new GatewayLink(this.config, {
+          ...this.components.gateway,
+          clock,
+          log,
+          logger: nodeLogger(log).extend('gateway'),
+          lookup: async (key, opts) => {
+            const r = await this.node?.get(key, opts)
+            return r === undefined ? undefined : { kind: r.record.kind, value: r.value, ...(r.record.kind === 'mutable' ? { publicKey: r.record.publicKey } : {}) }
+          }
+        })
+        const torrc = await this.gatewayLink.start(options)
+        if (torrc !== undefined && this.config.tor.mode === 'launch') torConfig = { ...this.config, tor: { ...this.config.tor, torrc: { ...this.config.tor.torrc, ...torrc } } }
+      }
+
       let session
       if (this.config.node.transport === 'tor') {
         this.phase = 'tor'
@@ -106,7 +130,7 @@ export class Daemon implements ApiBackend {
         if ((this.config.tor.mode === 'launch' && launchTor === undefined) || (this.config.tor.mode === 'attach' && attachTor === undefined)) {
           throw new DaemonError('DAEMON_TOR', `tor.mode "${this.config.tor.mode}" is not available in this build`)
         }
-        this.tor = new TorLink(this.config, this.stateDir, {
+        this.tor = new TorLink(torConfig, this.stateDir, {
           clock,
           log,
           launchTor: launchTor ?? (async () => { throw new DaemonError('DAEMON_TOR', 'no launcher') }),
@@ -115,7 +139,7 @@ export class Daemon implements ApiBackend {
         try {
           session = await this.tor.start(options)
         } catch (err) {
-          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}`, { cause: err })
+          throw new DaemonError('DAEMON_TOR', `tor is not usable: ${errorMessage(err)}${stallHint(err, this.config)}`, { cause: err })
         }
       }
 
@@ -147,6 +171,7 @@ export class Daemon implements ApiBackend {
           const r = await this.node.join(this.config.node.bootstrap, options)
           log.info('bootstrapped', { peers: r.peers })
         } catch (err) {
+          this.joinFailed(err)
           log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err) })
         }
       }
@@ -156,13 +181,22 @@ export class Daemon implements ApiBackend {
         this.scheduleRejoin(REJOIN_FIRST_MS)
       }
 
-      this.tor?.onLost(() => { if (this.phase === 'running') this.phase = 'recovering' })
-      this.tor?.onReconnect(async () => { await this.rebuildNode() })
+      if (session !== undefined) await this.gatewayLink?.torSession(session.control, options)
+      this.tor?.onLost(() => {
+        this.gatewayLink?.torLost()
+        if (this.phase === 'running') this.phase = 'recovering'
+      })
+      this.tor?.onReconnect(async (s) => {
+        await this.gatewayLink?.torSession(s.control)
+        await this.rebuildNode()
+      })
       if (this.tor !== undefined) await this.startOni(options)
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
     } catch (err) {
-      log.error('start failed', { err: errorMessage(err) })
+      // Ctrl-C while starting is a stop the user asked for, not a failure.
+      if (options.signal?.aborted === true) log.info('start interrupted', { phase: this.phase })
+      else log.error('start failed', { err: errorMessage(err) })
       await this.stop()
       throw err
     }
@@ -187,7 +221,7 @@ export class Daemon implements ApiBackend {
       const target = cfg.tor.control ?? (current.controlPort !== undefined ? { host: current.controlHost ?? '127.0.0.1', port: current.controlPort } : undefined)
       if (target === undefined) throw new DaemonError('DAEMON_TOR', 'tor has no control port ONI can attach to')
       const password = cfg.tor.controlPasswordFile !== undefined ? (await readFile(cfg.tor.controlPasswordFile, 'utf8')).trim() : undefined
-      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...opts })
+      return await attachTor(target, { clock: this.components.clock, ...(password !== undefined ? { password } : {}), ...attachAuthOptions(cfg.tor), ...(current.cookiePath !== undefined ? { cookiePath: current.cookiePath } : {}), ...opts })
     }
     const oniDir = join(this.stateDir, 'oni')
     await migrateDaemonEndpoints(this.stateDir, oniDir, identity, this.components.log)
@@ -243,9 +277,12 @@ export class Daemon implements ApiBackend {
               } else {
                 this.cutOff = false
                 this.joinBackoffMs = REJOIN_FIRST_MS
+                this.joinFailures = 0
+                this.joinError = undefined
                 log.info('bootstrapped', { peers: r.peers, retry: true })
               }
             } catch (err) {
+              this.joinFailed(err)
               log.warn('bootstrap failed; retrying in the background', { err: errorMessage(err), inMs: this.joinBackoffMs })
             }
             if (this.cutOff) {
@@ -292,6 +329,11 @@ export class Daemon implements ApiBackend {
     }
   }
 
+  private joinFailed (err: unknown): void {
+    this.joinFailures++
+    this.joinError = errorMessage(err).split('\n')[0]
+  }
+
   /** Withdraws endpoints (unless kept), stops the node (wiping its store), tor, the API socket. */
   async stop (): Promise<void> {
     if (this.phase === 'stopped' || this.phase === 'stopping') return
@@ -303,6 +345,8 @@ export class Daemon implements ApiBackend {
     if (this.oniInstance !== undefined && !this.config.endpoints.keepOnShutdown) {
       await this.oniInstance.endpoints.withdrawAll().catch((err: unknown) => { log.error('withdrawing endpoints failed', { err: errorMessage(err) }) })
     }
+    // Before tor: an attached tor gets its options back; the VMs stay cut off (lockdown).
+    await this.gatewayLink?.stop()
     await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
     await this.node?.stop().catch((err: unknown) => { log.error('node stop failed', { err: errorMessage(err) }) })
     await this.tor?.stop().catch(() => {})
@@ -337,6 +381,7 @@ export class Daemon implements ApiBackend {
       addrs: this.node?.multiaddrs ?? [],
       tor: this.tor?.state ?? null,
       node: this.node !== undefined ? countersOf(this.node) : null,
+      join: { bootstrap: this.config.node.bootstrap.length, failures: this.joinFailures, ...(this.joinError !== undefined ? { lastError: this.joinError } : {}) },
       endpoints: this.oniInstance?.endpoints.list() ?? []
     }
   }
@@ -399,6 +444,19 @@ export class Daemon implements ApiBackend {
     if (this.config.node.transport !== 'tor') return { enabled: false, message: `ONI needs node.transport = "tor" (this daemon's is "${this.config.node.transport}"): onion endpoints are published through tor` }
     if (this.oniInstance === undefined) throw new DaemonError('DAEMON_NOT_READY', `ONI is not running yet (phase: ${this.phase}): try again shortly`)
     return { enabled: true, ...this.oniInstance.status() }
+  }
+
+  /** Gateway status: `{ enabled: false, message }` when the config does not enable it. */
+  async gateway (options: AbortOptions): Promise<unknown> {
+    if (!this.config.gateway.enabled) return { enabled: false, message: 'the gateway is not enabled in this daemon: set enabled = true and interface = "<inside interface>" under [gateway] in its config and restart it' }
+    if (this.gatewayLink === undefined) throw new DaemonError('DAEMON_NOT_READY', `the gateway is not set up yet (phase: ${this.phase}): try again shortly`)
+    return await this.gatewayLink.status(options)
+  }
+
+  /** Re-reads the gateway blocklist (SIGHUP, POST /v1/gateway/reload). */
+  async reloadGateway (options: AbortOptions = {}): Promise<unknown> {
+    if (this.gatewayLink === undefined) throw new DaemonError('DAEMON_BAD_REQUEST', 'the gateway is not enabled in this daemon')
+    return await this.gatewayLink.reload(options)
   }
 
   listEndpoints (): unknown { return { endpoints: this.oniInstance?.endpoints.list() ?? [] } }
@@ -472,6 +530,7 @@ export class Daemon implements ApiBackend {
         ])
       )
     }
+    if (this.gatewayLink !== undefined) parts.push(...this.gatewayLink.metrics())
     return parts.join('\n') + '\n'
   }
 }
@@ -488,6 +547,16 @@ function daemonErrorOf (err: unknown): unknown {
     ONI_CLOSED: 'DAEMON_NOT_READY'
   }
   return new DaemonError(status[err.code] ?? 'DAEMON_TOR', err.message, { cause: err })
+}
+
+/**
+ * A launched tor that stalls on the public network most often means this machine has no way
+ * to it: say how to run on a private network instead.
+ */
+function stallHint (err: unknown, config: DaemonConfig): string {
+  if (!isCodedError(err, 'TOR_BOOTSTRAP_STALLED') || config.tor.mode !== 'launch') return ''
+  if (Object.keys(config.tor.torrc).some(k => /^(DirAuthority|UseBridges|Bridge)$/i.test(k))) return ''
+  return ' No public Tor network here? Run a private one and attach to it: eval "$(oht testnet up --dir ~/oht-net)", then oht daemon --testnet ~/oht-net'
 }
 
 /** The state dir holds secrets: create it 0700, tighten it if it is open to others. */

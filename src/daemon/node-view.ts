@@ -38,6 +38,7 @@ export function torAttachOf (tor: TorSession): TorAttach {
     socksPort: tor.socksPort,
     ...(tor.controlHost !== undefined ? { host: tor.controlHost } : {}),
     ...(tor.cookiePath !== undefined ? { cookiePath: tor.cookiePath } : {}),
-    ...(tor.password !== undefined ? { password: tor.password } : {})
+    ...(tor.password !== undefined ? { password: tor.password } : {}),
+    ...(tor.allowNullAuth === true ? { allowNullAuth: true } : {})
   }
 }

@@ -1,12 +1,13 @@
 /**
  * The API bearer token: 32 random bytes (hex) in a 0600 file in the state dir. Only processes
  * that can read that file (the daemon's user, root) can use the API; the socket itself is 0600
- * in a 0700 directory as a second fence.
+ * as a second fence. The file appears whole or not at all (written aside, fsynced, then
+ * linked into place), so a crash mid-write never leaves an empty token behind.
  */
 import { timingSafeEqual } from 'node:crypto'
-import { mkdir, open, readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { cryptoRng, toHex } from '../core/index.ts'
+import { cryptoRng, toHex, writeFileAtomic } from '../core/index.ts'
 import { DaemonError } from './errors.ts'
 
 const TOKEN_RE = /^[0-9a-f]{64}$/
@@ -33,7 +34,10 @@ export async function readToken (path: string): Promise<string> {
   return text
 }
 
-/** Reads the token, creating it (0600, in a 0700 dir) when missing. */
+/**
+ * Reads the token, creating it (0600, in a 0700 dir) when missing. Two processes creating it
+ * at once agree: the second finds the first one's file and reads it.
+ */
 export async function ensureToken (path: string): Promise<string> {
   try {
     await stat(path)
@@ -43,8 +47,12 @@ export async function ensureToken (path: string): Promise<string> {
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   const token = toHex(cryptoRng.bytes(32))
-  const fh = await open(path, 'wx', 0o600)
-  try { await fh.writeFile(token + '\n') } finally { await fh.close() }
+  try {
+    await writeFileAtomic(path, token + '\n', { mode: 0o600, replace: false })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return await readToken(path)
+    throw err
+  }
   return token
 }
 

@@ -6,8 +6,9 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { AbortOptions, Clock } from '../core/index.ts'
-import { abortReason, errorMessage } from '../core/index.ts'
+import { abortReason, errorMessage, isCodedError } from '../core/index.ts'
 import type { TorControl, TorEvent } from '../tor/control/index.ts'
+import { TorError } from '../tor/errors.ts'
 import type { ControlAddress, DaemonConfig } from './config.ts'
 import { DaemonError } from './errors.ts'
 import type { JsonLog } from './json-log.ts'
@@ -33,10 +34,11 @@ export interface TorLinkComponents {
     torrc: Record<string, string | number | boolean | Array<string | number>>
     socksPort: 'auto'
     bootstrapTimeoutMs: number
+    bootstrapStallMs: number
     onProgress: (p: { percent: number, tag: string, summary: string }) => void
     clock: Clock
   } & AbortOptions) => Promise<LaunchedTor>
-  attachTor: (target: { host: string, port: number } | { path: string }, opts: { password?: string, clock: Clock } & AbortOptions) => Promise<TorControl>
+  attachTor: (target: { host: string, port: number } | { path: string }, opts: { password?: string, cookiePath?: string, allowNullAuth?: boolean, clock: Clock } & AbortOptions) => Promise<TorControl>
 }
 
 export interface TorState {
@@ -49,6 +51,8 @@ export interface TorState {
   restarts: number
   circuits: { built: number, failed: number, closed: number }
   lastError?: string
+  /** While tor is lost: failed tries at getting it back so far. */
+  reconnectAttempts?: number
 }
 
 /** A usable tor: our control connection, its SOCKS port and how others may attach to it. */
@@ -60,6 +64,23 @@ export interface TorSession {
   controlHost?: string
   cookiePath?: string
   password?: string
+  /** The user accepted NULL auth for this tor (tor.allow_null_auth). */
+  allowNullAuth?: boolean
+}
+
+/** What an attaching component passes to attachTor from the daemon's tor config. */
+export function attachAuthOptions (cfg: DaemonConfig['tor']): { cookiePath?: string, allowNullAuth?: boolean } {
+  return {
+    ...(cfg.controlCookieFile !== undefined ? { cookiePath: cfg.controlCookieFile } : {}),
+    ...(cfg.allowNullAuth === true ? { allowNullAuth: true } : {})
+  }
+}
+
+/** tor's refusal, with the config keys that would resolve it; code and status kept. */
+export function withConfigHint (err: unknown): unknown {
+  if (!(err instanceof TorError) || !isCodedError(err, 'TOR_AUTH_FAILED')) return err
+  const hint = 'daemon config: tor.control_cookie_file = tor\'s CookieAuthFile, tor.control_password_file, or tor.allow_null_auth = true'
+  return new TorError('TOR_AUTH_FAILED', `${err.message} (${hint})`, { cause: err, ...(err.status !== undefined ? { status: err.status } : {}) })
 }
 
 export class TorLink {
@@ -106,7 +127,14 @@ export class TorLink {
     if (cfg.mode === 'attach') {
       const target = cfg.control as ControlAddress
       const password = cfg.controlPasswordFile !== undefined ? (await readFile(cfg.controlPasswordFile, 'utf8')).trim() : undefined
-      control = await this.components.attachTor(target, { clock, ...(password !== undefined ? { password } : {}), ...options })
+      const auth = attachAuthOptions(cfg)
+      try {
+        control = await this.components.attachTor(target, { clock, ...(password !== undefined ? { password } : {}), ...auth, ...options })
+      } catch (err) {
+        throw withConfigHint(err)
+      }
+      if (auth.cookiePath !== undefined) extra.cookiePath = auth.cookiePath
+      if (auth.allowNullAuth === true) extra.allowNullAuth = true
       socksPort = cfg.socksPort ?? await askSocksPort(control, options)
       if (password !== undefined) extra.password = password
       if ('port' in target) {
@@ -126,6 +154,7 @@ export class TorLink {
         torrc: cfg.torrc,
         socksPort: 'auto',
         bootstrapTimeoutMs: cfg.bootstrapTimeoutMs,
+        bootstrapStallMs: cfg.bootstrapStallMs,
         onProgress: (p) => {
           this.state.bootstrapPercent = p.percent
           this.state.bootstrapSummary = p.summary
@@ -200,6 +229,7 @@ export class TorLink {
         const s = await this.connect({ signal })
         this.session = s
         this.state.restarts++
+        delete this.state.reconnectAttempts
         log.info('tor is back', { attempt })
         for (const l of this.listeners) {
           await l(s).catch((e: unknown) => { log.error('re-publishing after tor restart failed', { err: errorMessage(e) }) })
@@ -208,6 +238,7 @@ export class TorLink {
       } catch (err) {
         if (this.stopped || signal.aborted) return
         this.state.lastError = errorMessage(err)
+        this.state.reconnectAttempts = attempt
         if (attempt === 1 || attempt % 10 === 0) log.warn('tor still unavailable', { attempt, err: errorMessage(err) })
       }
     }

@@ -7,9 +7,9 @@
  * Reading is defensive: a size cap, a contact cap, and every entry validated; a damaged file
  * is a NET_TABLE_FILE error, never a crash.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { fromHex, toHex } from '../core/index.ts'
+import { fromHex, toHex, writeFileAtomic } from '../core/index.ts'
 import type { PeerContact } from '../oht/network.ts'
 import { NetError } from './errors.ts'
 
@@ -26,10 +26,9 @@ export async function saveTableFile (path: string, contacts: PeerContact[], now:
   })
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-    // write then rename: a crash mid-write never leaves a torn file
-    const tmp = `${path}.tmp`
-    await writeFile(tmp, body, { mode: 0o600 })
-    await rename(tmp, path)
+    // A unique temp file, fsynced, renamed, directory fsynced: a crash mid-write never leaves
+    // a torn file, and two saves in flight never write into the same temp file.
+    await writeFileAtomic(path, body, { mode: 0o600 })
   } catch (err) {
     throw new NetError('NET_TABLE_FILE', `could not save the routing table to ${path}: ${(err as Error).message}`, { cause: err })
   }

@@ -21,10 +21,10 @@
  * State file `<stateDir>/endpoints.json` (0600) holds names, key kinds, key paths, routes and
  * the route listeners' ports; never a key.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
-import { errorMessage, isCodedError, logger as makeLogger, scopedSignal, systemClock } from '../core/index.ts'
+import { errorMessage, isCodedError, logger as makeLogger, scopedSignal, systemClock, writeFileAtomic } from '../core/index.ts'
 import type { Identity } from '../crypto/index.ts'
 import { deriveChildSeed, generateIdentity, identityFromSeed, readKeyFile, torKeyBlob, writeKeyFile } from '../crypto/index.ts'
 import type { PowDefenses, TorControl } from '../tor/control/index.ts'
@@ -190,9 +190,7 @@ export async function importEndpoints (stateDir: string, entries: ImportedEndpoi
     out.imported.push({ name, requested: entry.name, address: `${onion}.onion` })
   }
   if (out.imported.length > 0) {
-    const tmp = `${statePath}.${process.pid}.import.tmp`
-    await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
-    await rename(tmp, statePath)
+    await writeFileAtomic(statePath, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
   }
   return out
 }
@@ -238,7 +236,6 @@ export class EndpointManager {
   private probing = false
   private reconnecting = false
   private readonly retryTimers = new Map<string, TimerHandle>()
-  private writes = 0
   private started = false
 
   constructor (init: EndpointManagerInit, components: EndpointManagerComponents) {
@@ -708,9 +705,8 @@ export class EndpointManager {
 
   private async writeState (): Promise<void> {
     const state: StateFile = { version: STATE_VERSION, endpoints: [...this.live.values()].map(l => l.stored) }
-    // A unique temp name: two writes in flight must not interleave in one file.
-    const tmp = `${this.statePath()}.${process.pid}.${++this.writes}.tmp`
-    await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
-    await rename(tmp, this.statePath())
+    // A unique temp name (two writes in flight must not interleave in one file), fsynced and
+    // renamed, then the directory fsynced.
+    await writeFileAtomic(this.statePath(), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
   }
 }

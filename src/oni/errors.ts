@@ -28,6 +28,14 @@ export type OniErrorCode =
   | 'ONI_MAPPING_NOT_FOUND'
   | 'ONI_DNS_MALFORMED'
   | 'ONI_CLOSED'
+  | 'ONI_GATEWAY_CONFIG'
+  | 'ONI_GATEWAY_INTERFACE'
+  | 'ONI_GATEWAY_NFT_MISSING'
+  | 'ONI_GATEWAY_PERMISSION'
+  | 'ONI_GATEWAY_RULES'
+  | 'ONI_GATEWAY_LISTEN'
+  | 'ONI_GATEWAY_BLOCKLIST'
+  | 'ONI_GATEWAY_TOR'
 
 export class OniError extends OhtStackError {
   override name = 'OniError'

@@ -25,7 +25,8 @@
  *
  * Errors are OniError (code prefix ONI_): ONI_TUN_UNAVAILABLE, ONI_SOCKS_*, ONI_ENDPOINT_*,
  * ONI_MAPPING_INVALID / ONI_MAPPING_NOT_FOUND, ONI_LINK_*, ONI_FRAME_MALFORMED,
- * ONI_PACKET_MALFORMED, ONI_DNS_MALFORMED, ONI_ROUTE, ONI_KEY_STORE, ONI_BAD_ARGUMENT.
+ * ONI_PACKET_MALFORMED, ONI_DNS_MALFORMED, ONI_ROUTE, ONI_KEY_STORE, ONI_BAD_ARGUMENT, and the
+ * gateway's ONI_GATEWAY_* (router-VM gateway mode: src/oni/gateway, transparent Tor for VMs).
  */
 export { createOni, ONET_ENDPOINT_NAME, DEFAULT_ONET_KEY_PATH, type Oni, type OniInit, type OniComponents, type OniStatus } from './oni.ts'
 export { OniError, isOniError, type OniErrorCode } from './errors.ts'
@@ -39,3 +40,4 @@ export { signMapping, decodeMapping, createOhtMappingDirectory, createMemoryMapp
 export { virtualAddressFromPublicKey, formatIpv6, parseIpv6 as parseIpv6Address, isOnetAddress, ONET_PREFIX, ONET_DNS_ADDRESS } from './virtual-address.ts'
 export { parseIpv6, parseUdp, parseTcp, parseIcmpv6, buildUdpPacket, ipv6Checksum } from './ip-packet.ts'
 export { answerDnsQuery, parseDnsQuery, buildDnsResponse } from './dns.ts'
+export * from './gateway/index.ts'

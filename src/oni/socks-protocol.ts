@@ -32,8 +32,17 @@ export const REP = {
   ADDRESS_TYPE_NOT_SUPPORTED: 0x08
 } as const
 
-/** The largest handshake message; the server never buffers more than this before a reply. */
-export const MAX_HANDSHAKE_MESSAGE_BYTES = 513
+/** The largest greeting: 05 NMETHODS(255) METHODS. */
+export const MAX_GREETING_BYTES = 2 + 255
+/** The largest RFC 1929 sub-negotiation: 01 ULEN(255) UNAME PLEN(255) PASSWD. */
+export const MAX_USERPASS_BYTES = 3 + 255 + 255
+/** The largest CONNECT request: a 255-byte domain name. */
+export const MAX_REQUEST_BYTES = 5 + 255 + 2
+/**
+ * The largest single handshake message. The limit applies per message: a client may pipeline
+ * a greeting, credentials and a request in one write (up to 1,032 bytes), all legal.
+ */
+export const MAX_HANDSHAKE_MESSAGE_BYTES = MAX_USERPASS_BYTES
 
 export interface Parsed<T> { value: T, used: number }
 

@@ -11,7 +11,12 @@
  * - tor's errors come back to the client as the matching SOCKS reply (tor's extended codes
  *   0xF0–0xF7 unchanged), anything else as 0x01; timeouts as 0x04.
  *
- * Per connection: handshake deadline, bounded handshake buffer, then a plain pipe.
+ * Per connection: a handshake deadline and a size limit per handshake message, then a plain
+ * pipe closed after `idleTimeoutMs` without traffic. A refused client gets its reply and
+ * `lingerMs` to read it; then its socket is destroyed whether or not it ever sends its FIN
+ * (the server runs half-open so that a client's early FIN does not cut a tunnel short, which
+ * would otherwise let half-open clients hold their slots forever). At most
+ * `maxConnections` clients at once, and at most `maxConnectionsPerSource` from one address.
  */
 import { createServer, isIPv4, isIPv6, type Server, type Socket } from 'node:net'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
@@ -19,7 +24,7 @@ import { isCodedError, logger as makeLogger, systemClock } from '../core/index.t
 import { socksConnect } from '../tor/socks.ts'
 import { OniError } from './errors.ts'
 import {
-  encodeReply, MAX_HANDSHAKE_MESSAGE_BYTES, METHOD_NONE, METHOD_UNACCEPTABLE, METHOD_USERPASS,
+  encodeReply, MAX_GREETING_BYTES, MAX_REQUEST_BYTES, MAX_USERPASS_BYTES, METHOD_NONE, METHOD_UNACCEPTABLE, METHOD_USERPASS,
   parseGreeting, parseRequest, parseUserPass, REP, type Credentials, type DestinationKind, type SocksRequest
 } from './socks-protocol.ts'
 
@@ -56,6 +61,16 @@ export interface SocksServerInit {
   connectTimeoutMs?: number
   /** Further clients are closed at once. @default 512 */
   maxConnections?: number
+  /**
+   * Clients at once from one source address; further ones are closed at once. On loopback
+   * every app shares 127.0.0.1, so this keeps one runaway app from taking every slot; it is
+   * no fence against a local attacker, who can bind other 127/8 addresses. @default 256
+   */
+  maxConnectionsPerSource?: number
+  /** How long a refused client may take to read our reply before its socket is destroyed. @default 2000 */
+  lingerMs?: number
+  /** An established tunnel with no bytes either way for this long is closed; 0 never. @default 3_600_000 */
+  idleTimeoutMs?: number
 }
 
 export interface SocksServerComponents {
@@ -71,6 +86,8 @@ export interface SocksServerStats {
   open: number
   refused: number
   failed: number
+  /** Tunnels closed by idleTimeoutMs. */
+  idleClosed: number
   bytesUp: number
   bytesDown: number
   /** Replies sent, by code. */
@@ -90,6 +107,12 @@ export interface SocksServer {
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 const DEFAULT_CONNECT_TIMEOUT_MS = 120_000
 const DEFAULT_MAX_CONNECTIONS = 512
+const DEFAULT_MAX_CONNECTIONS_PER_SOURCE = 256
+const DEFAULT_LINGER_MS = 2_000
+const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000
+
+/** The size limit of the message expected in each handshake state. */
+const MAX_MESSAGE_BYTES = { greeting: MAX_GREETING_BYTES, auth: MAX_USERPASS_BYTES, request: MAX_REQUEST_BYTES } as const
 
 export function createSocksServer (init: SocksServerInit, components: SocksServerComponents = {}): SocksServer {
   return new OniSocksServer(init, components)
@@ -119,8 +142,9 @@ class OniSocksServer implements SocksServer {
   private readonly server: Server
   private readonly sockets = new Set<Socket>()
   private clients = 0
+  private readonly perSource = new Map<string, number>()
   private readonly closing = new AbortController()
-  readonly stats: SocksServerStats = { accepted: 0, open: 0, refused: 0, failed: 0, bytesUp: 0, bytesDown: 0, replies: {} }
+  readonly stats: SocksServerStats = { accepted: 0, open: 0, refused: 0, failed: 0, idleClosed: 0, bytesUp: 0, bytesDown: 0, replies: {} }
 
   constructor (init: SocksServerInit, components: SocksServerComponents) {
     const host = init.host ?? '127.0.0.1'
@@ -129,6 +153,10 @@ class OniSocksServer implements SocksServer {
     }
     if (!Number.isInteger(init.torSocksPort) || init.torSocksPort < 1 || init.torSocksPort > 65535) {
       throw new OniError('ONI_BAD_ARGUMENT', `torSocksPort must be tor's SocksPort (1-65535), got ${String(init.torSocksPort)}`)
+    }
+    for (const key of ['maxConnections', 'maxConnectionsPerSource', 'lingerMs', 'idleTimeoutMs', 'handshakeTimeoutMs', 'connectTimeoutMs'] as const) {
+      const v = init[key]
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new OniError('ONI_BAD_ARGUMENT', `${key} must be a whole number >= 0, got ${String(v)}`)
     }
     this.host = host
     this.init = init
@@ -172,19 +200,43 @@ class OniSocksServer implements SocksServer {
   private reply (socket: Socket, rep: number, thenClose: boolean): void {
     const key = `0x${rep.toString(16).padStart(2, '0')}`
     this.stats.replies[key] = (this.stats.replies[key] ?? 0) + 1
-    if (thenClose) socket.end(encodeReply(rep))
+    if (thenClose) this.endWith(socket, encodeReply(rep))
     else socket.write(encodeReply(rep))
+  }
+
+  /**
+   * Sends a last message and ends our side. end() alone would wait for the client's FIN
+   * forever (allowHalfOpen), so the socket is destroyed after lingerMs; until then whatever the
+   * client still sends is read and dropped, so closing does not answer with a RST that could
+   * discard our reply before the client reads it.
+   */
+  private endWith (socket: Socket, last: Uint8Array): void {
+    if (socket.destroyed) return
+    socket.removeAllListeners('data')
+    socket.end(last)
+    socket.resume()
+    const linger = this.clock.setTimeout(() => { socket.destroy() }, this.init.lingerMs ?? DEFAULT_LINGER_MS)
+    socket.once('close', () => { linger.cancel() })
   }
 
   private accept (client: Socket): void {
     this.stats.accepted++
-    if (this.clients >= (this.init.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+    const source = client.remoteAddress ?? ''
+    const fromSource = this.perSource.get(source) ?? 0
+    if (this.clients >= (this.init.maxConnections ?? DEFAULT_MAX_CONNECTIONS) ||
+        fromSource >= (this.init.maxConnectionsPerSource ?? DEFAULT_MAX_CONNECTIONS_PER_SOURCE)) {
       this.stats.refused++
       client.destroy()
       return
     }
     this.clients++
-    client.once('close', () => { this.clients-- })
+    this.perSource.set(source, fromSource + 1)
+    client.once('close', () => {
+      this.clients--
+      const n = (this.perSource.get(source) ?? 1) - 1
+      if (n <= 0) this.perSource.delete(source)
+      else this.perSource.set(source, n)
+    })
     this.track(client)
     client.setNoDelay(true)
     client.on('error', () => { client.destroy() })
@@ -205,12 +257,16 @@ class OniSocksServer implements SocksServer {
       else client.destroy()
     }
 
-    const onData = (chunk: Buffer): void => {
-      if (buf.byteLength + chunk.byteLength > MAX_HANDSHAKE_MESSAGE_BYTES) {
-        // No SOCKS message is this long; a client sending more before our reply is not SOCKS.
-        fail(new OniError('ONI_SOCKS_PROTOCOL', 'handshake message too long'))
-        return
+    /** The parsers ask for more only while a message is shorter than its limit; kept as a fence. */
+    const checkSize = (): void => {
+      if (state !== 'connecting' && buf.byteLength > MAX_MESSAGE_BYTES[state]) {
+        throw new OniError('ONI_SOCKS_PROTOCOL', `SOCKS ${state} message over ${MAX_MESSAGE_BYTES[state]} bytes`)
       }
+    }
+
+    const onData = (chunk: Buffer): void => {
+      // buf holds only the unfinished message (smaller than its limit, checked below), so it
+      // stays bounded by one message plus one chunk.
       const next = new Uint8Array(buf.byteLength + chunk.byteLength)
       next.set(buf, 0)
       next.set(chunk, buf.byteLength)
@@ -219,24 +275,24 @@ class OniSocksServer implements SocksServer {
         for (;;) {
           if (state === 'greeting') {
             const g = parseGreeting(buf)
-            if (g === undefined) return
+            if (g === undefined) { checkSize(); return }
             buf = buf.subarray(g.used)
             const method = g.value.includes(METHOD_USERPASS)
               ? METHOD_USERPASS
               : (g.value.includes(METHOD_NONE) && this.init.requireCredentials !== true ? METHOD_NONE : METHOD_UNACCEPTABLE)
-            if (method === METHOD_UNACCEPTABLE) { timer.cancel(); client.end(Uint8Array.of(0x05, METHOD_UNACCEPTABLE)); client.off('data', onData); return }
+            if (method === METHOD_UNACCEPTABLE) { timer.cancel(); this.endWith(client, Uint8Array.of(0x05, METHOD_UNACCEPTABLE)); return }
             client.write(Uint8Array.of(0x05, method))
             state = method === METHOD_USERPASS ? 'auth' : 'request'
           } else if (state === 'auth') {
             const a = parseUserPass(buf)
-            if (a === undefined) return
+            if (a === undefined) { checkSize(); return }
             buf = buf.subarray(a.used)
             creds = a.value
             client.write(Uint8Array.of(0x01, 0x00))
             state = 'request'
           } else if (state === 'request') {
             const r = parseRequest(buf)
-            if (r === undefined) return
+            if (r === undefined) { checkSize(); return }
             const rest = buf.slice(r.used)
             buf = new Uint8Array(0)
             state = 'connecting'
@@ -318,6 +374,7 @@ class OniSocksServer implements SocksServer {
     }
     client.once('close', onClose)
     upstream.once('close', onClose)
+    this.watchIdle(client, upstream)
     client.on('error', () => { client.destroy() })
     upstream.on('error', () => { upstream.destroy() })
     if (pending.byteLength > 0) { upstream.write(pending); this.stats.bytesUp += pending.byteLength }
@@ -326,5 +383,31 @@ class OniSocksServer implements SocksServer {
     client.pipe(upstream)
     upstream.pipe(client)
     client.resume()
+  }
+
+  /**
+   * Closes a tunnel idle for idleTimeoutMs. One timer per tunnel, re-armed for the time left
+   * when it fires, rather than reset on every chunk.
+   */
+  private watchIdle (client: Socket, upstream: Socket): void {
+    const idleMs = this.init.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    if (idleMs === 0) return
+    let last = this.clock.monotonic()
+    const touch = (): void => { last = this.clock.monotonic() }
+    client.on('data', touch)
+    upstream.on('data', touch)
+    let timer: TimerHandle
+    const check = (): void => {
+      const idle = this.clock.monotonic() - last
+      if (idle < idleMs) { timer = this.clock.setTimeout(check, idleMs - idle); return }
+      this.stats.idleClosed++
+      this.log('closing a tunnel idle for %d ms', idle)
+      client.destroy()
+      upstream.destroy()
+    }
+    timer = this.clock.setTimeout(check, idleMs)
+    const stop = (): void => { timer.cancel() }
+    client.once('close', stop)
+    upstream.once('close', stop)
   }
 }

@@ -22,7 +22,16 @@ import { onlyHere } from './put-summary.ts'
 export type SdkTransport = 'tor' | 'tcp' | 'local'
 
 /** A running tor to attach to. */
-export interface TorAttach { controlPort: number, host?: string, socksPort?: number, password?: string, cookiePath?: string }
+export interface TorAttach {
+  controlPort: number
+  host?: string
+  socksPort?: number
+  password?: string
+  /** tor's auth cookie: trusted for COOKIE auth (SAFECOOKIE authenticates tor before reading any file). */
+  cookiePath?: string
+  /** Accept a tor that asks for no authentication at all. @default false */
+  allowNullAuth?: boolean
+}
 
 export interface CreateNodeInit extends AbortOptions {
   /**
@@ -188,7 +197,7 @@ interface TorHandle { control: TorControl, socksPort: number, close: () => Promi
 async function connectTor (init: CreateNodeInit, attach: TorAttach | undefined, clock: Clock, signal?: AbortSignal): Promise<TorHandle> {
   if (attach !== undefined) {
     const control = await attachTor({ host: attach.host ?? '127.0.0.1', port: attach.controlPort }, {
-      password: attach.password, cookiePath: attach.cookiePath, clock, signal
+      password: attach.password, cookiePath: attach.cookiePath, allowNullAuth: attach.allowNullAuth, clock, signal
     })
     try {
       const socksPort = attach.socksPort ?? await socksPortOf(control, signal)

@@ -1,7 +1,9 @@
 /**
  * Connects to a tor that is already running (by control port or unix socket) and
- * authenticates, picking the best method tor offers (SAFECOOKIE > COOKIE > HASHEDPASSWORD >
- * NULL, done by TorControl.authenticate).
+ * authenticates with the best method that is safe with what the caller gave
+ * (TorControl.authenticate): SAFECOOKIE, which makes tor prove it knows the cookie first;
+ * COOKIE only with a cookie file the caller trusts (`cookiePath`); HASHEDPASSWORD with
+ * `password`; NULL only with `allowNullAuth`.
  */
 import type { AbortOptions } from '../core/index.ts'
 import { connectTorControl } from './control/index.ts'
@@ -10,8 +12,13 @@ import type { ControlTarget, TorControl, TorControlInit } from './control/index.
 export interface AttachTorOptions extends TorControlInit, AbortOptions {
   /** For HASHEDPASSWORD authentication. @default undefined */
   password?: string
-  /** Cookie file to use instead of the one PROTOCOLINFO names. @default undefined */
+  /**
+   * tor's cookie file, as configured (e.g. /run/tor/control.authcookie). Needed for plain
+   * COOKIE auth; SAFECOOKIE can do without it. @default undefined
+   */
   cookiePath?: string
+  /** Accept a tor that requires no authentication (NULL). @default false */
+  allowNullAuth?: boolean
 }
 
 /**
@@ -21,12 +28,13 @@ export interface AttachTorOptions extends TorControlInit, AbortOptions {
  * await control.close()
  */
 export async function attachTor (target: ControlTarget, opts: AttachTorOptions = {}): Promise<TorControl> {
-  const { password, cookiePath, signal, ...init } = opts
+  const { password, cookiePath, allowNullAuth, signal, ...init } = opts
   const control = await connectTorControl(target, { ...init, signal })
   try {
     await control.authenticate({
       ...(password !== undefined ? { password } : {}),
       ...(cookiePath !== undefined ? { cookiePath } : {}),
+      ...(allowNullAuth === true ? { allowNullAuth } : {}),
       signal
     })
     return control

@@ -21,6 +21,7 @@ export type TorErrorCode =
   | 'TOR_COMMAND_FAILED'
   | 'TOR_NOT_INSTALLED'
   | 'TOR_BOOTSTRAP_FAILED'
+  | 'TOR_BOOTSTRAP_STALLED'
   | 'TOR_ONION_UNREACHABLE'
   | 'TOR_SOCKS'
   | (string & {})

@@ -2,7 +2,8 @@
  * Runs the system `tor` as a child process: a generated torrc (0600) in its own data
  * directory, `ControlPort 127.0.0.1:auto` + `ControlPortWriteToFile`, cookie authentication,
  * `__OwningControllerProcess <our pid>` and TAKEOWNERSHIP so the child dies with its owner,
- * bootstrap progress reported until 100 %. A failed start kills the child by PID, waits for its
+ * bootstrap progress reported until 100 %, and a tor that makes no progress for a while
+ * (default 30 s) given up with a TOR_BOOTSTRAP_STALLED that says why. A failed start kills the child by PID, waits for its
  * exit, removes the temp data dir it created and throws a TorError naming tor's last
  * warning.
  */
@@ -15,6 +16,7 @@ import type { Clock, AbortOptions } from '../core/index.ts'
 import { AbortError, abortReason, errorMessage, logger, scopedSignal, systemClock, TimeoutError } from '../core/index.ts'
 import { connectTorControl } from './control/index.ts'
 import type { TorControl, TorControlInit } from './control/index.ts'
+import { describeBootstrapStall } from './bootstrap-stall.ts'
 import { TorError } from './errors.ts'
 
 const log = logger('tor:launcher')
@@ -52,6 +54,12 @@ export interface LaunchTorInit extends AbortOptions {
   onProgress?: (progress: BootstrapProgress) => void
   /** Give up (TOR_BOOTSTRAP_FAILED) if tor has not bootstrapped by then. @default 120_000 */
   bootstrapTimeoutMs?: number
+  /**
+   * Give up (TOR_BOOTSTRAP_STALLED, with what tor is stuck on and the likely cause) when the
+   * bootstrap percentage has not moved for this long; 0 waits up to bootstrapTimeoutMs.
+   * @default 30_000
+   */
+  bootstrapStallMs?: number
   /** Wait for bootstrap to reach 100 % before resolving. @default true */
   waitForBootstrap?: boolean
   /** Give up (TOR_LAUNCH_FAILED) if tor has not opened its control port by then. @default 30_000 */
@@ -193,7 +201,15 @@ export async function launchTor (init: LaunchTorInit = {}): Promise<TorProcess> 
     if (init.waitForBootstrap !== false) {
       const boot = scopedSignal(clock, init.bootstrapTimeoutMs ?? 120_000, init.signal)
       try {
-        await waitForBootstrap(control, exited, clock, boot.signal, init.onProgress)
+        const stallMs = init.bootstrapStallMs ?? 30_000
+        const stall = stallMs > 0
+          ? {
+              ms: stallMs,
+              error: async (phase: string, stalledMs: number): Promise<TorError> => new TorError('TOR_BOOTSTRAP_STALLED',
+                describeBootstrapStall({ stalledMs, phase, torrc: userTorrc, problems: await problemsOf(problems, detached, logPath) }))
+            }
+          : undefined
+        await waitForBootstrap(control, exited, clock, boot.signal, init.onProgress, stall)
       } catch (err) {
         throw await startError(err, boot.signal, exited, problems, detached, logPath, 'bootstrap')
       } finally {
@@ -359,19 +375,29 @@ async function readSocksPort (control: TorControl, signal?: AbortSignal): Promis
   return m === null ? undefined : Number(m[1])
 }
 
-async function waitForBootstrap (control: TorControl, exited: Promise<unknown>, clock: Clock, signal: AbortSignal, onProgress?: (p: BootstrapProgress) => void): Promise<void> {
+interface StallCheck {
+  ms: number
+  error: (phase: string, stalledMs: number) => Promise<Error>
+}
+
+async function waitForBootstrap (control: TorControl, exited: Promise<unknown>, clock: Clock, signal: AbortSignal, onProgress?: (p: BootstrapProgress) => void, stall?: StallCheck): Promise<void> {
   let last = -1
+  let lastMoved = clock.monotonic()
   let done = false
   void exited.then(() => { done = true })
   for (;;) {
     if (done) throw new TorError('TOR_BOOTSTRAP_FAILED', 'tor exited during bootstrap')
-    const phase = parseBootstrapPhase(await control.getInfoOne('status/bootstrap-phase', { signal }))
+    const text = await control.getInfoOne('status/bootstrap-phase', { signal })
+    const phase = parseBootstrapPhase(text)
     if (phase !== undefined && phase.percent !== last) {
       last = phase.percent
+      lastMoved = clock.monotonic()
       log(`bootstrap ${phase.percent}% ${phase.tag}`)
       onProgress?.(phase)
     }
     if (phase?.percent === 100) return
+    const still = clock.monotonic() - lastMoved
+    if (stall !== undefined && still >= stall.ms) throw await stall.error(text, still)
     await clock.sleep(BOOTSTRAP_POLL_MS, { signal })
   }
 }

@@ -173,18 +173,14 @@ async function connectOnce (opts: SocksConnectOptions, signal: AbortSignal): Pro
         if (auth[1] !== 0x00) throw protocolError(`tor rejected SOCKS username authentication (status ${auth[1]})`)
       }
       socket.write(connectRequest(opts.host, opts.port))
-      const head = await reader.read(4)
-      if (head[0] !== 0x05) throw protocolError(`bad SOCKS reply version ${head[0]}`)
-      const rep = head[1]
-      // The bound address is read and dropped even on failure so the reply is complete.
-      const atyp = head[3]
-      let addrLen: number
-      if (atyp === 0x01) addrLen = 4
-      else if (atyp === 0x04) addrLen = 16
-      else if (atyp === 0x03) addrLen = (await reader.read(1))[0]
-      else if (rep !== 0x00) addrLen = -1
-      else throw protocolError(`bad SOCKS reply address type ${atyp}`)
-      if (addrLen >= 0) await reader.read(addrLen + 2)
+      // Read exactly the reply (the bound address too, even on failure), never past it.
+      let reply = await reader.read(4)
+      let decoded = decodeSocksReply(reply)
+      while ('need' in decoded) {
+        reply = Buffer.concat([reply, await reader.read(decoded.need)])
+        decoded = decodeSocksReply(reply)
+      }
+      const rep = decoded.rep
       if (rep !== 0x00) {
         throw new TorError('TOR_SOCKS', `tor could not connect to ${opts.host}:${opts.port}: ${socksReplyMessage(rep)} (SOCKS reply 0x${rep.toString(16).padStart(2, '0')})`, { socksReply: rep })
       }
@@ -203,6 +199,36 @@ async function connectOnce (opts: SocksConnectOptions, signal: AbortSignal): Pro
 
 function protocolError (message: string): TorError {
   return new TorError('TOR_SOCKS', message)
+}
+
+/** A CONNECT reply decoded (`rep`, its length in bytes), or how many more bytes it needs. */
+export type SocksReplyDecoding = { rep: number, bytes: number } | { need: number }
+
+/**
+ * Decodes tor's reply to CONNECT (RFC 1928 section 6) from the bytes read so far:
+ * ```
+ *   05 REP 00 ATYP BND.ADDR BND.PORT(2)
+ *   ATYP 01: 4 address bytes, 04: 16, 03: a length byte then that many
+ * ```
+ * Answers `{ need }` until the reply is complete, so the caller can read exactly the reply
+ * and leave what follows in the socket. An unknown ATYP ends a failure reply after 4 bytes
+ * (tor sends no address then); on success it is TOR_SOCKS, as is any version but 5.
+ */
+export function decodeSocksReply (buf: Uint8Array): SocksReplyDecoding {
+  if (buf.byteLength < 4) return { need: 4 - buf.byteLength }
+  if (buf[0] !== 0x05) throw protocolError(`bad SOCKS reply version ${buf[0]}`)
+  const rep = buf[1]
+  const atyp = buf[3]
+  let bytes: number
+  if (atyp === 0x01) bytes = 4 + 4 + 2
+  else if (atyp === 0x04) bytes = 4 + 16 + 2
+  else if (atyp === 0x03) {
+    if (buf.byteLength < 5) return { need: 5 - buf.byteLength }
+    bytes = 5 + buf[4] + 2
+  } else if (rep !== 0x00) bytes = 4
+  else throw protocolError(`bad SOCKS reply address type ${atyp}`)
+  if (buf.byteLength < bytes) return { need: bytes - buf.byteLength }
+  return { rep, bytes }
 }
 
 /** The CONNECT request for a hostname, IPv4 or IPv6 destination. */

@@ -177,7 +177,7 @@ describe('oht CLI against a daemon (local transport, in process)', () => {
     await writeFile(cfg, '[node]\ntransport = "pigeon"\n')
     const r = await run(['status', '--config', cfg], env)
     assert.equal(r.code, EXIT.CONFIG)
-    oneLine(r, /bad\.toml: node\.transport must be one of "tor", "tcp", "local", got "pigeon"/)
+    oneLine(r, /bad\.toml:2:1: node\.transport must be one of "tor", "tcp", "local", got "pigeon"/)
     const missing = await run(['status', '--config', join(dir, 'absent.toml')], env)
     assert.equal(missing.code, EXIT.CONFIG)
   })

@@ -43,7 +43,7 @@ function sampleStatus (): OniStatus {
       { name: 'web', address: A, key: 'new', state: 'ready', pow: 'off', clientAuth: 0, republished: 0, routes: [route(80, '127.0.0.1:8080', 2, 1234, 56789), route(443, '127.0.0.1:8443', 0, 0, 0)] },
       { name: 'idle', address: B, key: 'new', state: 'publishing', pow: 'off', clientAuth: 0, republished: 0, routes: [] }
     ],
-    socks: { host: '127.0.0.1', port: 9150, stats: { accepted: 4, open: 1, refused: 0, failed: 0, bytesUp: 10, bytesDown: 20, replies: { 0: 4 } } },
+    socks: { host: '127.0.0.1', port: 9150, stats: { accepted: 4, open: 1, refused: 0, failed: 0, idleClosed: 0, bytesUp: 10, bytesDown: 20, replies: { 0: 4 } } },
     onet: null
   }
 }

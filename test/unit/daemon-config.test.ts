@@ -103,9 +103,9 @@ level = "debug"
     fails([], /top level must be a table/)
   })
 
-  it('reports a syntax error with the file name', () => {
-    assert.throws(() => parseConfigText('[tor\nmode = ', '/etc/oht.toml', STATE), /\/etc\/oht\.toml is not valid TOML/)
-    assert.throws(() => parseConfigText('{', '/etc/oht.json', STATE), /\/etc\/oht\.json is not valid JSON/)
+  it('reports a syntax error with the file name, line and column', () => {
+    assert.throws(() => parseConfigText('[tor\nmode = ', '/etc/oht.toml', STATE), /: \/etc\/oht\.toml:1:\d+: not valid TOML/)
+    assert.throws(() => parseConfigText('{', '/etc/oht.json', STATE), /: \/etc\/oht\.json:1:2: not valid JSON/)
   })
 
   it('loads files: a missing default is fine, a missing explicit file is an error', async () => {

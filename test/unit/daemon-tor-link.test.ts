@@ -73,6 +73,7 @@ describe('daemon tor link (attach mode)', () => {
     await clock.advance(3500)
     assert.equal(attempts, 4, 'one attempt per interval while tor is down')
     assert.equal(sessions.length, 0)
+    assert.equal(link.state.reconnectAttempts, 3, 'status can say how long getting tor back has been failing')
 
     torUp = true
     await clock.advance(1000)
@@ -81,6 +82,7 @@ describe('daemon tor link (attach mode)', () => {
     assert.equal((link.current as TorSession | undefined)?.control, controls[1] as unknown as TorControl)
     assert.equal(link.state.connected, true)
     assert.equal(link.state.restarts, 1)
+    assert.equal(link.state.reconnectAttempts, undefined)
     // events of the old connection no longer count
     controls[0].emit({ type: 'CIRC', status: 'BUILT' } as Partial<TorEvent>)
     assert.equal(link.state.circuits.built, 1)

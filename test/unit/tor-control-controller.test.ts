@@ -308,7 +308,7 @@ describe('tor control: arguments', () => {
     await assert.rejects(p, code('TOR_AUTH_FAILED', 513))
 
     const u = scripted()
-    const q = u.control.authenticate()
+    const q = u.control.authenticate({ allowNullAuth: true })
     await tick()
     u.push('250-PROTOCOLINFO 1\r\n250-AUTH METHODS=NULL\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n')
     for (let i = 0; i < 10 && u.written.length < 2; i++) await tick()
@@ -347,15 +347,17 @@ describe('tor control: cookie files and connecting', () => {
     }
   })
 
-  it('authenticates with the cookie file PROTOCOLINFO names (COOKIE)', async () => {
+  it('COOKIE uses the cookie file we configured (cookiePath), not the one PROTOCOLINFO names', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'oht-cookie-'))
     try {
       const path = join(dir, 'control_auth_cookie')
       await writeFile(path, new Uint8Array(32).fill(0xab), { mode: 0o600 })
+      const named = join(dir, 'named_by_peer')
+      await writeFile(named, new Uint8Array(32).fill(0xcd), { mode: 0o600 })
       const t = scripted()
-      const p = t.control.authenticate()
+      const p = t.control.authenticate({ cookiePath: path })
       await tick()
-      t.push(`250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE="${path}"\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n`)
+      t.push(`250-PROTOCOLINFO 1\r\n250-AUTH METHODS=COOKIE COOKIEFILE="${named}"\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n`)
       for (let i = 0; i < 400 && t.written.length < 2; i++) await new Promise(resolve => setTimeout(resolve, 5))
       assert.equal(t.written[1], `AUTHENTICATE ${'ab'.repeat(32)}\r\n`)
       t.push('250 OK\r\n')

@@ -128,9 +128,9 @@ describe('tor control against recorded transcripts', () => {
     await control.close()
   })
 
-  it('NULL authentication and TAKEOWNERSHIP', async () => {
+  it('NULL authentication (opted in) and TAKEOWNERSHIP', async () => {
     const { control, tor } = replay('auth-null')
-    await control.authenticate()
+    await control.authenticate({ allowNullAuth: true })
     assert.deepEqual((await control.protocolInfo()).authMethods, ['NULL'])
     assert.equal(await control.getInfoOne('version'), '0.4.9.11')
     await control.takeOwnership()

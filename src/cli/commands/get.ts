@@ -1,5 +1,4 @@
 import { toHex } from '../../core/index.ts'
-import { parseOnionAddress, sha256 } from '../../crypto/index.ts'
 import type { Command } from '../command.ts'
 import { CliError } from '../errors.ts'
 import { emit, withProgress } from '../io.ts'
@@ -24,6 +23,8 @@ The value goes to stdout as raw bytes (redirect it to a file); --json prints
     if (author !== undefined && name === undefined) throw new CliError('CLI_USAGE', 'oht get: --author goes with --name')
     if ((keyArg === undefined) === (name === undefined)) throw new CliError('CLI_USAGE', 'oht get: give either <key> or --name (see oht get --help)')
     let key: string
+    // Loaded here: the crypto layer is not needed for oht --help.
+    const { parseOnionAddress, sha256 } = await import('../../crypto/index.ts')
     let authorKey: Uint8Array | undefined
     if (author !== undefined) {
       try { authorKey = parseOnionAddress(author).publicKey } catch (err) {

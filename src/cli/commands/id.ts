@@ -1,7 +1,4 @@
 import { errorMessage, toHex } from '../../core/index.ts'
-import { sha256 } from '../../crypto/index.ts'
-import { DaemonError } from '../../daemon/errors.ts'
-import { loadIdentity } from '../../daemon/identity-source.ts'
 import type { Command } from '../command.ts'
 import { CliError } from '../errors.ts'
 import { emit } from '../io.ts'
@@ -15,6 +12,8 @@ export const idCommand: Command = {
   positionals: [],
   async run (ctx) {
     const cfg = await ctx.config()
+    // Loaded here: the key-file code (scrypt, ciphers) is not needed for oht --help.
+    const [{ sha256 }, { DaemonError }, { loadIdentity }] = await Promise.all([import('../../crypto/index.ts'), import('../../daemon/errors.ts'), import('../../daemon/identity-source.ts')])
     let identity
     try {
       identity = await loadIdentity(cfg.identity)

@@ -1,9 +1,10 @@
-import { stat } from 'node:fs/promises'
-import { readFile } from 'node:fs/promises'
-import { errorMessage, toHex } from '../../core/index.ts'
-import { deriveChildSeed, generateIdentity, identityFromSeed, normaliseKeyPath, readKeyFile, sha256, writeKeyFile, type Identity } from '../../crypto/index.ts'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { errorMessage, isCodedError, toHex } from '../../core/index.ts'
+import type { Identity } from '../../crypto/index.ts'
+import { defaultConfigDir } from '../../daemon/paths.ts'
 import type { Command } from '../command.ts'
-import { CliError } from '../errors.ts'
+import { CliError, EXIT } from '../errors.ts'
 import { emit } from '../io.ts'
 
 export const initCommand: Command = {
@@ -11,7 +12,9 @@ export const initCommand: Command = {
   summary: 'create the node identity (state dir, 0600 key file)',
   usage: ['init [--force] [--passphrase-file <file>] [--from-master <file> --name <path>]'],
   details: `Creates the state dir (0700) and the identity key file (0600) the daemon uses; prints
-the node's onion address. With --from-master and --name the identity is derived from a master
+the node's onion address. Where there is no config file yet (--config, $OHT_CONFIG, else
+$XDG_CONFIG_HOME/multiverse/oht.toml), writes one with every setting commented out at its
+default; an existing config is never touched. With --from-master and --name the identity is derived from a master
 key file and a key-tree name (e.g. universe.router.multiverse), so the same master and name
 always give the same address. Refuses to replace an existing identity unless --force.`,
   flags: [
@@ -22,6 +25,8 @@ always give the same address. Refuses to replace an existing identity unless --f
   ],
   positionals: [],
   async run (ctx) {
+    // Loaded here: the key-file code (scrypt, ciphers) is not needed for oht --help.
+    const { deriveChildSeed, generateIdentity, identityFromSeed, normaliseKeyPath, readKeyFile, sha256, writeKeyFile } = await import('../../crypto/index.ts')
     const master = ctx.flag('from-master')
     const name = ctx.flag('name')
     if ((master === undefined) !== (name === undefined)) throw new CliError('CLI_USAGE', 'oht init: --from-master and --name go together')
@@ -36,11 +41,23 @@ always give the same address. Refuses to replace an existing identity unless --f
       }
       if (passphrase === '') throw new CliError('CLI_BAD_ARGUMENT', `oht init: the passphrase file ${passFile} is empty`)
     }
-    const cfg = await ctx.config()
+    const paths = ctx.paths()
+    const configFile = paths.configFile ?? join(defaultConfigDir(ctx.io.env), 'oht.toml')
+    const exists = async (p: string): Promise<boolean> => await stat(p).then(() => true, () => false)
+    // A config that is not there yet reads as the defaults, which is what gets written below.
+    const cfg = await ctx.config({ missingIsDefault: true })
     const keyFile = cfg.identity.keyFile
-    const exists = await stat(keyFile).then(() => true, () => false)
-    if (exists && ctx.args.flags.force !== true) {
+    if (await exists(keyFile) && ctx.args.flags.force !== true) {
       throw new CliError('CLI_FAILED', `an identity already exists at ${keyFile}; nothing changed (use --force to replace it and lose its onion address)`)
+    }
+    let configWritten = false
+    if (!await exists(configFile)) {
+      const { writeDefaultConfig } = await import('../../daemon/config.ts')
+      try {
+        configWritten = await writeDefaultConfig(configFile)
+      } catch (err) {
+        throw new CliError('CLI_FAILED', isCodedError(err) ? err.message : errorMessage(err), { cause: err, exitCode: EXIT.CONFIG })
+      }
     }
     let identity: Identity
     if (master !== undefined && name !== undefined) {
@@ -55,8 +72,8 @@ always give the same address. Refuses to replace an existing identity unless --f
     }
     try {
       await writeKeyFile(keyFile, identity, passphrase !== undefined ? { passphrase } : {})
-      const out = { onion: identity.onion, address: `${identity.onion}.onion`, publicKey: toHex(identity.publicKey), nodeId: toHex(sha256(identity.publicKey)), keyFile }
-      emit(ctx.io, ctx.json, out, () => `${out.address}\n(identity written to ${keyFile})`)
+      const out = { onion: identity.onion, address: `${identity.onion}.onion`, publicKey: toHex(identity.publicKey), nodeId: toHex(sha256(identity.publicKey)), keyFile, configFile, configWritten }
+      emit(ctx.io, ctx.json, out, () => `${out.address}\n(identity written to ${keyFile}${configWritten ? `; default config written to ${configFile}` : ''})`)
       return 0
     } finally {
       identity.destroy()

@@ -20,7 +20,7 @@ function forward (name: string, summary: string, usage: string, flags: Command['
       }
       if (ctx.json) argv.push('--json')
       const { main } = await import('../../tor/testnet/cli.ts')
-      return await main(argv)
+      return await main(argv, 'oht testnet', { stdout: ctx.io.stdout, stderr: ctx.io.stderr })
     }
   }
 }
@@ -32,7 +32,9 @@ export const testnetCommand: Command = {
   details: `A private Tor network (3 directory authorities, relays, client tors) on loopback, for
 development and tests: no machine here needs the public Tor network. "up" prints shell
 exports (OHT_TESTNET_CLIENT<i>_CONTROL_PORT ...) to eval; point daemons at a client with
-oht daemon --tor-control 127.0.0.1:<control port>. "down" stops exactly the tors it started.`,
+oht daemon --testnet <dir> [--testnet-client <i>]. "up" on the dir of a running network prints
+its env again, on a stopped one starts it again. "status" exits 1 when a tor is down. "down"
+stops exactly the tors it started.`,
   flags: [],
   positionals: [],
   subcommands: [
@@ -42,7 +44,7 @@ oht daemon --tor-control 127.0.0.1:<control port>. "down" stops exactly the tors
       { name: 'relays', type: 'number', valueName: '<n>', description: 'relays besides the authorities (default 2)' }
     ], false),
     forward('env', 'print the network\'s ports and cookie paths as shell exports', 'testnet env --dir <dir>', [dirFlag], true),
-    forward('status', 'one line per tor: running or not', 'testnet status --dir <dir>', [dirFlag], true),
+    forward('status', 'one line per tor: running or not (exit 1 unless all run)', 'testnet status --dir <dir>', [dirFlag], true),
     forward('down', 'stop the network\'s tors', 'testnet down --dir <dir>', [dirFlag], true)
   ]
 }

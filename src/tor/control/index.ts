@@ -21,6 +21,11 @@
  * await control.delOnion(serviceId)
  * await control.close()
  *
+ * Authentication trusts nothing the peer says about itself: SAFECOOKIE (tor proves it knows
+ * the cookie before we send anything derived from it) with the cookie file tor names or
+ * `cookiePath`; COOKIE only with `cookie` or `cookiePath` (it sends the file's bytes, so never
+ * a file named by the peer); HASHEDPASSWORD with `password`; NULL only with `allowNullAuth`.
+ *
  * Events are a union on `type`: 'STATUS_CLIENT' | 'STATUS_GENERAL' | 'STATUS_SERVER' (with
  * `bootstrap` for BOOTSTRAP), 'HS_DESC', 'CIRC', 'STREAM' parsed into fields; every other
  * event arrives as type 'RAW' with its keyword in `name` and its lines (data blocks

@@ -60,13 +60,23 @@ export interface CommandOptions extends AbortOptions {
 }
 
 export interface AuthenticateOptions extends CommandOptions {
-  /** For HASHEDPASSWORD. */
+  /** For HASHEDPASSWORD. Sent as it is: only to a tor you mean to trust. @default undefined */
   password?: string
-  /** The cookie bytes themselves (32). */
+  /** The cookie bytes themselves (32), trusted like `cookiePath`. @default undefined */
   cookie?: Uint8Array
-  /** Cookie file to read instead of the one PROTOCOLINFO names. */
+  /**
+   * A cookie file we trust: configured by the user, or the one a tor we launched writes in our
+   * own data dir. Used instead of the file PROTOCOLINFO names, and the only kind of cookie
+   * plain COOKIE authentication will send. @default undefined
+   */
   cookiePath?: string
-  /** Use this method instead of the best one offered (fails if tor does not offer it). */
+  /**
+   * Accept NULL authentication (a tor with no authentication at all, which any local process
+   * may control, and what an impostor on the port would offer). `method: 'NULL'` opts in too.
+   * @default false
+   */
+  allowNullAuth?: boolean
+  /** Use this method instead of the best one offered (fails if tor does not offer it). @default undefined */
   method?: AuthMethod
 }
 
@@ -331,9 +341,16 @@ export class TorControl {
   }
 
   /**
-   * Authenticates with the best method tor offers: SAFECOOKIE > COOKIE > HASHEDPASSWORD > NULL.
-   * Cookie methods need a readable cookie (given, `cookiePath`, or the file PROTOCOLINFO
-   * names); HASHEDPASSWORD needs `password`.
+   * Authenticates with the best method tor offers that is safe with what we were given:
+   *
+   * - SAFECOOKIE, with the cookie given, `cookiePath`, or else the file PROTOCOLINFO names:
+   *   tor must prove it knows the cookie (SERVERHASH) before we send anything derived from it.
+   * - COOKIE, only with a cookie given or `cookiePath`: it sends the cookie's bytes as they are,
+   *   so a file named only by the peer is never used (an impostor could name any file).
+   * - HASHEDPASSWORD, with `password`.
+   * - NULL, only with `allowNullAuth` (or `method: 'NULL'`).
+   *
+   * Otherwise TOR_AUTH_FAILED says what to configure.
    */
   async authenticate (opts: AuthenticateOptions = {}): Promise<void> {
     if (this.isAuthenticated) return
@@ -345,38 +362,43 @@ export class TorControl {
       }
       methods = new Set([opts.method])
     }
+    const allowNull = opts.allowNullAuth === true || opts.method === 'NULL'
     let cookie: Uint8Array | undefined
+    let trustedCookie = false
     let ownCookie = false
     let cookieError: unknown
+    const read = async (path: string): Promise<void> => {
+      try {
+        cookie = await readCookieFile(path)
+        ownCookie = true
+      } catch (err) {
+        cookieError = err
+      }
+    }
     try {
-      if ((methods.has('SAFECOOKIE') || methods.has('COOKIE'))) {
+      if (methods.has('SAFECOOKIE') || methods.has('COOKIE')) {
         if (opts.cookie !== undefined) {
           if (opts.cookie.byteLength !== 32) throw new TorError('TOR_AUTH_COOKIE', `a tor control cookie is 32 bytes, got ${opts.cookie.byteLength}`)
           cookie = opts.cookie
-        } else {
-          const path = opts.cookiePath ?? info.cookieFile
-          if (path !== undefined) {
-            try {
-              cookie = await readCookieFile(path)
-              ownCookie = true
-            } catch (err) {
-              cookieError = err
-            }
-          }
+          trustedCookie = true
+        } else if (opts.cookiePath !== undefined) {
+          await read(opts.cookiePath)
+          trustedCookie = cookie !== undefined
+        } else if (methods.has('SAFECOOKIE') && info.cookieFile !== undefined) {
+          // Named by the peer: good for SAFECOOKIE only, which checks the peer first.
+          await read(info.cookieFile)
         }
       }
       if (cookie !== undefined && methods.has('SAFECOOKIE')) {
         await this.safeCookie(cookie, opts)
-      } else if (cookie !== undefined && methods.has('COOKIE')) {
+      } else if (cookie !== undefined && trustedCookie && methods.has('COOKIE')) {
         await this.sendAuthenticate({ hex: toHex(cookie) }, opts)
       } else if (methods.has('HASHEDPASSWORD') && opts.password !== undefined) {
         await this.sendAuthenticate({ password: opts.password }, opts)
-      } else if (methods.has('NULL')) {
+      } else if (methods.has('NULL') && allowNull) {
         await this.sendAuthenticate(null, opts)
       } else {
-        const offered = info.authMethods.join(', ') || 'none'
-        const hint = cookieError !== undefined ? ' (the cookie file could not be read)' : methods.has('HASHEDPASSWORD') ? ': pass { password }' : ''
-        throw new TorError('TOR_AUTH_FAILED', `no usable authentication method: tor offers ${offered}${hint}`, { cause: cookieError })
+        throw new TorError('TOR_AUTH_FAILED', refusalMessage(info, methods, opts, cookieError), cookieError !== undefined ? { cause: cookieError } : {})
       }
       this.isAuthenticated = true
     } finally {
@@ -528,4 +550,18 @@ export class TorControl {
   async takeOwnership (opts: CommandOptions = {}): Promise<void> {
     expectOk('TAKEOWNERSHIP', await this.send('TAKEOWNERSHIP', opts))
   }
+}
+
+/** Why no offered method could be used, and what to configure for each. */
+function refusalMessage (info: ProtocolInfo, methods: Set<string>, opts: AuthenticateOptions, cookieError: unknown): string {
+  const offered = info.authMethods.join(', ') || 'none'
+  const hints: string[] = []
+  if (cookieError !== undefined) hints.push(`the cookie file could not be read (${(cookieError as Error).message})`)
+  if (methods.has('COOKIE') && !methods.has('SAFECOOKIE') && opts.cookie === undefined && opts.cookiePath === undefined) {
+    const named = info.cookieFile !== undefined ? ` it names ${JSON.stringify(info.cookieFile)}, but` : ''
+    hints.push(`COOKIE without SAFECOOKIE sends the cookie's bytes to whoever listens on this port:${named} a cookie file named only by the peer is never used; if you trust this tor, configure its cookie file (cookiePath)`)
+  }
+  if (methods.has('HASHEDPASSWORD') && opts.password === undefined) hints.push('HASHEDPASSWORD needs the control password (password, e.g. from a password file)')
+  if (methods.has('NULL')) hints.push('NULL means tor has no control authentication, which lets any local process control it (and is what an impostor would offer): set CookieAuthentication 1 in its torrc, or opt in with allowNullAuth if you accept that')
+  return `no usable authentication method: tor offers ${offered}${hints.length > 0 ? `; ${hints.join('; ')}` : ''}`
 }

@@ -21,7 +21,7 @@
  * From a shell: `node --import tsx src/tor/testnet/cli.ts up --dir D` (detached, pids in
  * D/state.json), `... env --dir D [--json]`, `... down --dir D`.
  */
-export { startTestnet, stopTestnetDir, readTestnetState, stateEnv, torVersion, countHsDirs } from './network.ts'
+export { startTestnet, stopTestnetDir, clearTestnetDir, readTestnetState, stateEnv, torVersion, countHsDirs } from './network.ts'
 export type { Testnet, TestnetInit, TestnetClient, TestnetNodeInfo, TestnetState, TestnetTimings, TestnetProgress } from './network.ts'
 export { defaultKeyCacheDir, rsaFingerprint } from './authority-keys.ts'
 export { nodeTorrc, networkTorrc, votingSchedule, dirAuthorityLine, VOTING_INTERVAL_S, FIRST_CONSENSUS_LEAD_S } from './torrc.ts'

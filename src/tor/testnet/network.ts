@@ -489,6 +489,20 @@ export async function stopTestnetDir (dir: string, clock: Clock = systemClock): 
   return stopped.filter(Boolean).length
 }
 
+/**
+ * Makes a stopped network's dir empty again for a new `startTestnet({ dir })`: stops any of
+ * its recorded tors still running (by PID, checked against their torrc) and removes exactly
+ * what a network writes there (nodes/ and state.json). Anything else in the dir stays, so
+ * startTestnet still refuses a dir that holds other files.
+ */
+export async function clearTestnetDir (dir: string, clock: Clock = systemClock): Promise<number> {
+  const state = await readTestnetState(dir)
+  const stopped = await Promise.all(state.nodes.map(async n => await stopTorByPid(n.pid, n.torrcPath, clock)))
+  await rm(join(resolve(dir), 'nodes'), { recursive: true, force: true })
+  await rm(join(resolve(dir), STATE_FILE), { force: true })
+  return stopped.filter(Boolean).length
+}
+
 /** Shell environment for a network state (see Testnet.env()). */
 export function stateEnv (state: TestnetState): Record<string, string> {
   const env: Record<string, string> = { OHT_TESTNET_DIR: state.dir }

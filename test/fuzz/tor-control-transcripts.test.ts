@@ -1,5 +1,7 @@
 /**
- * Hostile input: random bytes, truncated and mutated real transcripts. Whatever arrives, the
+ * Hostile input for the tor control client, beyond the generic decoder run in
+ * decoders.test.ts: the project's recorded transcripts truncated and mutated, and the
+ * controller itself (not just its parsers) fed garbage while a command waits. Whatever arrives, the
  * framing layer and every reply/event parser either return a result or throw a TorError
  * (never another exception), and a command fed garbage settles by its deadline (never hangs).
  * Seeds are fixed; a failure prints the seed and iteration.
