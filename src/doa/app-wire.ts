@@ -135,8 +135,18 @@ export function encodeAppRequest (req: AppRequest): Uint8Array {
   return w.bytes()
 }
 
+/** Runs a decoder so that every failure is DOA_BAD_MESSAGE (bad UTF-8 included). */
+function decoding<T> (fn: () => T): T {
+  try { return fn() } catch (err) {
+    if (err instanceof DoaError && err.code === 'DOA_BAD_MESSAGE') throw err
+    throw new DoaError('DOA_BAD_MESSAGE', `malformed DOA app message: ${(err as Error).message}`, { cause: err })
+  }
+}
+
 /** Decodes a request; throws DOA_BAD_MESSAGE for anything malformed. */
-export function decodeAppRequest (bytes: Uint8Array): AppRequest {
+export function decodeAppRequest (bytes: Uint8Array): AppRequest { return decoding(() => decodeRequest(bytes)) }
+
+function decodeRequest (bytes: Uint8Array): AppRequest {
   if (bytes.byteLength > APP_MESSAGE_MAX) bad('message is over the size limit')
   const r = new Reader(bytes)
   if (r.u8() !== APP_WIRE_VERSION) bad('unsupported DOA app protocol version')
@@ -204,7 +214,9 @@ export function encodeAppResponse (res: AppResponse): Uint8Array {
 }
 
 /** Decodes the response to a request of `type`; throws DOA_BAD_MESSAGE for anything malformed. */
-export function decodeAppResponse (type: AppRequest['type'], bytes: Uint8Array): AppResponse {
+export function decodeAppResponse (type: AppRequest['type'], bytes: Uint8Array): AppResponse { return decoding(() => decodeResponse(type, bytes)) }
+
+function decodeResponse (type: AppRequest['type'], bytes: Uint8Array): AppResponse {
   if (bytes.byteLength > APP_MESSAGE_MAX) bad('message is over the size limit')
   const r = new Reader(bytes)
   if (r.u8() !== APP_WIRE_VERSION) bad('unsupported DOA app protocol version')

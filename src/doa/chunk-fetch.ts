@@ -164,7 +164,8 @@ export async function fetchBundleFrom (ref: BundleRef, providers: readonly Chunk
         chunks[i] = bytes
         s.report.served++
         s.streak = 0
-        options.onChunk?.(++done, chunkKeys.length)
+        done++
+        options.onChunk?.(done, chunkKeys.length)
       } else {
         queue.push(i)
         settleExhausted()

@@ -439,7 +439,7 @@ class DoaImpl implements Doa {
     return await this.fetchAndInstall(appKey, options)
   }
 
-  private async fetchAndInstall (appKey: Uint8Array, options: InstallOptions): Promise<InstallResult> {
+  private async fetchAndInstall (appKey: Uint8Array, options: InstallOptions, makeCurrent = options.release !== undefined): Promise<InstallResult> {
     const hosts = await this.hostsOf(appKey, options).catch(() => [])
     const found = await this.findRelease(appKey, options.release, hosts, options)
     const m = found.signed.manifest
@@ -462,7 +462,8 @@ class DoaImpl implements Doa {
         sources = mergeReports(sources, got.sources)
       }
       await this.cache.install(found.signed, bundles)
-    } else if (options.release !== undefined && have !== undefined && !have.pinned) {
+    } else if (makeCurrent && have !== undefined && !have.pinned && have.current !== m.release) {
+      // In the cache already: make it current (the cache's pin sets current; unpin keeps it).
       await this.cache.pin(appKey, m.release)
       await this.cache.unpin(appKey)
     }
@@ -498,7 +499,7 @@ class DoaImpl implements Doa {
     const installed = (await this.cache.list()).find(a => a.appKey === toHex(appKey))
     if (installed === undefined) throw new DoaError('DOA_NOT_FOUND', `app ${toHex(appKey).slice(0, 16)}… is not installed: install it first`)
     if (installed.pinned) throw new DoaError('DOA_BAD_ARGUMENT', `${installed.name} is pinned to release ${installed.current}: unpin it first (oht app pin ${installed.name} --off)`)
-    const r = await this.fetchAndInstall(appKey, { ...options, ...(options.release !== undefined ? { release: options.release } : {}) })
+    const r = await this.fetchAndInstall(appKey, options, true)
     await this.reopen(appKey)
     return r
   }

@@ -6,7 +6,7 @@
  */
 import type { AbortOptions } from '../core/abort.ts'
 import { toHex } from '../core/bytes.ts'
-import type { PeerContact, PeerNet } from '../oht/index.ts'
+import type { PeerContact, PeerNet, PeerRequestOptions } from '../oht/index.ts'
 import { APP_MESSAGE_MAX, APP_PROTOCOL, decodeAppResponse, encodeAppRequest, type AppRequest, type AppResponse, type HttpResponse } from './app-wire.ts'
 import type { ChunkProvider } from './chunk-fetch.ts'
 import { DoaError } from './errors.ts'
@@ -40,11 +40,13 @@ export interface HostClient {
 export function createHostClient (peers: PeerNet, contact: PeerContact, init: HostClientOptions = {}): HostClient {
   const name = `host ${toHex(contact.publicKey).slice(0, 12)}…`
   const ask = async (req: AppRequest, options: AbortOptions): Promise<AppResponse> => {
-    const bytes = await peers.request(contact, APP_PROTOCOL, encodeAppRequest(req), {
+    const opts = {
       timeoutMs: init.timeoutMs ?? 60_000,
+      // Answers (a 60 KiB chunk, a sync round, an HTTP body) may be larger than PeerNet's default.
       maxMessageBytes: APP_MESSAGE_MAX + 64,
       ...(options.signal !== undefined ? { signal: options.signal } : {})
-    })
+    } as PeerRequestOptions
+    const bytes = await peers.request(contact, APP_PROTOCOL, encodeAppRequest(req), opts)
     return decodeAppResponse(req.type, bytes)
   }
   return {

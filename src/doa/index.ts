@@ -53,3 +53,26 @@ export {
   type ResolveOptions, type Resolution
 } from './name-records.ts'
 export { openPetnames, type PetnameStore } from './petnames.ts'
+// The networked half: publish, install, hosting, state over the OHT, names, visits.
+export { createDoa, parseTarget, type Doa, type DoaInit, type DoaComponents, type AppTarget, type InstallOptions, type InstallResult, type AppInfo, type OwnedName } from './doa.ts'
+export { readAppDirectory, APP_FILE, type AppSpec, type AppSource } from './app-dir.ts'
+export { prepareRelease, publishRelease, fetchCurrentRelease, RELEASE_TTL_MS, type PreparedRelease, type PublishOptions, type PublishResult } from './publish.ts'
+export { fetchBundleFrom, type ChunkProvider, type ProviderReport, type ChunkFetchOptions, type FetchedBundle } from './chunk-fetch.ts'
+export { createHostClient, ohtChunkProvider, hostChunkProvider, type HostClient, type HostClientOptions } from './host-client.ts'
+export {
+  APP_PROTOCOL, APP_MESSAGE_MAX, encodeAppRequest, decodeAppRequest, encodeAppResponse, decodeAppResponse,
+  type AppRequest, type AppResponse, type AppStatus, type HttpResponse
+} from './app-wire.ts'
+export { createAppServer, contentTypeOf, UI_CSP, type AppServer, type AppServerInit, type AppServerComponents, type AppStateApi, type HttpRequest, type ServedRelease } from './app-server.ts'
+export { encodeHostAnnouncement, openHostValue, MAX_HOST_VALUE, type HostAnnouncement, type HostEntry, type HostService, type HostSnapshotRef } from './host-set.ts'
+export { HostedApp, type HostingBackend, type HostQuota, type HostStatus, type HostedAppInit, type HostedAppComponents } from './hosting.ts'
+export { hostSetKey, opHeadsKey, opPageKey, opValueId, pageOf, OPS_PER_PAGE, HEAD_VALUE_ID, HOST_VALUE_ID } from './net-keys.ts'
+export { publishOp, fetchHeads, fetchAuthorOps, watchHeads, missingRanges, MAX_NET_OP_BYTES, OP_TTL_MS, type DoaDht, type PublishedOp, type FetchedOp } from './op-log.ts'
+export { createOpStore, createMemoryOpStore, type OpStore, type OpStoreInit } from './op-store.ts'
+export { openSession, type AppSession, type SessionInit, type SessionComponents, type SessionEvent, type SubmitResult, type SyncResult } from './session.ts'
+export { createNameService, renewDue, NAME_VALIDITY_MS, NAME_TTL_MS, type NameService, type NameServiceComponents, type Registration, type RegisterOptions, type NameResolveOptions } from './name-service.ts'
+export { visitApp, type VisitedApp, type HostFetch } from './visit.ts'
+export {
+  createNamingPlugin, parsePluginOptions, supportsVersion, NS_API_VERSION, NS_OK, NS_FAILED, NS_TLD_UNKNOWN, NS_NOT_REGISTERED, NS_TIMEOUT,
+  type NamingPlugin, type NamingPluginInit, type NamingPluginComponents, type NameToOnion
+} from './tor-naming.ts'
