@@ -33,6 +33,11 @@ export {
   type SimContact, type SimNet, type SimRequestHandler, type Interceptor, type InterceptContext,
   type SimNetworkInit, type SimNetworkComponents, type NetworkStats, type HostStats, type AddHostOptions
 } from './network.ts'
+export {
+  SimPeerError, PeerFabric, HostPeerNet, SIM_PEER_MESSAGE_MAX_DEFAULT, SIM_PEER_MESSAGE_MAX_LIMIT,
+  type SimPeerNet, type SimPeerNetInit, type SimPeerStream, type SimPeerRequestHandler, type SimPeerStreamHandler,
+  type SimPeerRequestOptions, type SimPeerStreamOptions, type SimPeerProtocolOptions, type PeerNetStats
+} from './peer-net.ts'
 export { constant, uniform, exponential, lognormal, weibull, standardNormal, type Distribution, type LognormalInit } from './distributions.ts'
 export { latencyFrom, constantLatency, uniformLatency, lognormalLatency, torLatency, type LatencyModel, type TorLatencyInit } from './latency.ts'
 export { Churn, churnPerHour, type ChurnInit, type ChurnComponents, type ChurnStats } from './churn.ts'
