@@ -27,6 +27,11 @@ export { parseOnion3Multiaddr, onion3Multiaddr, isOnion3, type Onion3Addr } from
 export { createGater, onionMatchesPeer, type GaterInit } from './gater.ts'
 export { libp2pKeyFromSeed, peerIdFromEd25519, ed25519FromPeerId, onionOfPeerId } from './identity.ts'
 export { createLibp2pDhtNet, OHT_KAD_PROTOCOL, type Libp2pDhtNet, type Libp2pDhtNetInit, type Libp2pDhtNetComponents, type Libp2pDhtNetStats } from './dht-net.ts'
+export { createPeerConnections, type PeerConnections, type PeerConnectionsInit, type PeerConnectionsComponents, type PeerConnectionsStats } from './peer-connections.ts'
+export {
+  createLibp2pPeerNet, PEER_REQUEST_PROTOCOL_PREFIX, PEER_STREAM_PROTOCOL_PREFIX,
+  type Libp2pPeerNet, type Libp2pPeerNetInit, type Libp2pPeerNetComponents, type Libp2pPeerNetStats
+} from './peer-net.ts'
 export { torConnector, torPublisher, type TorConnectorInit, type TorPublisherInit } from './tor-adapters.ts'
 export { createOverlayNode, contactFromMultiaddr, type OverlayNode, type OverlayNodeInit, type OverlayNodeComponents, type JoinResult } from './overlay-node.ts'
 export { saveTableFile, loadTableFile, parseTable, TABLE_FILE_MAX_BYTES, TABLE_FILE_MAX_CONTACTS } from './table-file.ts'

@@ -135,11 +135,11 @@ function tooLarge (n: number, limit: number, what: string): SimPeerError {
 
 const CODE_RE = /^[A-Z][A-Z0-9_]{1,63}$/
 
-/** What a peer learns of an error: its code if it is a coded one (local conditions excepted). */
+/** What a peer learns of an error: its code if it is a coded one, else (and for local aborts and timeouts) `fallback`. */
 function wireCode (err: unknown, fallback: string): { code: string, message: string } {
   const code = (err as { code?: unknown } | undefined)?.code
   if (typeof code !== 'string' || !CODE_RE.test(code)) return { code: fallback, message: '' }
-  if (code === 'CORE_ABORTED' || code === 'CORE_TIMEOUT') return { code: 'OHT_STREAM_CLOSED', message: '' }
+  if (code === 'CORE_ABORTED' || code === 'CORE_TIMEOUT') return { code: fallback, message: '' }
   return { code, message: truncateUtf8(String((err as Error).message ?? ''), REMOTE_MESSAGE_MAX) }
 }
 
@@ -595,6 +595,7 @@ class StreamEnd implements SimPeerStream {
 
   get finished (): boolean { return this.error !== undefined || (this.finSent && this.remoteClosed && this.inbox.length === 0) }
 
+
   async send (message: Uint8Array, options: AbortOptions = {}): Promise<void> {
     if (this.error !== undefined) throw this.error
     if (this.closing || this.owned) throw new SimPeerError('OHT_STREAM_CLOSED', 'send after close()')
@@ -662,9 +663,10 @@ class StreamEnd implements SimPeerStream {
   }
 
   private async read (): Promise<IteratorResult<Uint8Array>> {
-    if (this.error !== undefined) throw this.error
+    // messages kept by a failure of our own making (see rejectInput) come before the error
     const msg = this.inbox.shift()
-    if (msg !== undefined) { this.consumed(); return { done: false, value: msg } }
+    if (msg !== undefined) { if (this.error === undefined) this.consumed(); return { done: false, value: msg } }
+    if (this.error !== undefined) throw this.error
     if (this.remoteClosed) { this.checkEnd(); return { done: true, value: undefined } }
     return await new Promise((resolve, reject) => { this.readers.push({ resolve, reject }) })
   }
@@ -681,11 +683,7 @@ class StreamEnd implements SimPeerStream {
     if (this.error !== undefined) return
     this.pair.fabric.stats.messages++
     if (this.owned) { this.abort(new SimPeerError('OHT_STREAM_CLOSED', 'a message arrived after the stream handler returned')); return }
-    if (msg.byteLength > this.maxMessageBytes) {
-      const err = tooLarge(msg.byteLength, this.maxMessageBytes, 'inbound message')
-      this.abort(err)
-      return
-    }
+    if (msg.byteLength > this.maxMessageBytes) { this.rejectInput(tooLarge(msg.byteLength, this.maxMessageBytes, 'inbound message')); return }
     const reader = this.readers.shift()
     if (reader !== undefined) { this.consumed(); reader.resolve({ done: false, value: msg }); return }
     this.inbox.push(msg)
@@ -705,11 +703,23 @@ class StreamEnd implements SimPeerStream {
     this.checkEnd()
   }
 
-  /** Ends this side with `err`: every pending and later call rejects with it. */
-  fail (err: Error): void {
+  /**
+   * The peer's input broke the rules (too large): tell it why and reset; what it sent before
+   * stays readable, then reads fail with `err`.
+   */
+  private rejectInput (err: Error): void {
+    const w = wireCode(err, 'OHT_STREAM_CLOSED')
+    this.fail(err, true)
+    const peer = this.peer
+    this.pair.transmit(this, () => { peer.fail(remoteError(w.code, w.message, this.host.address)) })
+    this.pair.dispose()
+  }
+
+  /** Ends this side with `err`: every pending and later call rejects with it (after the kept messages). */
+  fail (err: Error, keepInbox = false): void {
     if (this.error !== undefined) return
     this.error = err
-    this.inbox.length = 0
+    if (!keepInbox) this.inbox.length = 0
     this.lingerTimer?.cancel()
     for (const r of this.readers.splice(0)) r.reject(err)
     for (const s of this.sendQueue.splice(0)) {

@@ -29,7 +29,7 @@
  * - When an inbound stream handler returns, its stream is closed; a message that still
  *   arrives afterwards resets the stream (the sender sees OHT_STREAM_CLOSED), as does a peer
  *   that never closes its side within 30 s. A handler that throws resets it with its code
- *   (OHT_PEER_FAILED when it had none).
+ *   (OHT_PEER_FAILED when it had none, or had CORE_ABORTED / CORE_TIMEOUT).
  * - Leaving a `for await` loop early (break) does not end the stream.
  *
  * @example
@@ -79,8 +79,10 @@ export interface PeerStreamOptions extends AbortOptions {
 /**
  * Inbound request handler. Its result is the response body. A thrown error with a `code`
  * (a coded OhtStackError) travels back: the requester's promise rejects with an
- * OhtRemoteError carrying that code and message (at most 512 bytes of it). Any other error
- * travels back as OHT_PEER_FAILED without its message (no internals leak to peers).
+ * OhtRemoteError carrying that code and message (at most 512 bytes of it). Any other error,
+ * and CORE_ABORTED / CORE_TIMEOUT (the handler's own conditions), travels back as
+ * OHT_PEER_FAILED without its message (no internals leak to peers). A handler that does not
+ * answer within `inboundTimeoutMs` is answered for: OHT_PEER_FAILED.
  * `options.signal` aborts when the requester goes away or the node stops.
  */
 export type PeerRequestHandler = (from: PeerContact, body: Uint8Array, options: AbortOptions) => Promise<Uint8Array>
