@@ -10,7 +10,7 @@ import {
   createOverlayNode, libp2pKeyFromSeed, NetError, torConnector, torPublisher,
   type OverlayNode
 } from '../net/index.ts'
-import type { GetResult, OhtNodeInit, PeerContact, PutMutableOptions, PutResult } from '../oht/index.ts'
+import type { GetResult, OhtNodeInit, PeerContact, PeerNet, PutMutableOptions, PutResult } from '../oht/index.ts'
 import { attachTor, launchTor, type LaunchTorInit, type OnionProbe, type TorControl, type TorProcess } from '../tor/index.ts'
 
 export interface CreateNodeInit extends AbortOptions {
@@ -60,6 +60,15 @@ export interface OhtSdkNode {
   /** Stores a signed mutable record (key = H(publicKey || salt)). */
   putMutable(options: PutMutableOptions): Promise<PutResult>
   get(key: Uint8Array, options?: AbortOptions): Promise<GetResult | undefined>
+  /**
+   * Direct protocols between peers: request/response and message streams to a peer's
+   * contact under a protocol id, over the node's existing (onion) connections.
+   *
+   * @example
+   * node.peers.handle('/hello/1', async (from, body) => new TextEncoder().encode(`hi ${body.byteLength}`))
+   * const answer = await other.peers.request(node.contact, '/hello/1', bytes, { timeoutMs: 30_000 })
+   */
+  readonly peers: PeerNet
   /** The node underneath: libp2p, the OHT engine, the DhtNet adapter. */
   readonly overlay: OverlayNode
   /** Stops the node, closes its tor control connection and stops a tor it launched. */
@@ -171,6 +180,7 @@ class SdkNode implements OhtSdkNode {
   get publicKey (): Uint8Array { return this.overlay.contact.publicKey }
   get multiaddrs (): string[] { return this.overlay.multiaddrs }
   get contact (): PeerContact { return this.overlay.contact }
+  get peers (): PeerNet { return this.overlay.peers }
 
   async put (value: Uint8Array, options?: { ttlMs?: number } & AbortOptions): Promise<PutResult> {
     return await this.overlay.oht.putImmutable(value, options)
