@@ -12,6 +12,7 @@
  *
  * `from` of an inbound request is the Ed25519 key the peer proved in the noise handshake and
  * the addresses it announced through identify (onion ones checked against that key).
+ * Connections come from peer-connections.ts, shared with the PeerNet adapter.
  */
 import { setMaxListeners } from 'node:events'
 import { lpStream } from '@libp2p/utils'

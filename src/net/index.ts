@@ -1,7 +1,8 @@
 /**
  * The net layer: a libp2p node whose PeerId is the OHT identity key, over TCP (LAN/dev),
- * @libp2p/memory (tests) and onion3 (tor), plus the DhtNet adapter that carries the OHT on
- * `/oht/kad/1.0.0` and the overlay node that joins the two.
+ * @libp2p/memory (tests) and onion3 (tor), plus the two seam adapters that ride its
+ * connections: DhtNet (the OHT on `/oht/kad/1.0.0`) and PeerNet (direct protocols between
+ * peers), and the overlay node that joins them with the engine.
  *
  * @example
  * // a node over TCP on loopback, joined to a network
@@ -17,6 +18,24 @@
  *   onionOnly: true,
  *   onion: { connect: torConnector({ socksPort }), publish: torPublisher({ control, seed }) }
  * })
+ *
+ * ## PeerNet
+ *
+ * `overlay.peers` (createLibp2pPeerNet, peer-net.ts) implements src/oht's PeerNet: requests
+ * and message streams to a peer's contact under a protocol id. Each id is two libp2p
+ * protocols, `/oht/req/1<id>` and `/oht/stream/1<id>`, on the connection the node already
+ * has to that peer: one connection per peer, shared with the DHT (peer-connections.ts: reuse,
+ * identify-learned addresses, onion addresses checked against the key, idle pruning that
+ * spares connections with an open stream). `from` is the key the peer proved in the noise
+ * handshake. Frames (peer-frames.ts) are versioned and length-limited; a peer's malformed or
+ * oversized input ends that request or stream with a coded ERROR frame. `send()` waits while
+ * the peer's receive window is full; a reader that does not read pauses its stream.
+ *
+ * @example
+ * a.peers.handle('/echo/1', async (from, body) => body)
+ * const answer = await b.peers.request(a.contact, '/echo/1', bytes, { timeoutMs: 30_000 })
+ * a.peers.handleStream('/chat/1', async (stream) => { for await (const m of stream) await stream.send(m); await stream.close() })
+ * const s = await b.peers.openStream(a.contact, '/chat/1')
  */
 import './polyfill.ts'
 

@@ -12,6 +12,9 @@
  *
  * Frames are copied on delivery (into slab memory, see core's allocFrame), so no host ever
  * shares a frame with another.
+ *
+ * Each host also has a PeerNet (`host.peers`, see peer-net.ts) on the same latency, loss,
+ * partitions and crashes; its counters are `peerStats`, apart from `stats`.
  */
 import { abortReason, type AbortOptions } from '../core/abort.ts'
 import { copyFrame } from '../core/bytes.ts'
