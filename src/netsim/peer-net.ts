@@ -454,7 +454,8 @@ export class HostPeerNet implements SimPeerNet {
       pair.dispose()
     }
     if (!self.isOnline) return
-    if (pair.abandoned) { pair.dispose(); return }
+    // the opener gave up, or crashed while its OPEN travelled (its crash broke only the streams it had)
+    if (pair.abandoned || !opener.isOnline || opener.epoch !== pair.openerEpoch) { pair.dispose(); return }
     const reg = this.protocols.get(pair.protocol)
     if (reg?.kind !== 'stream') { refuse('OHT_PROTOCOL_UNSUPPORTED', `no stream handler for ${pair.protocol}`); return }
     const busy = reg.inbound.get(opener.index) ?? 0
@@ -499,8 +500,11 @@ class StreamPair {
   broken = false
   /** The opener's pending openStream(): a stream that breaks before ACCEPT arrives fails it. */
   openCall: Call | undefined
+  /** The opener's life when it sent the OPEN. */
+  readonly openerEpoch: number
 
   constructor (readonly fabric: PeerFabric, opener: SimHost, acceptor: SimHost, readonly protocol: string, openerLimit: number) {
+    this.openerEpoch = opener.epoch
     this.a = new StreamEnd(this, opener, acceptor.contact, openerLimit)
     this.b = new StreamEnd(this, acceptor, opener.contact, SIM_PEER_MESSAGE_MAX_DEFAULT)
     this.a.peer = this.b

@@ -158,6 +158,18 @@ describe('PeerNet on the simulator', () => {
     })())
   })
 
+  it('an opener that crashes while its OPEN travels leaves no stream behind at the acceptor', async () => {
+    const { sim, a, b } = world({ latency: constantLatency(100) })
+    let handlers = 0
+    b.peers.handleStream('/wait/1', async () => { handlers++ })
+    void a.peers.openStream(b.contact, '/wait/1').catch(() => {})
+    await sim.run({ forMs: 50 })
+    sim.network.crash(a)
+    await sim.run({ forMs: 1_000 })
+    assert.equal(handlers, 0, 'the handler never saw a stream from a dead opener')
+    assert.equal(sim.network.peerFabric.streams.size, 0)
+  })
+
   it('a partition breaks streams across it for both ends after breakDetectMs; streams inside a group go on', async () => {
     const sim = createSimulation({ seed: 'partition', network: { latency: constantLatency(50), peerNet: { breakDetectMs: 5_000 } } })
     const hosts = Array.from({ length: 3 }, () => sim.addHost({ publicKey: key() }))
