@@ -28,8 +28,10 @@
  * identify-learned addresses, onion addresses checked against the key, idle pruning that
  * spares connections with an open stream). `from` is the key the peer proved in the noise
  * handshake. Frames (peer-frames.ts) are versioned and length-limited; a peer's malformed or
- * oversized input ends that request or stream with a coded ERROR frame. `send()` waits while
- * the peer's receive window is full; a reader that does not read pauses its stream.
+ * oversized input ends that request or stream with a coded ERROR frame. Streams carry their
+ * own flow control: `send()` waits while 1 MiB of our messages are unread by the peer (WINDOW
+ * credit comes back as it reads), so a stream holds at most that much whatever the muxer's
+ * window, and a half-close is an in-band CLOSE, after which that side still grants window.
  *
  * @example
  * a.peers.handle('/echo/1', async (from, body) => body)

@@ -16,9 +16,9 @@
  *
  * `from` (and a stream's `remote`) is the Ed25519 key the peer proved in the noise handshake,
  * with the addresses it announced through identify (onion ones checked against that key).
- * Back-pressure: `send()` waits while the muxer's send window is exhausted; the reading side
- * pauses its libp2p stream once 64 KiB of whole messages wait unread, which stops the window
- * updates. A connection with an open stream or request in flight is never closed for
+ * Back-pressure is in-band: `send()` waits while 1 MiB of our messages are unread by the peer
+ * (WINDOW credit, see peer-frames.ts), so what a stream holds is bounded whatever the muxer's
+ * own window grew to, and a half-closed side still grants window. A connection with an open stream or request in flight is never closed for
  * idleness. Malformed frames from a peer end that one request or stream with OHT_BAD_FRAME
  * (or OHT_MESSAGE_TOO_LARGE) and an ERROR frame to the peer; they never reach a handler.
  */
@@ -36,7 +36,7 @@ import {
 import { ed25519FromPeerId } from './identity.ts'
 import type { NetLibp2p } from './node.ts'
 import { createPeerConnections, type PeerConnections } from './peer-connections.ts'
-import { encodeError, encodeFrame, FRAME_ACCEPT, FRAME_DATA, FrameReader, wireCode, writeFrame } from './peer-frames.ts'
+import { encodeError, encodeFrame, encodeWindow, FRAME_ACCEPT, FRAME_CLOSE, FRAME_DATA, FrameReader, STREAM_WINDOW_BYTES, wireCode, writeFrame } from './peer-frames.ts'
 
 export const PEER_REQUEST_PROTOCOL_PREFIX = '/oht/req/1'
 export const PEER_STREAM_PROTOCOL_PREFIX = '/oht/stream/1'
@@ -280,7 +280,7 @@ class Libp2pPeerNetImpl implements Libp2pPeerNet {
       release = this.connections.hold(peerId)
       stream = await this.newStream(connection, protocolOf('request', protocol), signal)
       const s = stream
-      reader = new FrameReader(stream, limit, nameOf(peerId), (err) => { this.resetWith(s, err) })
+      reader = new FrameReader(stream, { maxMessageBytes: limit, who: nameOf(peerId), stream: false, onError: (err) => { this.resetWith(s, err) } })
       await writeFrame(stream, encodeFrame(FRAME_DATA, body), signal)
       await stream.close({ signal })
       const frame = await reader.next(signal)
@@ -317,7 +317,7 @@ class Libp2pPeerNetImpl implements Libp2pPeerNet {
       stream = await this.newStream(connection, protocolOf('stream', protocol), signal)
       const s = stream
       let ps: Libp2pPeerStream | undefined
-      reader = new FrameReader(stream, limit, nameOf(peerId), (err) => { if (ps !== undefined) ps.rejectInput(err); else this.resetWith(s, err) })
+      reader = new FrameReader(stream, { maxMessageBytes: limit, who: nameOf(peerId), stream: true, onError: (err) => { if (ps !== undefined) ps.rejectInput(err); else this.resetWith(s, err) } })
       const first = await reader.next(signal)
       if (first === undefined) throw new OhtError('OHT_STREAM_CLOSED', `${nameOf(peerId)} closed the stream without accepting it`)
       if (first.type !== FRAME_ACCEPT) throw new OhtError('OHT_BAD_FRAME', `${nameOf(peerId)} sent a frame of type ${first.type} before accepting the stream`)
@@ -406,11 +406,11 @@ class Libp2pPeerNetImpl implements Libp2pPeerNet {
     const scoped = scopedSignal(this.components.clock, reg.inboundTimeoutMs, gone.signal, this.shutdown.signal)
     const signal = scoped.signal
     let malformed = false
-    const reader = new FrameReader(stream, reg.maxMessageBytes, who, (err) => {
+    const reader = new FrameReader(stream, { maxMessageBytes: reg.maxMessageBytes, who, stream: false, onError: (err) => {
       malformed = true
       if (err.code === 'OHT_MESSAGE_TOO_LARGE') this.stats.refusedIn++; else this.stats.badFramesIn++
       this.resetWith(stream, err)
-    })
+    } })
     try {
       const frame = await reader.next(signal)
       if (frame === undefined || frame.type !== FRAME_DATA) {
@@ -463,9 +463,15 @@ class Libp2pPeerNetImpl implements Libp2pPeerNet {
       const identify = scopedSignal(this.components.clock, reg.inboundTimeoutMs, this.shutdown.signal)
       const addrs = await this.connections.addrsOf(peerId, identify.signal).finally(() => { identify.clear() })
       const from: PeerContact = { publicKey, addrs }
-      const reader = new FrameReader(stream, reg.maxMessageBytes, who, (err) => {
-        if (err.code === 'OHT_BAD_FRAME') this.stats.badFramesIn++
-        ps?.rejectInput(err)
+      const reader = new FrameReader(stream, {
+        maxMessageBytes: reg.maxMessageBytes,
+        who,
+        stream: true,
+        onError: (err) => {
+          if (err.code === 'OHT_BAD_FRAME') this.stats.badFramesIn++
+          // before ACCEPT went out the opener had no business sending anything
+          if (ps !== undefined) ps.rejectInput(err); else this.resetWith(stream, err)
+        }
       })
       await writeFrame(stream, encodeFrame(FRAME_ACCEPT), this.shutdown.signal)
       ps = new Libp2pPeerStream(stream, reader, from, protocol, reg.maxMessageBytes, this.components.clock, who, () => { release(); this.leave(reg, key) })
@@ -488,15 +494,26 @@ class Libp2pPeerNetImpl implements Libp2pPeerNet {
   }
 }
 
-/** One PeerNet stream over one libp2p stream. */
+/**
+ * One PeerNet stream over one libp2p stream, with the in-band flow control of peer-frames.ts:
+ * send() waits while STREAM_WINDOW_BYTES of our messages are unconsumed by the peer, reads
+ * return WINDOW credit, and close() sends CLOSE (the libp2p stream closes once both sides
+ * did).
+ */
 class Libp2pPeerStream implements PeerStream {
   private error: Error | undefined
   private writing: Promise<void> = Promise.resolve()
   private closing = false
-  private finSent = false
+  private closeSent = false
+  private remoteClosed = false
   private owned = false
   private ended = false
   private lingerTimer: TimerHandle | undefined
+  /** Our DATA bytes the peer has not credited back yet. */
+  private unacked = 0
+  /** DATA bytes our reader consumed and not yet credited to the peer. */
+  private consumed = 0
+  private creditWaiters: Array<() => void> = []
   private readonly endHooks: Array<() => void> = []
 
   constructor (
@@ -511,6 +528,12 @@ class Libp2pPeerStream implements PeerStream {
   ) {
     this.endHooks.push(release)
     reader.onPeerError = (err) => { this.fail(err) }
+    reader.onWindow = (bytes) => {
+      this.unacked = Math.max(0, this.unacked - bytes)
+      this.wakeSenders()
+    }
+    // the peer's libp2p side closed: it can grant no more window
+    reader.onRemoteEnd = () => { this.wakeSenders() }
     stream.addEventListener('close', (evt) => {
       const error = (evt as Event & { error?: Error }).error
       if (error !== undefined) this.fail(new OhtError('OHT_STREAM_CLOSED', `the stream with ${who} was reset`, { cause: error }))
@@ -522,6 +545,10 @@ class Libp2pPeerStream implements PeerStream {
     if (this.ended) hook(); else this.endHooks.push(hook)
   }
 
+  private wakeSenders (): void {
+    for (const w of this.creditWaiters.splice(0)) w()
+  }
+
   async send (message: Uint8Array, options: AbortOptions = {}): Promise<void> {
     if (this.error !== undefined) throw this.error
     if (this.closing || this.owned) throw new OhtError('OHT_STREAM_CLOSED', 'send after close()')
@@ -529,8 +556,10 @@ class Libp2pPeerStream implements PeerStream {
     const signal = options.signal
     if (signal?.aborted === true) { const err = abortReason(signal); this.abort(err); throw err }
     const frame = encodeFrame(FRAME_DATA, message)
+    const n = message.byteLength
     const write = this.writing.then(async () => {
-      if (this.error !== undefined) throw this.error
+      await this.waitCredit(n, signal)
+      this.unacked += n
       await writeFrame(this.stream, frame, signal)
     })
     this.writing = write.catch(() => {})
@@ -539,23 +568,46 @@ class Libp2pPeerStream implements PeerStream {
     } catch (err) {
       // a half-sent message cannot stay: the stream goes with it
       if (isAborted(signal)) { const e = abortReason(signal); this.abort(e); throw e }
-      throw this.error ?? new OhtError('OHT_STREAM_CLOSED', `the stream with ${this.who} broke`, { cause: err })
+      throw this.error ?? (err instanceof OhtError ? err : new OhtError('OHT_STREAM_CLOSED', `the stream with ${this.who} broke`, { cause: err }))
+    }
+  }
+
+  /** Waits until the peer's window takes `n` more bytes (one message always fits when nothing is outstanding). */
+  private async waitCredit (n: number, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (this.error !== undefined) throw this.error
+      if (this.unacked === 0 || this.unacked + n <= STREAM_WINDOW_BYTES) return
+      if (this.reader.remoteEnded) throw new OhtError('OHT_STREAM_CLOSED', `${this.who} closed the stream and takes no more messages`)
+      if (signal?.aborted === true) throw abortReason(signal)
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => { resolve() }
+        this.creditWaiters.push(() => { signal?.removeEventListener('abort', onAbort); resolve() })
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
     }
   }
 
   async close (options: AbortOptions = {}): Promise<void> {
     if (this.error !== undefined) throw this.error
-    if (this.finSent) return
+    if (this.closeSent) return
     this.closing = true
     await this.writing
     if (this.error !== undefined) throw this.error
+    if (this.closeSent) return
+    this.closeSent = true
     try {
-      await this.stream.close(options)
+      await writeFrame(this.stream, encodeFrame(FRAME_CLOSE), options.signal)
     } catch (err) {
       throw this.error ?? new OhtError('OHT_STREAM_CLOSED', `closing the stream with ${this.who} failed`, { cause: err })
     }
-    this.finSent = true
-    if (this.reader.done) this.end()
+    this.maybeFinish()
+  }
+
+  /** Both CLOSEs passed: close the libp2p stream (its 'close' event ends this one). */
+  private maybeFinish (): void {
+    if (!this.closeSent || !this.remoteClosed || this.error !== undefined) return
+    this.stream.close().catch(() => {})
+    if (this.reader.remoteEnded) this.end()
   }
 
   abort (err?: Error): void {
@@ -582,6 +634,7 @@ class Libp2pPeerStream implements PeerStream {
     this.error = err
     this.lingerTimer?.cancel()
     this.reader.fail(err, keepQueued)
+    this.wakeSenders()
     if (this.stream.status === 'open') this.stream.abort(err)
     this.end()
   }
@@ -589,6 +642,7 @@ class Libp2pPeerStream implements PeerStream {
   private end (): void {
     if (this.ended) return
     this.ended = true
+    this.lingerTimer?.cancel()
     this.reader.detach()
     for (const h of this.endHooks.splice(0)) h()
   }
@@ -602,6 +656,7 @@ class Libp2pPeerStream implements PeerStream {
   }
 
   private async read (): Promise<IteratorResult<Uint8Array>> {
+    if (this.remoteClosed) return { done: true, value: undefined }
     if (this.error !== undefined && this.reader.pending === 0) throw this.error
     let frame
     try {
@@ -609,36 +664,59 @@ class Libp2pPeerStream implements PeerStream {
     } catch (err) {
       throw this.error ?? err
     }
-    if (frame === undefined) {
-      if (this.finSent) this.end()
+    if (frame === undefined || frame.type === FRAME_CLOSE) {
+      // CLOSE, or the peer's libp2p side closed without one: its messages are over
+      this.remoteClosed = true
+      this.maybeFinish()
       return { done: true, value: undefined }
     }
     if (frame.type !== FRAME_DATA) {
       const err = new OhtError('OHT_BAD_FRAME', `${this.who} sent a frame of type ${frame.type} inside a stream`)
-      this.abort(err)
+      this.rejectInput(err)
       throw err
     }
+    this.credit(frame.body.byteLength)
     return { done: false, value: frame.body }
+  }
+
+  /**
+   * Returns window to the peer for what we read: in batches of a quarter window, or at once
+   * when nothing more waits unread (so a reader taking one message at a time never stalls
+   * its peer).
+   */
+  private credit (n: number): void {
+    this.consumed += n
+    if (this.error !== undefined || this.stream.writeStatus !== 'writable') return
+    if (this.consumed < STREAM_WINDOW_BYTES / 4 && this.reader.pending > 0) return
+    if (this.consumed === 0) return
+    const bytes = this.consumed
+    this.consumed = 0
+    this.reader.credit(bytes)
+    try { this.stream.send(encodeWindow(bytes)) } catch {}
   }
 
   /** The handler of this inbound stream returned: close, and reset a peer that goes on. */
   handlerDone (): void {
     if (this.error !== undefined) return
     this.owned = true
-    if (this.reader.pending > 0) { this.abort(new OhtError('OHT_STREAM_CLOSED', 'the stream handler returned with messages unread')); return }
+    if (this.reader.pendingData > 0 && !this.remoteClosed) { this.abort(new OhtError('OHT_STREAM_CLOSED', 'the stream handler returned with messages unread')); return }
     this.closing = true
     void (async () => {
       try { await this.close() } catch { return }
-      if (this.reader.done) return
+      if (this.remoteClosed) return
       this.lingerTimer = this.clock.setTimeout(() => {
         this.abort(new OhtError('OHT_STREAM_CLOSED', `the peer did not close the ${this.protocol} stream within ${STREAM_LINGER_MS} ms of the handler's end`))
       }, STREAM_LINGER_MS)
       try {
         const next = await this.reader.next()
-        if (next !== undefined) this.abort(new OhtError('OHT_STREAM_CLOSED', 'a message arrived after the stream handler returned'))
-        else { this.lingerTimer?.cancel(); this.end() }
+        if (next === undefined || next.type === FRAME_CLOSE) {
+          this.lingerTimer?.cancel()
+          this.remoteClosed = true
+          this.maybeFinish()
+        } else {
+          this.abort(new OhtError('OHT_STREAM_CLOSED', 'a message arrived after the stream handler returned'))
+        }
       } catch {}
     })()
   }
 }
-

@@ -295,6 +295,23 @@ export function peerNetSuite (name: string, setup: () => Promise<PeerNetFixture>
       })
     })
 
+    it('a side that closed still takes everything the peer sends: 4 MiB after our close(), in order', { timeout: timeout * 2 }, async () => {
+      const chunk = 16_384
+      const count = 256
+      c.net.handleStream('/suite/after-close/1', async (stream) => {
+        for await (const _m of stream) {}
+        for (let i = 0; i < count; i++) { const m = new Uint8Array(chunk).fill(i & 0xff); new DataView(m.buffer).setUint32(0, i); await stream.send(m) }
+        await stream.close()
+      }, { maxMessageBytes: chunk })
+      await run(async () => {
+        const s = await a.net.openStream(c.contact, '/suite/after-close/1', { maxMessageBytes: chunk })
+        await s.close()
+        const got = await readAll(s)
+        assert.equal(got.length, count)
+        got.forEach((m, i) => { assert.equal(new DataView(m.buffer, m.byteOffset).getUint32(0), i) })
+      })
+    })
+
     it('abort from either side: the other end fails instead of hanging; local calls reject with the abort\'s error', { timeout }, async () => {
       let handlerError: (Error & { code?: string, remote?: boolean }) | undefined
       let handlerStream: PeerStream | undefined

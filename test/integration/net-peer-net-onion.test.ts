@@ -67,7 +67,7 @@ peerNetSuite('libp2p over onion services (private Tor network)', async () => {
     unreachableCodes: ['OHT_PEER_UNREACHABLE', 'CORE_TIMEOUT'],
     close: async () => { await Promise.allSettled(made.map(stop)) }
   }
-}, { timeoutMs: 120_000, stallMs: 3_000, bulkMessages: 1280 })
+}, { timeoutMs: 120_000, stallMs: 3_000 })
 
 describe('PeerNet on onion-only overlay nodes', { timeout: 300_000 }, () => {
   const nodes: OverlayNode[] = []

@@ -58,10 +58,8 @@ function libp2pFixture (kind: 'memory' | 'tcp'): () => Promise<PeerNetFixture> {
   }
 }
 
-peerNetSuite('libp2p over @libp2p/memory', libp2pFixture('memory'), { stallMs: 500, bulkMessages: 1280 })
-// yamux grows a stream's receive window up to 16 MiB on a fast link, and that much may be in
-// flight before a paused reader stops the sender: push past it.
-peerNetSuite('libp2p over TCP on 127.0.0.1', libp2pFixture('tcp'), { stallMs: 500, bulkMessages: 1280 })
+peerNetSuite('libp2p over @libp2p/memory', libp2pFixture('memory'), { stallMs: 500 })
+peerNetSuite('libp2p over TCP on 127.0.0.1', libp2pFixture('tcp'), { stallMs: 500 })
 
 async function errorOf (p: Promise<unknown>): Promise<Error & { code?: string, remote?: boolean }> {
   try { await p } catch (err) { return err as Error & { code?: string } }
@@ -145,6 +143,42 @@ describe('PeerNet over libp2p: wire and connections', { timeout: 60_000 }, () =>
     } finally {
       await liar.stop()
     }
+  })
+
+  it('a peer that ignores the stream window is reset with OHT_BAD_FRAME; a reader that does not read holds at most the window', async () => {
+    let handlerError: (Error & { code?: string }) | undefined
+    let release: () => void = () => {}
+    const held = new Promise<void>((resolve) => { release = resolve })
+    b.peers.handleStream('/t/window/1', async (s) => {
+      await held
+      try { for await (const _m of s) {} } catch (err) { handlerError = err as Error }
+    }, { maxMessageBytes: 16_384 })
+    // a well-behaved sender stalls once 1 MiB (+ one message) is unread
+    const s = await a.peers.openStream(b.contact, '/t/window/1', { maxMessageBytes: 16_384 })
+    let sent = 0
+    const sending = (async () => { for (let i = 0; i < 200; i++) { await s.send(new Uint8Array(16_384)); sent++ } await s.close() })()
+    let last = -1
+    while (sent !== last) { last = sent; await systemClock.sleep(300) }
+    assert.ok(sent <= 1024 / 16 + 1, `the sender got ${sent} messages of 16 KiB out with nobody reading: more than the 1 MiB window`)
+    release()
+    await sending
+    // a raw peer that floods a reader that does not read, past the window it was granted
+    b.peers.handleStream('/t/noread/1', async () => { await new Promise(() => {}) }, { maxMessageBytes: 16_384 })
+    const raw = await a.node.dialProtocol(b.node.peerId, `${PEER_STREAM_PROTOCOL_PREFIX}/t/noread/1`, { signal: AbortSignal.timeout(10_000) })
+    const frame = new Uint8Array(3 + 1 + 16_384)
+    frame.set([0x81, 0x80, 0x01, 0], 0) // varint 16385 (type byte + body), type DATA
+    let reset = false
+    raw.addEventListener('close', (evt) => { if ((evt as Event & { error?: Error }).error !== undefined) reset = true })
+    const replies: Buffer[] = []
+    raw.addEventListener('message', (evt) => { const d = (evt as unknown as { data: Uint8Array | { subarray: () => Uint8Array } }).data; replies.push(Buffer.from(d instanceof Uint8Array ? d : d.subarray())) })
+    for (let i = 0; i < 80 && !reset; i++) {
+      try { raw.send(frame) } catch { break }
+      await systemClock.sleep(5)
+    }
+    for (let i = 0; i < 100 && !reset; i++) await systemClock.sleep(20)
+    assert.ok(reset, 'the flooding peer was reset')
+    assert.match(Buffer.concat(replies).toString('latin1'), /OHT_BAD_FRAME/, 'and told why')
+    assert.equal(handlerError, undefined, 'the earlier, well-behaved stream ended cleanly')
   })
 
   it('a contact whose key does not answer at its address is unreachable, not served by whoever answered', async () => {
