@@ -28,7 +28,7 @@ import { networkTorrc } from '../src/tor/testnet/index.ts'
 import { oht, ohtEnv, ROOT, startDaemon, type DaemonHandle } from '../examples/lib/daemons.ts'
 import { createGatewayNet, run, type GatewayNet } from '../test/helpers/gateway-net.ts'
 import { canUseNetns } from '../test/helpers/netns.ts'
-import { median, percentile, round, writeResults } from '../test/helpers/oni-bench.ts'
+import { median, percentile, round, writeResults } from './lib/oni-bench.ts'
 import { testnet, type Testnet } from '../test/helpers/tor-testnet.ts'
 
 const MIB = 1024 * 1024

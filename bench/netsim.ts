@@ -47,7 +47,7 @@ import { parseArgs } from 'node:util'
 import { systemClock } from '../src/core/index.ts'
 import { createSimulation, torLatency } from '../src/netsim/index.ts'
 import type { OhtNodeInit } from '../src/oht/index.ts'
-import { report, runWorkload, testnet, type TestnetMetrics } from '../test/netsim/harness.ts'
+import { createWorld, formatReport, runWorkload, type WorldMetrics } from '../src/netsim/world/index.ts'
 
 /** The V8 flags above, by name; `relaunch` adds the ones missing from this process's. */
 const V8_FLAGS = ['--expose-gc', '--max-old-space-size=7168', '--min-semi-space-size=128', '--max-semi-space-size=128']
@@ -162,7 +162,7 @@ console.log(`baseline (bare simulator, toy echo): ${base.usPerRequest.toFixed(1)
 
 const cpu0 = process.cpuUsage()
 const started = systemClock.monotonic()
-const net = await testnet({ seed: opt.seed as string, size: NODES, churnPerHour: CHURN, quantumMs: QUANTUM, node: nodeInit })
+const world = await createWorld({ seed: opt.seed as string, size: NODES, churnPerHour: CHURN, quantumMs: QUANTUM, node: nodeInit })
 const populateMs = systemClock.monotonic() - started
 console.log(`populated ${NODES} nodes (identities, engines, warm routing tables) in ${(populateMs / 1000).toFixed(1)} s`)
 
@@ -180,12 +180,12 @@ function perCause (last: Record<string, number>, lookupsBy: Record<string, { que
   return out
 }
 const hourly: Array<Record<string, number | Record<string, number>>> = []
-const progress = net.sim.clock.setInterval(() => {
+const progress = world.sim.clock.setInterval(() => {
   const now = systemClock.monotonic()
-  const m = net.metrics().deterministic
+  const m = world.metrics().deterministic
   const reqs = m.network.requests - lastReq
   const row = {
-    hour: Math.round(net.sim.elapsed / HOUR),
+    hour: Math.round(world.sim.elapsed / HOUR),
     wallS: Math.round((now - started) / 1000),
     requests: reqs,
     events: m.events - lastEvents,
@@ -194,7 +194,7 @@ const progress = net.sim.clock.setInterval(() => {
     rssMiB: Math.round(process.memoryUsage.rss() / 1048576),
     // A full collection of a 1–2 GiB heap takes a second or more, inside the timed run: only
     // on request (--live-heap-every-h); the end of the run always measures it, untimed.
-    heapLiveMiB: LIVE_HEAP_EVERY_H > 0 && Math.round(net.sim.elapsed / HOUR) % LIVE_HEAP_EVERY_H === 0 ? liveHeapMiB() : -1,
+    heapLiveMiB: LIVE_HEAP_EVERY_H > 0 && Math.round(world.sim.elapsed / HOUR) % LIVE_HEAP_EVERY_H === 0 ? liveHeapMiB() : -1,
     cpuS: Math.round(cpuSeconds()),
     online: m.nodesOnline,
     // Requests by what caused them this hour (lookups by purpose, probes, and the PUT rounds),
@@ -210,10 +210,10 @@ const progress = net.sim.clock.setInterval(() => {
   lastEvents = m.events
 }, HOUR)
 
-const workload = runWorkload(net, { minutes: HOURS * 60, putEveryMs: PUT_EVERY_S * 1000, getEveryMs: GET_EVERY_S * 1000 })
+const workload = runWorkload(world, { minutes: HOURS * 60, putEveryMs: PUT_EVERY_S * 1000, getEveryMs: GET_EVERY_S * 1000 })
 let done = false
 workload.then(() => { done = true }, () => { done = true })
-await net.sim.run({
+await world.sim.run({
   stopWhen: () => {
     if (done) return true
     if (MAX_WALL_MS > 0 && systemClock.monotonic() - started > MAX_WALL_MS) { partial = true; return true }
@@ -221,11 +221,11 @@ await net.sim.run({
   }
 })
 progress.cancel()
-net.sim.meter.sample()
-const m: TestnetMetrics = net.metrics()
+world.sim.meter.sample()
+const m: WorldMetrics = world.metrics()
 const wallMs = systemClock.monotonic() - started
 const d = m.deterministic
-report(`bench netsim: ${NODES} nodes, ${HOURS} h${partial ? ` (PARTIAL: stopped after ${(d.virtualMs / HOUR).toFixed(2)} simulated hours)` : ''}`, m)
+console.log(formatReport(`bench netsim: ${NODES} nodes, ${HOURS} h${partial ? ` (PARTIAL: stopped after ${(d.virtualMs / HOUR).toFixed(2)} simulated hours)` : ''}`, m))
 const cpuS = cpuSeconds()
 const runMs = wallMs - populateMs
 const usPerRequest = (runMs * 1000) / Math.max(1, d.network.requests)
@@ -239,7 +239,7 @@ console.log(`goal 10 min / 8 GiB: wall ${(wallMs / 60_000).toFixed(1)} min${part
 const finalLiveHeapMiB = liveHeapMiB()
 if (finalLiveHeapMiB >= 0) console.log(`live heap at the end (after a full collection, not timed): ${finalLiveHeapMiB} MiB`)
 
-net.stop()
+world.stop()
 /**
  * Which code ran: the last commit touching src/ (the engine, and the simulator, codec, crypto
  * and core code it runs on) and whether the tree differs from it.

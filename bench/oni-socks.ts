@@ -9,8 +9,8 @@
  */
 import { socksConnect, publishOnion } from '../src/tor/index.ts'
 import { createSocksServer } from '../src/oni/index.ts'
-import { testnet } from '../test/helpers/tor-testnet.ts'
-import { median, percentile, round, sourceServer, writeResults } from '../test/helpers/oni-bench.ts'
+import { testnet } from '../testkit/tor-testnet.ts'
+import { median, percentile, round, sourceServer, writeResults } from './lib/oni-bench.ts'
 
 const MIB = 1024 * 1024
 const sizeMiB = Number(process.argv[2] ?? 8)

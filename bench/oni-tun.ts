@@ -22,9 +22,9 @@
 import type { ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { publishOnion, socksConnect } from '../src/tor/index.ts'
-import { canUseNetns, type Netns } from '../test/helpers/netns.ts'
-import { median, percentile, round, sinkServer, twoOnetSides, writeResults } from '../test/helpers/oni-bench.ts'
-import { testnet } from '../test/helpers/tor-testnet.ts'
+import { canUseNetns, type Netns } from '../testkit/netns.ts'
+import { median, percentile, round, sinkServer, twoOnetSides, writeResults } from './lib/oni-bench.ts'
+import { testnet } from '../testkit/tor-testnet.ts'
 
 const MIB = 1024 * 1024
 const udpSeconds = Number(process.argv[2] ?? 10)

@@ -8,15 +8,24 @@
  * Prints the figures and writes bench/results/tor-control.json.
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { systemClock } from '../src/core/index.ts'
 import { connectTorControl, parseEvent, ReplyFramer } from '../src/tor/control/index.ts'
-import { loadFixture, serverBytes } from '../test/fixtures/tor/transcript.ts'
 
 const CHUNK = 64 * 1024
 const results: Record<string, unknown> = {}
+
+/**
+ * Tor's side of a recorded control-port transcript (test/fixtures/tor/*.json, read as data:
+ * bench/ imports no code from test/).
+ */
+function recordedServerBytes (name: string): Buffer {
+  const fixture = JSON.parse(readFileSync(new URL(`../test/fixtures/tor/${name}.json`, import.meta.url), 'utf8')) as { wire: Array<{ s?: string }> }
+  return Buffer.from(fixture.wire.map(e => e.s ?? '').join(''), 'utf8')
+}
 
 function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
@@ -58,7 +67,7 @@ function framingBench (): void {
   for (let i = 0; ns.length < 8 * 1024 * 1024; i++) ns += relay(i)
   const data = Buffer.from(ns + '.\r\n250 OK\r\n')
   const small = Buffer.from('250-version=0.4.9.11\r\n250 OK\r\n'.repeat(100_000))
-  const events = serverBytes(loadFixture('events-network'))
+  const events = recordedServerBytes('events-network')
   const manyEvents = Buffer.concat(Array.from({ length: 40 }, () => events))
 
   const mb = (b: Uint8Array, ms: number): number => (b.byteLength / 1024 / 1024) / (ms / 1000)

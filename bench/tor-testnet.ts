@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util'
 import { systemClock } from '../src/core/index.ts'
 import { publishOnion, socksConnect, startTestnet, TorError } from '../src/tor/index.ts'
 import type { Testnet, TestnetTimings, TorControl } from '../src/tor/index.ts'
-import { echoServer } from '../test/helpers/tor-testnet.ts'
+import { echoServer } from '../testkit/tor-testnet.ts'
 
 const { values } = parseArgs({
   options: {

@@ -15,6 +15,7 @@
  *     | core               | -                                                          | -                      |
  *     | crypto             | core                                                       | -                      |
  *     | netsim             | core crypto                                                | -                      |
+ *     | netsim/world       | core crypto oht netsim                                     | -                      |
  *     | tor                | core crypto                                                | node:net               |
  *     | oht                | core crypto                                                | -                      |
  *     | net                | core crypto tor oht                                        | *                      |
@@ -63,6 +64,9 @@ const RULES: Record<string, LayerRule> = {
   core: { imports: [], network: [] },
   crypto: { imports: ['core'], network: [] },
   netsim: { imports: ['core', 'crypto'], network: [] },
+  // The OHT-on-simulator world (real OHT nodes on simulated hosts, for the scenarios of the
+  // layers above): it alone in netsim/ may import oht/.
+  'netsim/world': { imports: ['core', 'crypto', 'oht', 'netsim'], network: [] },
   tor: { imports: ['core', 'crypto'], network: ['node:net'] },
   oht: { imports: ['core', 'crypto'], network: [] },
   net: { imports: ['core', 'crypto', 'tor', 'oht'], network: '*' },

@@ -1,7 +1,9 @@
 /**
  * The OHT running on libp2p: a net node (createNetNode), the DhtNet adapter on
- * /oht/kad/1.0.0, and the OHT engine, joined; plus bootstrap from multiaddrs and a routing
- * table saved to disk and tried first after a restart.
+ * /oht/kad/1.0.0, the PeerNet adapter for direct protocols between peers, and the OHT engine,
+ * joined; plus bootstrap from multiaddrs and a routing table saved to disk and tried first
+ * after a restart. The DHT and every PeerNet protocol share one connection per peer (one
+ * PeerConnections for both adapters).
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -9,6 +11,8 @@ import { cryptoRng, isCodedError, logger, systemClock, type AbortOptions, type C
 import { identityFromSeed } from '../crypto/index.ts'
 import { createOhtNode, nodeIdFromPublicKey, type OhtNode, type OhtNodeInit, type OwnRecordJournal, type PeerContact, type RecordStore } from '../oht/index.ts'
 import { createLibp2pDhtNet, type Libp2pDhtNet, type Libp2pDhtNetInit } from './dht-net.ts'
+import { createPeerConnections } from './peer-connections.ts'
+import { createLibp2pPeerNet, type Libp2pPeerNet, type Libp2pPeerNetInit } from './peer-net.ts'
 import { NetError } from './errors.ts'
 import { ed25519FromPeerId } from './identity.ts'
 import { createNetNode, type NetLibp2p, type NetNodeInit } from './node.ts'
@@ -17,8 +21,13 @@ import { loadTableFile, saveTableFile } from './table-file.ts'
 export interface OverlayNodeInit extends NetNodeInit {
   /** OHT engine settings (its `addrs` come from the node's listen addresses). */
   oht?: Omit<OhtNodeInit, 'addrs'>
-  /** DhtNet adapter settings (`onionOnly` follows the node's). */
+  /**
+   * DhtNet adapter settings (`onionOnly` follows the node's). Its `identifyWaitMs` and
+   * `idleTimeoutMs` apply to the connections the DHT and PeerNet share.
+   */
   dhtNet?: Omit<Libp2pDhtNetInit, 'onionOnly'>
+  /** PeerNet adapter settings (direct protocols between peers). @default {} */
+  peerNet?: Pick<Libp2pPeerNetInit, 'defaultTimeoutMs' | 'maxOutboundStreams'>
   /** Multiaddrs with /p2p/ of nodes to join through, used when the saved table gives no peer. @default [] */
   bootstrap?: string[]
   /** Where the routing table is saved; it is tried first at start. @default undefined (not saved) */
@@ -50,6 +59,8 @@ export interface OverlayNode {
   readonly libp2p: NetLibp2p
   readonly oht: OhtNode
   readonly net: Libp2pDhtNet
+  /** Direct protocols between peers (request/response and streams), on the same connections. */
+  readonly peers: Libp2pPeerNet
   /** Our contact as other OHT nodes store it. */
   readonly contact: PeerContact
   /** Dialable multiaddrs with /p2p/, to hand to others as bootstrap addresses. */
@@ -83,6 +94,8 @@ export function contactFromMultiaddr (addr: string): PeerContact {
  * const a = await createOverlayNode({ seed: seedA })
  * const b = await createOverlayNode({ seed: seedB, bootstrap: a.multiaddrs, tablePath: '/var/lib/oht/table.json' })
  * const { key } = await b.oht.putImmutable(bytes)
+ * a.peers.handle('/hello/1', async (from, body) => body)        // direct protocols, same connections
+ * const echo = await b.peers.request(a.contact, '/hello/1', bytes)
  */
 export async function createOverlayNode (init: OverlayNodeInit, components: OverlayNodeComponents = {}): Promise<OverlayNode> {
   const clock = components.clock ?? systemClock
@@ -91,24 +104,32 @@ export async function createOverlayNode (init: OverlayNodeInit, components: Over
   const libp2p = await createNetNode(init)
   const identity = identityFromSeed(init.seed)
   let oht: OhtNode | undefined
-  const net = createLibp2pDhtNet({ ...init.dhtNet, onionOnly: init.onionOnly ?? false }, {
+  const connections = createPeerConnections({
+    onionOnly: init.onionOnly ?? false, identifyWaitMs: init.dhtNet?.identifyWaitMs, idleTimeoutMs: init.dhtNet?.idleTimeoutMs
+  }, {
     libp2p,
     clock,
-    log: log.extend('dht'),
+    log: log.extend('connections'),
     // routing-table peers keep their connection: over tor a new one costs a rendezvous
     keepPeer: (pk) => oht?.routingTable.has(nodeIdFromPublicKey(pk)) === true
   })
+  const net = createLibp2pDhtNet({ ...init.dhtNet, onionOnly: init.onionOnly ?? false }, { libp2p, clock, log: log.extend('dht'), connections })
+  const peers = createLibp2pPeerNet({ ...init.peerNet }, { libp2p, clock, log: log.extend('peers'), connections })
   try {
+    connections.start()
     await net.start()
+    await peers.start()
     oht = createOhtNode({ ...init.oht, addrs: net.ownContact().addrs }, { identity, net, clock, rng, store: components.store, log: log.extend('oht'), ...(components.journal !== undefined ? { journal: components.journal } : {}) })
     await oht.start()
   } catch (err) {
+    await peers.stop().catch(() => {})
     await net.stop().catch(() => {})
+    connections.stop()
     await Promise.resolve(libp2p.stop()).catch(() => {})
     identity.destroy()
     throw err
   }
-  const node = new OverlayNodeImpl(libp2p, oht, net, identity, init, clock, log)
+  const node = new OverlayNodeImpl(libp2p, oht, net, peers, () => { connections.stop() }, identity, init, clock, log)
   if (init.join !== false) {
     try {
       await node.join()
@@ -129,6 +150,8 @@ class OverlayNodeImpl implements OverlayNode {
     readonly libp2p: NetLibp2p,
     readonly oht: OhtNode,
     readonly net: Libp2pDhtNet,
+    readonly peers: Libp2pPeerNet,
+    private readonly stopConnections: () => void,
     private readonly identity: { destroy(): void },
     private readonly init: OverlayNodeInit,
     private readonly clock: Clock,
@@ -187,7 +210,9 @@ class OverlayNodeImpl implements OverlayNode {
     await this.saveTable().catch((err: Error) => { this.log.warn('saving the routing table failed: %s', err.message) })
     this.stopped = true
     await this.oht.stop().catch(() => {})
+    await this.peers.stop().catch(() => {})
     await this.net.stop().catch(() => {})
+    this.stopConnections()
     await Promise.resolve(this.libp2p.stop()).catch(() => {})
     this.identity.destroy()
   }

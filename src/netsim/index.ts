@@ -13,6 +13,18 @@
  *   loss, partitions, crashes (requests go unanswered, timers die), churn sessions and
  *   interceptors for adversarial hosts.
  *
+ * PeerNet: `host.peers` (peer-net.ts) has the shape of src/oht's PeerNet, so code written for
+ * direct protocols between peers runs here unchanged. Requests follow the DhtNet rules above;
+ * streams are ordered, reliable message channels on the virtual clock (a loss costs a resend
+ * delay, never a message) with a bounded window (`network.peerNet.streamWindow` messages,
+ * default 16: send() waits until the reader consumed), half-close and reset; a crash or a
+ * partition breaks them and the other end sees OHT_STREAM_CLOSED, not a hang. It is made on
+ * first use and draws nothing until used, so DhtNet figures are the same with or without it.
+ *
+ * The OHT-on-simulator world (real OHT nodes with their PeerNet, churn, adversaries, ground
+ * truth, workload, report) is the separate entry `./world/index.ts` (createWorld): the one
+ * part of the simulator that imports src/oht.
+ *
  * @example
  * import { createSimulation, torLatency } from '../netsim/index.ts'
  * const sim = createSimulation({ seed: 42, network: { latency: torLatency() } })
@@ -21,6 +33,11 @@
  * b.net.handle(async (_from, frame) => frame) // echo
  * const answer = await sim.settle(a.net.request(b.contact, Uint8Array.of(1)))
  * sim.elapsed // one round trip of virtual time, 300..3000 ms
+ *
+ * @example
+ * // PeerNet between simulated hosts
+ * b.peers.handleStream('/chat/1', async (s) => { for await (const m of s) await s.send(m); await s.close() })
+ * const s = await sim.settle(a.peers.openStream(b.contact, '/chat/1'))
  */
 import { Simulation, type SimulationInit } from './simulation.ts'
 
@@ -33,6 +50,11 @@ export {
   type SimContact, type SimNet, type SimRequestHandler, type Interceptor, type InterceptContext,
   type SimNetworkInit, type SimNetworkComponents, type NetworkStats, type HostStats, type AddHostOptions
 } from './network.ts'
+export {
+  SimPeerError, PeerFabric, HostPeerNet, SIM_PEER_MESSAGE_MAX_DEFAULT, SIM_PEER_MESSAGE_MAX_LIMIT,
+  type SimPeerNet, type SimPeerNetInit, type SimPeerStream, type SimPeerRequestHandler, type SimPeerStreamHandler,
+  type SimPeerRequestOptions, type SimPeerStreamOptions, type SimPeerProtocolOptions, type PeerNetStats
+} from './peer-net.ts'
 export { constant, uniform, exponential, lognormal, weibull, standardNormal, type Distribution, type LognormalInit } from './distributions.ts'
 export { latencyFrom, constantLatency, uniformLatency, lognormalLatency, torLatency, type LatencyModel, type TorLatencyInit } from './latency.ts'
 export { Churn, churnPerHour, type ChurnInit, type ChurnComponents, type ChurnStats } from './churn.ts'

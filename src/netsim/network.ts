@@ -12,6 +12,9 @@
  *
  * Frames are copied on delivery (into slab memory, see core's allocFrame), so no host ever
  * shares a frame with another.
+ *
+ * Each host also has a PeerNet (`host.peers`, see peer-net.ts) on the same latency, loss,
+ * partitions and crashes; its counters are `peerStats`, apart from `stats`.
  */
 import { abortReason, type AbortOptions } from '../core/abort.ts'
 import { copyFrame } from '../core/bytes.ts'
@@ -19,6 +22,7 @@ import { TimeoutError } from '../core/errors.ts'
 import type { Rng } from '../core/rng.ts'
 import { SimError } from './errors.ts'
 import { constantLatency, type LatencyModel } from './latency.ts'
+import { PeerFabric, type HostPeerNet, type PeerNetStats, type SimPeerNetInit } from './peer-net.ts'
 import type { Scheduler } from './scheduler.ts'
 import { VirtualClock } from './virtual-clock.ts'
 
@@ -75,6 +79,8 @@ export interface SimNetworkInit {
   unreachable?: 'timeout' | 'refuse'
   /** Frames above this size are refused at once with SIM_FRAME_TOO_LARGE. @default 1_048_576 */
   maxFrameBytes?: number
+  /** Every host's PeerNet (`host.peers`): stream window, default deadline, break detection. @default {} */
+  peerNet?: SimPeerNetInit
 }
 
 export interface SimNetworkComponents {
@@ -135,8 +141,10 @@ export class SimHost {
   /** @internal bumped on every crash, so in-flight work of the old life is dropped */ epoch = 0
   /** @internal */ life = new AbortController()
   /** @internal */ isOnline: boolean
+  private readonly network: SimNetwork
 
   constructor (network: SimNetwork, index: number, publicKey: Uint8Array, clock: VirtualClock, rng: Rng, online: boolean) {
+    this.network = network
     this.index = index
     this.address = `sim:${index}`
     this.contact = { publicKey, addrs: [this.address] }
@@ -150,6 +158,12 @@ export class SimHost {
   }
 
   get online (): boolean { return this.isOnline }
+
+  /**
+   * The host's PeerNet (direct protocols, see peer-net.ts), made on first use: hosts that
+   * never touch it cost nothing and draw no random number.
+   */
+  get peers (): HostPeerNet { return this.network.peerFabric.of(this) }
 }
 
 export class SimNetwork {
@@ -162,6 +176,8 @@ export class SimNetwork {
   private readonly all: Array<SimHost | undefined> = []
   private readonly byAddress = new Map<string, SimHost>()
   private groupOf: ((index: number) => number) | undefined
+  private readonly peerNetInit: SimPeerNetInit
+  private fabric: PeerFabric | undefined
   readonly stats: NetworkStats = { requests: 0, delivered: 0, responses: 0, lost: 0, unreachable: 0, partitioned: 0, swallowed: 0, remoteErrors: 0, late: 0, bytes: 0 }
 
   constructor (init: SimNetworkInit, components: SimNetworkComponents) {
@@ -171,6 +187,7 @@ export class SimNetwork {
     this.loss = init.loss ?? 0
     this.refuse = (init.unreachable ?? 'timeout') === 'refuse'
     this.maxFrameBytes = init.maxFrameBytes ?? 1_048_576
+    this.peerNetInit = init.peerNet ?? {}
     if (!(this.loss >= 0 && this.loss <= 1)) throw new SimError('SIM_BAD_CONFIG', `loss must be a probability in [0, 1], got ${this.loss}`)
   }
 
@@ -178,6 +195,24 @@ export class SimNetwork {
   get hosts (): readonly SimHost[] { return this.all.filter((h): h is SimHost => h !== undefined) }
 
   get latencyModel (): LatencyModel { return this.latency }
+
+  /** @internal the PeerNet side of the network (made on first use). */
+  get peerFabric (): PeerFabric {
+    this.fabric ??= new PeerFabric(this, this.scheduler, this.peerNetInit)
+    return this.fabric
+  }
+
+  /** PeerNet counters (kept apart from `stats`, which describes the DhtNet traffic). */
+  get peerStats (): PeerNetStats | undefined { return this.fabric?.stats }
+
+  /** @internal whether requests to offline or unknown hosts are refused (else unanswered). */
+  get refuses (): boolean { return this.refuse }
+
+  /** @internal one one-way delay from host `a` to host `b`, drawn from the latency model. */
+  oneWayDelay (a: number, b: number): number { return this.latency.oneWay(this.rng, a, b) }
+
+  /** @internal one loss draw (true: this message is lost); draws nothing without loss. */
+  lossDraw (): boolean { return this.loss > 0 && this.rng.next() < this.loss }
 
   /** Adds a host with the next index; its Rng is forked from the network's seed by index. */
   addHost (options: AddHostOptions): SimHost {
@@ -214,6 +249,7 @@ export class SimNetwork {
     host.epoch++
     host.clock.cancelAll()
     host.life.abort(stackless(() => new SimError('SIM_HOST_CRASHED', `host ${host.address} crashed`)))
+    this.fabric?.hostDown(host)
   }
 
   /**
@@ -226,6 +262,7 @@ export class SimNetwork {
     if (this.byAddress.get(host.address) === host) this.byAddress.delete(host.address)
     host.handler = undefined
     host.interceptor = undefined
+    this.fabric?.hostRemoved(host)
   }
 
   /** Brings a crashed host back (same address and key, fresh life; its old timers stay void). */
@@ -239,10 +276,16 @@ export class SimNetwork {
    * Splits the network: messages between hosts in different groups are dropped silently.
    * `groupOf` maps a host index to a group id and must be deterministic.
    */
-  partition (groupOf: (index: number) => number): void { this.groupOf = groupOf }
+  partition (groupOf: (index: number) => number): void {
+    this.groupOf = groupOf
+    this.fabric?.partitioned()
+  }
 
   /** Removes the partition. */
   heal (): void { this.groupOf = undefined }
+
+  /** Whether a partition separates hosts `a` and `b`. */
+  isBlocked (a: number, b: number): boolean { return this.blocked(a, b) }
 
   private blocked (a: number, b: number): boolean {
     return this.groupOf !== undefined && this.groupOf(a) !== this.groupOf(b)

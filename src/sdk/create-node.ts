@@ -13,8 +13,9 @@ import {
   createOverlayNode, libp2pKeyFromSeed, NetError, torConnector, torPublisher,
   type JoinResult, type OverlayNode
 } from '../net/index.ts'
-import { createOhtNode, createStats, OHT_DEFAULTS, type GetResult, type OhtNode, type OhtNodeInit, type OhtStats, type PeerContact, type PutMutableOptions, type PutResult } from '../oht/index.ts'
+import { createOhtNode, createStats, OHT_DEFAULTS, type GetResult, type OhtNode, type OhtNodeInit, type OhtStats, type PeerContact, type PeerNet, type PutMutableOptions, type PutResult } from '../oht/index.ts'
 import { attachTor, launchTor, type LaunchTorInit, type OnionProbe, type TorControl, type TorProcess } from '../tor/index.ts'
+import { StableDht, StablePeerNet } from './stable-seams.ts'
 import { createFileJournal, JOURNAL_FILE, type FileJournal } from './file-journal.ts'
 import { createLocalNet } from './local-net.ts'
 import { onlyHere } from './put-summary.ts'
@@ -158,6 +159,22 @@ export interface OhtSdkNode {
   /** The node underneath (libp2p, the engine, the DhtNet adapter); undefined for 'local'. */
   readonly overlay: OverlayNode | undefined
   /** Stops the node (wiping its store), closes its journal and tor connection, stops a tor it launched. */
+  /**
+   * Direct protocols between peers: request/response and message streams to a peer's
+   * contact under a protocol id, over the node's existing (onion) connections. The same object
+   * for the node's whole life: handlers survive a rebuild after a tor restart.
+   *
+   * @example
+   * node.peers.handle('/hello/1', async (from, body) => new TextEncoder().encode(`hi ${body.byteLength}`))
+   * const answer = await other.peers.request(node.contact, '/hello/1', bytes, { timeoutMs: 30_000 })
+   */
+  readonly peers: PeerNet
+  /**
+   * The OHT engine's interface (records of every kind, multi-value keys, watch) for layers
+   * built on the node (wormhole, DOA, apps): the same object for the node's whole life, whatever
+   * engine runs underneath after a tor restart.
+   */
+  readonly dht: OhtNode
   stop(): Promise<void>
 }
 
@@ -243,6 +260,8 @@ class SdkNode implements OhtSdkNode {
   readonly onion: string | undefined
   private overlayNode: OverlayNode | undefined
   private local: LocalBacking | undefined
+  readonly peers = new StablePeerNet()
+  readonly dht = new StableDht(() => this.stopped ? undefined : (this.overlayNode?.oht ?? this.local?.oht))
   private tor: TorHandle | undefined
   private journal: FileJournal | undefined
   private readonly clock: Clock
@@ -288,6 +307,7 @@ class SdkNode implements OhtSdkNode {
       })
       try { await oht.start() } catch (err) { identity.destroy(); throw err }
       this.local = new LocalBacking(oht, identity)
+      this.dht.engineChanged()
       return
     }
     await this.build(init.signal)
@@ -305,6 +325,7 @@ class SdkNode implements OhtSdkNode {
     const components = { clock: this.clock, rng: this.rng, ...(this.journal !== undefined ? { journal: this.journal } : {}) }
     if (this.transport === 'tcp') {
       this.overlayNode = await createOverlayNode({ ...common, tcp: { listen: this.init.listen ?? ['/ip4/127.0.0.1/tcp/0'] } }, components)
+      this.seamsMoved()
       return
     }
     const tor = await connectTor(this.init, this.attach, this.clock, signal)
@@ -318,6 +339,13 @@ class SdkNode implements OhtSdkNode {
         ...(this.init.tor?.virtualPort !== undefined ? { virtualPort: this.init.tor.virtualPort } : {})
       }
     }, components)
+    this.seamsMoved()
+  }
+
+  /** The stable seams follow the node that now runs. */
+  private seamsMoved (): void {
+    this.peers.attach(this.overlayNode?.peers)
+    this.dht.engineChanged()
   }
 
   private get engine (): OhtNode {
@@ -409,6 +437,8 @@ class SdkNode implements OhtSdkNode {
     // own records from it, serves them at once and republishes them once it has peers.
     const old = this.overlayNode
     this.overlayNode = undefined
+    this.peers.attach(undefined)
+    this.dht.engineChanged()
     await old?.stop().catch((err: unknown) => { this.log.warn('stopping the old node failed: %s', errorMessage(err)) })
     await this.tor?.close().catch(() => {})
     this.tor = undefined
@@ -425,6 +455,8 @@ class SdkNode implements OhtSdkNode {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.peers.attach(undefined)
+    this.dht.engineChanged(true)
     await this.overlayNode?.stop().catch((err: unknown) => { this.log.warn('stopping the node failed: %s', errorMessage(err)) })
     await this.local?.stop().catch(() => {})
     await this.tor?.close().catch(() => {})

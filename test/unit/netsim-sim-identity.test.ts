@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { SeededRng } from '../../src/core/index.ts'
 import { identityFromSeed, verifySignature } from '../../src/crypto/index.ts'
-import { simIdentityFromSeed } from '../netsim/sim-identity.ts'
+import { simIdentityFromSeed } from '../../src/netsim/world/index.ts'
 
 describe('netsim fast simulated identities', () => {
   it('derive the same public key and signatures as src/crypto for the same seed', () => {

@@ -11,7 +11,7 @@ import { deriveChildSeed, identityFromSeed } from '../../src/crypto/index.ts'
 import { createMemoryMappingDirectory, createOni, type Oni, type Onet } from '../../src/oni/index.ts'
 import { ONET_DNS_ADDRESS } from '../../src/oni/virtual-address.ts'
 import type { Testnet } from '../../src/tor/testnet/index.ts'
-import { createNetns, type Netns } from './netns.ts'
+import { createNetns, type Netns } from '../../testkit/netns.ts'
 
 export function percentile (xs: number[], p: number): number {
   if (xs.length === 0) return NaN
