@@ -91,9 +91,11 @@ export async function connectApi (init: ApiClientInit): Promise<ApiClient> {
       message = e?.message ?? message
     } catch {}
     if (status === 401) throw new CliError('CLI_UNAUTHORIZED', `the daemon refused our token (${init.tokenPath}): the token file belongs to another daemon or state dir`)
-    if (status === 404 && code === 'DAEMON_NOT_FOUND') throw new CliError('CLI_NOT_FOUND', message)
+    if (status === 404 && (code === 'DAEMON_NOT_FOUND' || code.startsWith('DOA_'))) throw new CliError('CLI_NOT_FOUND', message)
     if (status === 409 && code === 'DAEMON_CAS_MISMATCH') throw new CliError('CLI_CAS_MISMATCH', `${message} (nothing was written)`)
     if (status === 400 || status === 413) throw new CliError(status === 413 ? 'CLI_VALUE_TOO_LARGE' : 'CLI_BAD_ARGUMENT', message)
+    // DOA's refusals (a forged app, a quota, the OHT out of reach) say themselves what happened.
+    if (code.startsWith('DOA_')) throw new CliError('CLI_API', `${message} (${code})`)
     throw new CliError('CLI_API', `the daemon answered ${status}${code !== '' ? ` ${code}` : ''}: ${message}`)
   }
   return {

@@ -16,6 +16,8 @@ export interface CliIo {
   stderr: OutStream
   /** Reads stdin to the end; rejects with CLI_VALUE_TOO_LARGE beyond `maxBytes`. */
   readStdin(maxBytes: number): Promise<Uint8Array>
+  /** stdin as a stream, for commands that read it line by line (oht name tor-plugin). @default process.stdin */
+  stdin?: NodeJS.ReadableStream
   env: Record<string, string | undefined>
   clock: Clock
   /** Aborts on SIGINT/SIGTERM. */

@@ -10,6 +10,7 @@
 import { errorMessage, systemClock } from '../core/index.ts'
 import { formatFlags, GLOBAL_FLAGS, parseArgs } from './args.ts'
 import { CommandContext, type Command } from './command.ts'
+import { appCommand } from './commands/app.ts'
 import { daemonCommand } from './commands/daemon.ts'
 import { endpointsCommand } from './commands/endpoints.ts'
 import { gatewayCommand } from './commands/gateway.ts'
@@ -17,6 +18,7 @@ import { getCommand } from './commands/get.ts'
 import { idCommand } from './commands/id.ts'
 import { initCommand } from './commands/init.ts'
 import { metricsCommand } from './commands/metrics.ts'
+import { nameCommand } from './commands/name.ts'
 import { oniCommand } from './commands/oni.ts'
 import { peersCommand } from './commands/peers.ts'
 import { putCommand } from './commands/put.ts'
@@ -25,7 +27,7 @@ import { testnetCommand } from './commands/testnet.ts'
 import { CliError, EXIT } from './errors.ts'
 import { readAll, type CliIo } from './io.ts'
 
-export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, gatewayCommand, metricsCommand, testnetCommand]
+export const COMMANDS: Command[] = [initCommand, idCommand, daemonCommand, statusCommand, peersCommand, putCommand, getCommand, endpointsCommand, oniCommand, gatewayCommand, appCommand, nameCommand, metricsCommand, testnetCommand]
 
 export const EXIT_CODES_HELP = `Exit codes:
   0    success
@@ -34,7 +36,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   3    configuration file missing, unreadable or invalid (the message names the field)
   4    no daemon answers on the API socket (start one with: oht daemon)
   5    permission denied: socket or token not accessible, or token refused
-  6    oht get: no record under that key
+  6    not found: oht get (no record under that key), oht app/name (no such app, release or name)
   7    tor is missing or did not bootstrap (install it: apt-get install -y tor)
   8    oht put --cas N: the record's current seq is not N (nothing was written)
   130  interrupted (SIGINT/SIGTERM)`

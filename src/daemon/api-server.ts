@@ -23,6 +23,7 @@
  *   GET    /v1/gateway              gateway status: { enabled: true, state, firewall, tor, dns, blocklist, vms[...] }
  *                                    or { enabled: false, message } when [gateway] is not enabled
  *   POST   /v1/gateway/reload       re-read the gateway blocklist → { names, skipped, error? }
+ *   …      /v1/apps…, /v1/names…, /v1/petnames, /v1/hosting   DOA: apps and names (src/daemon/doa-service.ts lists them)
  *   GET    /metrics                 Prometheus text
  *
  * Errors are `{ "error": { "code", "message" } }` with a fitting HTTP status.
@@ -38,6 +39,7 @@ import { DaemonError } from './errors.ts'
 import type { JsonLog } from './json-log.ts'
 import { LabelledCounter } from './metrics.ts'
 import { tokenMatches } from './token.ts'
+import { DOA_HTTP_STATUS } from './doa-service.ts'
 
 export const MAX_BODY_BYTES = 256 * 1024
 export const REQUEST_TIMEOUT_MS = 120_000
@@ -60,6 +62,8 @@ export interface ApiBackend {
   metrics(): string
   /** Gateway status, or `{ enabled: false, message }` (optional: backends without a gateway answer 404). */
   gateway?(options: AbortOptions): Promise<unknown>
+  /** DOA routes (/v1/apps…, /v1/names…, /v1/petnames…, /v1/hosting): undefined when none matches. */
+  doa?(req: { method: string, path: string, query: URLSearchParams, body: unknown }, options: AbortOptions): Promise<{ status: number, body: unknown } | undefined>
   reloadGateway?(options: AbortOptions): Promise<unknown>
 }
 
@@ -92,6 +96,9 @@ const STATUS_FOR: Record<string, number> = {
   DAEMON_NOT_READY: 503,
   DAEMON_STOPPED: 503
 }
+
+const DOA_ROUTE = /^\/v1\/(apps|names|petnames|hosting)(\/|$)/
+for (const [code, status] of Object.entries(DOA_HTTP_STATUS)) STATUS_FOR[code] = status
 
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
@@ -218,6 +225,11 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
       await backend.removeEndpoint(name, { signal })
       return { status: 200, body: { removed: name } }
     }
+    if (backend.doa !== undefined && DOA_ROUTE.test(path)) {
+      const body = method === 'POST' ? await readBody(req) : undefined
+      const r = await backend.doa({ method, path, query: url.searchParams, body }, { signal })
+      if (r !== undefined) return r
+    }
     throw new HttpError(404, 'DAEMON_NOT_FOUND', `no API route ${method} ${path}`)
   }
 
@@ -225,7 +237,9 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     const p = (url ?? '/').split('?')[0]
     if (p.startsWith('/v1/records/')) return '/v1/records/:key'
     if (p.startsWith('/v1/endpoints/')) return '/v1/endpoints/:name'
-    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni', '/v1/gateway', '/v1/gateway/reload'].includes(p) ? p : 'other'
+    const doa = /^\/v1\/(apps|names|petnames)\/([^/]+)(\/[a-z]+)?$/.exec(p)
+    if (doa !== null) return ['publish', 'install', 'resolve'].includes(doa[2]) ? p : `/v1/${doa[1]}/:${doa[1] === 'apps' ? 'app' : 'name'}${doa[3] ?? ''}`
+    return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni', '/v1/gateway', '/v1/gateway/reload', '/v1/apps', '/v1/names', '/v1/petnames', '/v1/hosting'].includes(p) ? p : 'other'
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

@@ -45,6 +45,12 @@
  * socks_port = 0                   # SOCKS5 egress on 127.0.0.1:<port>; 0 = no SOCKS listener
  * probe_interval_ms = 60000        # how often published ONI endpoints are checked
  *
+ * [doa]                            # decentralized onion apps (oht app …, oht name …)
+ * enabled = true
+ * host_max_bytes = 67108864        # default hosting quota per app: bundles and snapshots kept
+ * host_max_ops = 100000            # default hosting quota per app: ops kept
+ * http_port = 80                   # virtual port of hosted apps' onion endpoints
+ *
  * [gateway]                        # router-VM gateway mode: torify the VMs behind an interface
  * enabled = false                  # see gateway-config.ts and docs/daemon.md for every field
  * # interface = "br-vms"
@@ -135,6 +141,16 @@ export interface DaemonConfig {
   }
   /** Router-VM gateway mode (gateway-config.ts). @default disabled */
   gateway: GatewayConfig
+  doa: {
+    /** Run the DOA service (apps and names). @default true */
+    enabled: boolean
+    /** Default hosting quota per app, bytes of bundles and snapshots. @default 67108864 */
+    hostMaxBytes: number
+    /** Default hosting quota per app, ops kept. @default 100000 */
+    hostMaxOps: number
+    /** Virtual port of hosted apps' onion endpoints. @default 80 */
+    httpPort: number
+  }
 }
 
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -268,7 +284,7 @@ export function parseControlAddress (text: string): ControlAddress | undefined {
 export function validateConfig (raw: unknown, source: string, stateDir: string, locate?: Locator): DaemonConfig {
   if (!isTable(raw)) throw new DaemonError('DAEMON_CONFIG', `${source}: the top level must be a table/object`)
   const top = new Fields(source, '', raw, locate)
-  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log', 'oni', 'gateway']) top.table(name)
+  for (const name of ['identity', 'tor', 'node', 'api', 'endpoints', 'log', 'oni', 'gateway', 'doa']) top.table(name)
   top.finish()
 
   const id = section(source, raw, 'identity', locate)
@@ -338,6 +354,13 @@ export function validateConfig (raw: unknown, source: string, stateDir: string, 
   oni.finish()
   if (oniEnabled && transport !== 'tor') oni.fail('enabled', `needs node.transport = "tor" (got "${transport}"): ONI publishes onion endpoints through tor`)
 
+  const doaSection = section(source, raw, 'doa', locate)
+  const doaEnabled = doaSection.bool('enabled') ?? true
+  const hostMaxBytes = doaSection.int('host_max_bytes', 1024, 16 * 1024 * 1024 * 1024) ?? 64 * 1024 * 1024
+  const hostMaxOps = doaSection.int('host_max_ops', 1, 100_000_000) ?? 100_000
+  const httpPort = doaSection.int('http_port', 1, 65535) ?? 80
+  doaSection.finish()
+
   const gateway = parseGatewaySection(source, raw.gateway, stateDir)
   if (gateway.enabled && transport !== 'tor') throw new DaemonError('DAEMON_CONFIG', `${source}: gateway.enabled needs node.transport = "tor" (got "${transport}"): the gateway sends the VMs' traffic through the daemon's tor`)
   const owned = Object.keys(torrc).find(k => GATEWAY_OWNED_TORRC.includes(k.toLowerCase()))
@@ -371,7 +394,8 @@ export function validateConfig (raw: unknown, source: string, stateDir: string, 
     endpoints: { keepOnShutdown },
     log: { level },
     oni: { enabled: oniEnabled, socksPort: oniSocksPort, probeIntervalMs },
-    gateway
+    gateway,
+    doa: { enabled: doaEnabled, hostMaxBytes, hostMaxOps, httpPort }
   }
 }
 

@@ -6,7 +6,7 @@
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { AbortOptions, Clock, Logger, TimerHandle } from '../core/index.ts'
-import { errorMessage, isCodedError, toHex } from '../core/index.ts'
+import { cryptoRng, errorMessage, isCodedError, toHex } from '../core/index.ts'
 import { sha256, type Identity } from '../crypto/index.ts'
 import { createOni, isOniError, type EndpointStatus, type Oni } from '../oni/index.ts'
 import type { TorControl } from '../tor/control/index.ts'
@@ -25,6 +25,7 @@ import { ensureToken } from './token.ts'
 import type { OhtSdkNode } from '../sdk/index.ts'
 import { describePut } from '../sdk/put-summary.ts'
 import { attachAuthOptions, TorLink, type TorLinkComponents } from './tor-link.ts'
+import { DoaService, type DoaApiRequest } from './doa-service.ts'
 
 /** `recovering`: tor went away; the daemon is reconnecting and rebuilding its node. */
 /** First retry of a failed bootstrap, the cap of its back-off, and how often an empty table is checked. */
@@ -63,6 +64,7 @@ export class Daemon implements ApiBackend {
   private tor: TorLink | undefined
   private node: OhtSdkNode | undefined
   private oniInstance: Oni | undefined
+  private doaService: DoaService | undefined
   private gatewayLink: GatewayLink | undefined
   private startedAt = 0
   private rejoinTimer: TimerHandle | undefined
@@ -191,6 +193,7 @@ export class Daemon implements ApiBackend {
         await this.rebuildNode()
       })
       if (this.tor !== undefined) await this.startOni(options)
+      if (this.config.doa.enabled) await this.startDoa(options)
       this.phase = 'running'
       log.info('ready', { onion: this.identity.onion, socket: this.config.api.socket, endpoints: this.oniInstance?.endpoints.list().length ?? 0 })
     } catch (err) {
@@ -247,6 +250,34 @@ export class Daemon implements ApiBackend {
     }
     this.oniInstance = oni
     this.components.log.info('oni started', { endpoints: oni.endpoints.list().length, socksPort: oni.status().socks?.port ?? null })
+  }
+
+  /**
+   * The DOA service on the node's engine and PeerNet (stable across tor restarts), with ONI's
+   * endpoints for hosted apps when the node runs over tor. It hosts again what it hosted.
+   */
+  private async startDoa (options: AbortOptions): Promise<void> {
+    const node = this.node as OhtSdkNode
+    const svc = new DoaService({
+      stateDir: this.stateDir,
+      httpPort: this.config.doa.httpPort,
+      maxHostBytes: this.config.doa.hostMaxBytes,
+      maxHostOps: this.config.doa.hostMaxOps
+    }, {
+      node,
+      identity: this.identity as Identity,
+      clock: this.components.clock,
+      rng: cryptoRng,
+      log: this.components.log,
+      ...(this.tor !== undefined ? { oni: () => this.oniInstance } : {})
+    })
+    try {
+      await svc.start(options)
+    } catch (err) {
+      await svc.stop().catch(() => {})
+      throw new DaemonError('DAEMON_NODE', `the DOA service did not start: ${errorMessage(err)}`, { cause: err })
+    }
+    this.doaService = svc
   }
 
   private ending (): boolean { return this.phase === 'stopping' || this.phase === 'stopped' }
@@ -345,6 +376,8 @@ export class Daemon implements ApiBackend {
     if (this.oniInstance !== undefined && !this.config.endpoints.keepOnShutdown) {
       await this.oniInstance.endpoints.withdrawAll().catch((err: unknown) => { log.error('withdrawing endpoints failed', { err: errorMessage(err) }) })
     }
+    // Apps first: their endpoints and announcements go while the node and ONI still run.
+    await this.doaService?.stop().catch((err: unknown) => { log.error('doa stop failed', { err: errorMessage(err) }) })
     // Before tor: an attached tor gets its options back; the VMs stay cut off (lockdown).
     await this.gatewayLink?.stop()
     await this.oniInstance?.stop().catch((err: unknown) => { log.error('oni stop failed', { err: errorMessage(err) }) })
@@ -382,8 +415,23 @@ export class Daemon implements ApiBackend {
       tor: this.tor?.state ?? null,
       node: this.node !== undefined ? countersOf(this.node) : null,
       join: { bootstrap: this.config.node.bootstrap.length, failures: this.joinFailures, ...(this.joinError !== undefined ? { lastError: this.joinError } : {}) },
-      endpoints: this.oniInstance?.endpoints.list() ?? []
+      endpoints: this.oniInstance?.endpoints.list() ?? [],
+      doa: this.doaService?.status() ?? null
     }
+  }
+
+  /** The DOA routes (/v1/apps, /v1/names, /v1/petnames, /v1/hosting): doa-service.ts. */
+  async doa (req: DoaApiRequest, options: AbortOptions): Promise<{ status: number, body: unknown } | undefined> {
+    if (!this.config.doa.enabled) throw new DaemonError('DAEMON_NOT_FOUND', 'DOA is disabled in this daemon ([doa] enabled = false)')
+    this.ready()
+    if (this.doaService === undefined) throw new DaemonError('DAEMON_NOT_READY', `DOA is not running yet (phase: ${this.phase}): try again shortly`)
+    return await this.doaService.handle(req, options)
+  }
+
+  /** Onion address of a DOA name (the proposal-279 plugin and .onet use it). */
+  async onionOfName (name: string, options: AbortOptions): Promise<string> {
+    if (this.doaService === undefined) throw new DaemonError('DAEMON_NOT_READY', 'DOA is not running')
+    return await this.doaService.onionOf(name, options)
   }
 
   identityInfo (): unknown { return this.identityView() }

@@ -347,6 +347,7 @@ class DoaImpl implements Doa {
     }
     const t = target.trim()
     if (/^(doa:)?[0-9a-fA-F]{64}$/.test(t)) return { appKey: parseAppKey(t) }
+    if (/^doa:/i.test(t)) throw new DoaError('DOA_BAD_ARGUMENT', `${JSON.stringify(t)} is not an app key: "doa:" and 64 hex digits`)
     if (!t.includes('.')) {
       // An installed app by its name.
       const mine = (await this.cache.list()).filter(a => a.name === t)

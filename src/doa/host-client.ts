@@ -40,12 +40,12 @@ export interface HostClient {
 export function createHostClient (peers: PeerNet, contact: PeerContact, init: HostClientOptions = {}): HostClient {
   const name = `host ${toHex(contact.publicKey).slice(0, 12)}…`
   const ask = async (req: AppRequest, options: AbortOptions): Promise<AppResponse> => {
-    const opts = {
+    const opts: PeerRequestOptions = {
       timeoutMs: init.timeoutMs ?? 60_000,
       // Answers (a 60 KiB chunk, a sync round, an HTTP body) may be larger than PeerNet's default.
       maxMessageBytes: APP_MESSAGE_MAX + 64,
       ...(options.signal !== undefined ? { signal: options.signal } : {})
-    } as PeerRequestOptions
+    }
     const bytes = await peers.request(contact, APP_PROTOCOL, encodeAppRequest(req), opts)
     return decodeAppResponse(req.type, bytes)
   }
