@@ -235,7 +235,13 @@ export class Daemon implements ApiBackend {
       probeIntervalMs: cfg.oni.probeIntervalMs,
       socks: !cfg.oni.enabled || cfg.oni.socksPort === 0 ? false : { port: cfg.oni.socksPort },
       onet: false
-    }, { connectTor, clock: this.components.clock, log: nodeLogger(this.components.log).extend('oni') })
+    }, {
+      connectTor,
+      clock: this.components.clock,
+      log: nodeLogger(this.components.log).extend('oni'),
+      // chess.alice.onet: DOA names, when onet runs.
+      names: async (name, opts) => await this.onionOfName(name, opts).catch(() => undefined)
+    })
     oni.endpoints.onEvent((e) => {
       if (e.type === 'endpoint-ready') this.components.log.info('endpoint published', { name: e.name, address: e.address, ms: e.ms })
       else if (e.type === 'endpoint-error') this.components.log.error('endpoint not published', { name: e.name, err: e.error })

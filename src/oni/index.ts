@@ -32,7 +32,7 @@ export { createOni, ONET_ENDPOINT_NAME, DEFAULT_ONET_KEY_PATH, type Oni, type On
 export { OniError, isOniError, type OniErrorCode } from './errors.ts'
 export { createEndpointManager, importEndpoints, EndpointManager, type ImportedEndpoint, type ImportResult, type EndpointManagerInit, type EndpointManagerComponents, type EndpointSpec, type EndpointKeySpec, type RouteSpec, type EndpointStatus, type RouteStatus, type EndpointState, type OniEndpointEvent } from './endpoints.ts'
 export { createSocksServer, type SocksServer, type SocksServerInit, type SocksServerComponents, type SocksServerStats, type SocksPolicy, type SocksDecision, type SocksDestination, type TorDialer } from './socks-server.ts'
-export { createOnet, Onet, DEFAULT_LINK_PORT, type OnetInit, type OnetComponents, type OnetStats, type OnetPeerStatus } from './onet.ts'
+export { createOnet, Onet, DEFAULT_LINK_PORT, type OnetInit, type OnetComponents, type OnetStats, type OnetPeerStatus, type OnetNameSource } from './onet.ts'
 export { openTun, type TunDevice, type TunInit, type TunStats } from './tun.ts'
 export { configureInterface, runIp, type InterfaceConfig } from './ip-command.ts'
 export { startForwarder, parseRouteTarget, formatRouteTarget, type Forwarder, type RouteTarget } from './forwarder.ts'

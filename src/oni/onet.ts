@@ -6,9 +6,10 @@
  *   listener ──▶ peer's process ──▶ peer's onet0 ──▶ peer's kernel ──▶ app
  *
  * - Addresses: ours and every peer's come from their onion keys (virtual-address.ts).
- * - A peer becomes routable when its name is resolved (`<onion>.onet` or a configured alias,
- *   through the DNS responder at fd6f::53), when `addPeer()` is called, or when it opens an
- *   authenticated link to us. With a mapping directory, a peer we resolve must have published
+ * - A peer becomes routable when its name is resolved (`<onion>.onet`, a configured alias, or
+ *   a name the `names` component resolves to an onion address, such as a DOA name
+ *   `chess.alice.onet`; through the DNS responder at fd6f::53), when `addPeer()` is called, or
+ *   when it opens an authenticated link to us. With a mapping directory, a peer we resolve must have published
  *   a mapping signed by its own key (mapping.ts), which also gives its link port.
  * - Packets from a link are accepted only with the source address of the key that link proved
  *   and our own address as destination; anything else is dropped and counted.
@@ -61,6 +62,13 @@ export interface OnetInit {
   redialDelayMs?: number
 }
 
+/**
+ * Resolves a name that is neither an onion address nor an alias (`chess.alice` of
+ * `chess.alice.onet`) to a 56-character onion address, or undefined. The daemon passes DOA's
+ * name resolution here; ONI itself knows nothing of where names come from.
+ */
+export type OnetNameSource = (name: string, options: AbortOptions) => Promise<string | undefined>
+
 export interface OnetComponents {
   /** The onion key our endpoint uses: links are signed with it and our address derives from it. */
   identity: LinkIdentity
@@ -71,6 +79,8 @@ export interface OnetComponents {
   /** @default socksConnect */
   dial?: TorDialer
   log?: Logger
+  /** Names beyond onion addresses and aliases. @default none */
+  names?: OnetNameSource
 }
 
 export interface OnetStats {
@@ -124,6 +134,7 @@ export class Onet {
   private readonly clock: Clock
   private readonly rng: Rng
   private readonly directory: MappingDirectory | undefined
+  private readonly names: OnetNameSource | undefined
   private readonly dial: TorDialer
   private readonly log: Logger
   private readonly peers = new Map<string, Peer>()
@@ -141,6 +152,7 @@ export class Onet {
     this.clock = components.clock ?? systemClock
     this.rng = components.rng
     this.directory = components.directory
+    this.names = components.names
     this.dial = components.dial ?? socksConnect
     this.log = components.log ?? makeLogger('oni:onet')
     this.address = virtualAddressFromPublicKey(this.identity.publicKey)
@@ -222,7 +234,15 @@ export class Onet {
     if (!n.endsWith('.onet')) return undefined
     const label = n.slice(0, -'.onet'.length)
     if (label === this.onion || label === this.init.name) return this.address
-    const onion = /^[a-z2-7]{56}$/.test(label) ? label : this.byName.get(label)
+    let onion = /^[a-z2-7]{56}$/.test(label) ? label : this.byName.get(label)
+    if (onion === undefined && this.names !== undefined && label !== '') {
+      try {
+        const found = await this.names(label, options)
+        if (found !== undefined && /^[a-z2-7]{56}$/.test(found)) onion = found
+      } catch (err) {
+        this.log('name source cannot resolve %s: %s', n, errorMessage(err))
+      }
+    }
     if (onion === undefined) return undefined
     try {
       return await this.addPeer(onion, options)

@@ -9,7 +9,7 @@ import { socksConnect } from '../tor/socks.ts'
 import { createEndpointManager, type EndpointManager, type EndpointManagerInit, type EndpointStatus } from './endpoints.ts'
 import { OniError } from './errors.ts'
 import type { MappingDirectory } from './mapping.ts'
-import { createOnet, type Onet, type OnetInit } from './onet.ts'
+import { createOnet, type Onet, type OnetInit, type OnetNameSource } from './onet.ts'
 import { createSocksServer, type SocksServer, type SocksServerInit, type SocksServerStats, type TorDialer } from './socks-server.ts'
 
 /** The endpoint that carries onet links. */
@@ -46,6 +46,8 @@ export interface OniComponents {
   /** @default socksConnect */
   dial?: TorDialer
   log?: Logger
+  /** onet: names beyond onion addresses and aliases (the daemon passes DOA's resolver). */
+  names?: OnetNameSource
 }
 
 /** What `oht oni ls` prints: the /proc/net/onion of this stack. */
@@ -119,7 +121,8 @@ class OniImpl implements Oni {
       rng: this.components.rng ?? cryptoRng,
       clock: this.components.clock ?? systemClock,
       ...(this.components.directory !== undefined ? { directory: this.components.directory } : {}),
-      ...(this.components.dial !== undefined ? { dial: this.components.dial } : {})
+      ...(this.components.dial !== undefined ? { dial: this.components.dial } : {}),
+      ...(this.components.names !== undefined ? { names: this.components.names } : {})
     })
     try {
       await onet.start(options)
