@@ -26,7 +26,7 @@ import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
 import { bytesEqual, fromHex, toHex } from '../core/bytes.ts'
 import { deriveChildSeed, identityFromSeed, type Identity } from '../crypto/index.ts'
-import { createSignatureVerifier, validateRecord, type MutableRecord, type PeerNet } from '../oht/index.ts'
+import { createSignatureVerifier, mutableKey, validateRecord, type MutableRecord, type PeerNet } from '../oht/index.ts'
 import { readAppDirectory } from './app-dir.ts'
 import { APP_MESSAGE_MAX, APP_PROTOCOL, decodeAppRequest, encodeAppResponse } from './app-wire.ts'
 import type { ServedRelease } from './app-server.ts'
@@ -40,7 +40,7 @@ import { HostedApp, type HostedAppInit, type HostingBackend, type HostQuota, typ
 import { parseJson } from './json.ts'
 import { APP_SALT, parseAppKey, releaseRecordKey, type AppManifest, type Capability, type SignedManifest } from './manifest.ts'
 import { createNameService, renewDue, type NameService, type Registration } from './name-service.ts'
-import type { NameTarget, Resolution } from './name-records.ts'
+import { nameRecordKey, type NameTarget, type Resolution } from './name-records.ts'
 import { hostSetKey } from './net-keys.ts'
 import type { DoaDht } from './op-log.ts'
 import { createOpStore } from './op-store.ts'
@@ -175,18 +175,24 @@ export function createDoa (init: DoaInit, components: DoaComponents): Doa {
   return new DoaImpl(init, components)
 }
 
-interface Meta { v: 1, grants: Capability[], records: Record<string, EncodedRecord> }
-interface EncodedRecord { publicKey: string, seq: number, ttlMs: number, value: string, signature: string }
+/**
+ * What the service keeps per app beside the cache: the grants, the release records (a host
+ * re-puts the author's own signed record, byte for byte) and the name records it was installed
+ * by (re-put too, so a name keeps resolving while its owner is away).
+ */
+interface Meta { v: 1, grants: Capability[], records: Record<string, EncodedRecord>, names?: EncodedRecord[] }
+interface EncodedRecord { publicKey: string, salt?: string, seq: number, ttlMs: number, value: string, signature: string }
 
 function encodeRecord (r: MutableRecord): EncodedRecord {
-  return { publicKey: toHex(r.publicKey), seq: r.seq, ttlMs: r.ttlMs, value: Buffer.from(r.value).toString('base64'), signature: toHex(r.signature) }
+  return { publicKey: toHex(r.publicKey), ...(bytesEqual(r.salt, APP_SALT) ? {} : { salt: toHex(r.salt) }), seq: r.seq, ttlMs: r.ttlMs, value: Buffer.from(r.value).toString('base64'), signature: toHex(r.signature) }
 }
 
 const verifier = createSignatureVerifier({ cacheSize: 0 })
-function decodeRecord (appKey: Uint8Array, e: EncodedRecord): MutableRecord | undefined {
+/** A kept record, checked again (signature, and its key when `key` is given); undefined if it fails. */
+function decodeRecord (e: EncodedRecord, key?: Uint8Array): MutableRecord | undefined {
   try {
-    const r: MutableRecord = { kind: 'mutable', publicKey: fromHex(e.publicKey), salt: APP_SALT, seq: e.seq, ttlMs: e.ttlMs, value: new Uint8Array(Buffer.from(e.value, 'base64')), signature: fromHex(e.signature) }
-    validateRecord(releaseRecordKey(appKey), r, 64 * 1024, verifier)
+    const r: MutableRecord = { kind: 'mutable', publicKey: fromHex(e.publicKey), salt: e.salt !== undefined ? fromHex(e.salt) : APP_SALT, seq: e.seq, ttlMs: e.ttlMs, value: new Uint8Array(Buffer.from(e.value, 'base64')), signature: fromHex(e.signature) }
+    validateRecord(key ?? mutableKey(r.publicKey, r.salt), r, 64 * 1024, verifier)
     return r
   } catch {
     return undefined
@@ -380,11 +386,11 @@ class DoaImpl implements Doa {
     return out.sort((a, b) => b.release - a.release || a.since - b.since)
   }
 
-  private providers (appKey: Uint8Array, hosts: HostEntry[]): ChunkProvider[] {
+  private providers (appKey: Uint8Array, hosts: HostEntry[], release: number): ChunkProvider[] {
     const per = this.init.concurrency ?? 4
     const out: ChunkProvider[] = []
     if (this.c.peers !== undefined) {
-      for (const h of hosts.filter(x => x.serves.includes('chunks')).slice(0, this.init.hostsPerFetch ?? 3)) {
+      for (const h of pickHosts(hosts, release, this.init.hostsPerFetch ?? 3, this.c.rng)) {
         out.push(hostChunkProvider(createHostClient(this.c.peers, { publicKey: h.publicKey, addrs: h.addrs }), appKey, per))
       }
     }
@@ -393,10 +399,10 @@ class DoaImpl implements Doa {
   }
 
   /** The release to install: the OHT's current one, or one a host keeps. */
-  private async findRelease (appKey: Uint8Array, release: number | undefined, hosts: HostEntry[], options: AbortOptions): Promise<{ signed: SignedManifest, record?: MutableRecord, available?: number }> {
+  private async findRelease (appKey: Uint8Array, release: number | undefined, hosts: HostEntry[], options: AbortOptions, early?: Promise<{ signed: SignedManifest, record: MutableRecord } | undefined>): Promise<{ signed: SignedManifest, record?: MutableRecord, available?: number }> {
     let current: { signed: SignedManifest, record: MutableRecord } | undefined
     let error: unknown
-    try { current = await fetchCurrentRelease(this.c.dht, appKey, options) } catch (err) {
+    try { current = await (early ?? fetchCurrentRelease(this.c.dht, appKey, options)) } catch (err) {
       if (isCodedError(err, 'CORE_ABORTED')) throw err
       error = err
     }
@@ -423,7 +429,8 @@ class DoaImpl implements Doa {
 
   async install (target: string | Uint8Array, options: InstallOptions = {}): Promise<InstallResult> {
     this.live()
-    const { appKey } = await this.resolveApp(target, options)
+    const { appKey, resolution } = await this.resolveApp(target, options)
+    if (resolution !== undefined && typeof target === 'string') await this.keepNameRecords(appKey, target, resolution, options)
     const installed = (await this.cache.list()).find(a => a.appKey === toHex(appKey))
     if (installed !== undefined && options.release === undefined) {
       // Installed already: nothing changes; a newer release is offered.
@@ -441,15 +448,18 @@ class DoaImpl implements Doa {
   }
 
   private async fetchAndInstall (appKey: Uint8Array, options: InstallOptions, makeCurrent = options.release !== undefined): Promise<InstallResult> {
+    // The host set and the release record at once (two lookups, seconds each over onion services).
+    const early = fetchCurrentRelease(this.c.dht, appKey, options)
+    early.catch(() => {})
     const hosts = await this.hostsOf(appKey, options).catch(() => [])
-    const found = await this.findRelease(appKey, options.release, hosts, options)
+    const found = await this.findRelease(appKey, options.release, hosts, options, early)
     const m = found.signed.manifest
     const have = (await this.cache.list()).find(a => a.appKey === toHex(appKey))
     const cached = have?.releases.includes(m.release) === true
     let sources: ProviderReport[] = []
     let bytes = 0
     if (!cached) {
-      const providers = this.providers(appKey, hosts)
+      const providers = this.providers(appKey, hosts, m.release)
       const bundles: { code?: Uint8Array, assets?: Uint8Array } = {}
       const total = (m.bundles.code?.chunks ?? 0) + (m.bundles.assets?.chunks ?? 0)
       let done = 0
@@ -484,6 +494,20 @@ class DoaImpl implements Doa {
       capabilities: m.capabilities, grants, sources, bytes,
       ...(found.available !== undefined && found.available > m.release ? { available: found.available } : {})
     }
+  }
+
+  /** The records a name resolved through (its label's and its zone's apex): hosts re-put them. */
+  private async keepNameRecords (appKey: Uint8Array, name: string, resolution: Resolution, options: AbortOptions): Promise<void> {
+    const label = name.trim().split('.')[0]
+    const zone = fromHex(resolution.zone)
+    const kept: EncodedRecord[] = []
+    for (const l of [label, '@']) {
+      const got = await this.c.dht.get(nameRecordKey(zone, l), options).catch(() => undefined)
+      if (got?.record.kind === 'mutable') kept.push(encodeRecord(got.record))
+    }
+    const meta = await this.meta(appKey) ?? { v: 1, grants: [], records: {} }
+    meta.names = kept
+    await this.saveMeta(appKey, meta)
   }
 
   async checkUpdate (app: string | Uint8Array, options: AbortOptions = {}): Promise<{ current: number, available: number | undefined }> {
@@ -612,7 +636,7 @@ class DoaImpl implements Doa {
     const m: AppManifest = served.signed.manifest
     const meta = await this.meta(appKey)
     const enc = meta?.records[String(m.release)]
-    let record = enc !== undefined ? decodeRecord(appKey, enc) : undefined
+    let record = enc !== undefined ? decodeRecord(enc, releaseRecordKey(appKey)) : undefined
     if (record === undefined) {
       const found = await fetchCurrentRelease(this.c.dht, appKey, options).catch(() => undefined)
       if (found?.signed.manifest.release === m.release) record = found.record
@@ -620,8 +644,10 @@ class DoaImpl implements Doa {
     const q: HostQuota = { ...this.init.hosting?.quota, ...quota }
     const needsSession = m.entry.reducer !== null
     const session = needsSession ? await this.open(appKey, options) : undefined
+    const names = (meta?.names ?? []).map(e => decodeRecord(e)).filter((r): r is MutableRecord => r !== undefined)
     const h = new HostedApp(served, record, { ...this.init.hosting, quota: q }, {
       dht: this.c.dht,
+      extraRecords: names,
       clock: this.c.clock,
       hostKey: this.c.identity,
       addrs: () => this.c.dht.contact.addrs,
@@ -740,6 +766,21 @@ export function parseTarget (text: string): NameTarget {
   const onion = t.replace(/\.onion$/, '')
   if (/^[a-z2-7]{56}$/.test(onion)) return { type: 'onion', address: onion }
   throw new DoaError('DOA_BAD_ARGUMENT', `${JSON.stringify(text)} is not a name target: give doa:<app key>, <address>.onion or zone:<zone key>`)
+}
+
+/**
+ * Hosts to fetch from: those announcing exactly the release fetched first, each group in random
+ * order (a host claiming a newer release than the OHT's, or serving chunks first, gains nothing),
+ * then up to `n` of them.
+ */
+export function pickHosts (hosts: readonly HostEntry[], release: number, n: number, rng: Rng): HostEntry[] {
+  const shuffle = (xs: HostEntry[]): HostEntry[] => {
+    const a = [...xs]
+    for (let i = a.length - 1; i > 0; i--) { const j = rng.int(i + 1); [a[i], a[j]] = [a[j], a[i]] }
+    return a
+  }
+  const serving = hosts.filter(h => h.serves.includes('chunks'))
+  return [...shuffle(serving.filter(h => h.release === release)), ...shuffle(serving.filter(h => h.release !== release))].slice(0, n)
 }
 
 function mergeReports (a: ProviderReport[], b: ProviderReport[]): ProviderReport[] {

@@ -6,8 +6,9 @@
  * - the host-set value is renewed every `announceEveryMs` (its TTL is three times that), and
  *   deleted (a signed tombstone) when hosting stops;
  * - every `republishEveryMs` the host re-puts the release record it keeps (the author's own
- *   signed record, byte for byte: holders refresh it) and every chunk and index of the
- *   release, so the app stays installable after the author's own records run out (7 days);
+ *   signed record, byte for byte: holders refresh it), the name records the app was installed
+ *   by, and every chunk and index of the release, so the app stays installable (and its name
+ *   resolvable) after the author's own records run out (7 days);
  * - with a session (apps with a reducer), every `snapshotEveryOps` new ops (or
  *   `snapshotEveryMs`) it makes a signed snapshot, puts its chunks and names it in its
  *   announcement, and re-puts the op values it holds (up to `republishOpsMax` a round,
@@ -80,6 +81,8 @@ export interface HostedAppComponents {
   addrs: () => string[]
   backend?: HostingBackend
   session?: AppSession
+  /** Other signed records to keep alive (the name records the app was installed by). */
+  extraRecords?: MutableRecord[]
   log?: Logger
 }
 
@@ -127,7 +130,7 @@ export class HostedApp {
     this.quota = { ...DEFAULT_QUOTA, ...init.quota }
     this.server = createAppServer(first, { requestsPerSecond: this.quota.requestsPerSecond }, { clock: c.clock, ...(c.session !== undefined ? { state: c.session.api } : {}) })
     this.appKey = this.server.appKey
-    this.since = c.clock.now()
+    this.since = Math.floor(c.clock.now())
     this.checkBytes()
   }
 
@@ -217,6 +220,10 @@ export class HostedApp {
     const signal = this.stopping.signal
     const ttlMs = this.init.recordTtlMs ?? 7 * 24 * HOUR
     if (this.releaseRecord !== undefined) await this.c.dht.put(this.releaseRecord, { signal })
+    for (const r of this.c.extraRecords ?? []) {
+      // A newer record (its owner updated the name) makes holders refuse this one: fine.
+      await this.c.dht.put(r, { signal }).catch((err: unknown) => { if (!isCodedError(err, 'OHT_SEQ_STALE')) throw err })
+    }
     for (const key of this.server.chunkKeys()) {
       const chunk = this.server.chunk(key)
       if (chunk !== undefined) await this.c.dht.put({ kind: 'immutable', value: chunk, ttlMs }, { signal })

@@ -209,21 +209,30 @@ export async function resolveName (name: string, options: ResolveOptions): Promi
     const rec = await options.source.get(nameRecordKey(z, label), options)
     return rec === undefined ? undefined : openNameRecord(rec, z, label)
   }
-  const settleZone = async (z: Uint8Array): Promise<Uint8Array> => {
+  // The zone's apex (revocation, rotation) and the label are fetched at once: over onion
+  // services each lookup is seconds, and the label's answer is only used once the apex allows it.
+  const settleZone = async (z: Uint8Array, label: string): Promise<{ zone: Uint8Array, data: Awaited<ReturnType<typeof fetch>> }> => {
     for (;;) {
+      const labelFetch = fetch(z, label)
+      labelFetch.catch(() => {})
       const apex = await fetch(z, APEX_LABEL)
-      if (apex === undefined) return z
-      if (apex.revoked) throw new DoaError('DOA_NAME_REVOKED', `zone ${toHex(z).slice(0, 16)}… was revoked by its owner`)
-      if (apex.rotatedTo === undefined) return z
-      if (++hops > maxHops) throw new DoaError('DOA_NAME_LOOP', `more than ${maxHops} delegations or rotations`)
-      rotations.push({ from: toHex(z), to: apex.rotatedTo })
-      z = fromHex(apex.rotatedTo)
+      if (apex !== undefined) {
+        if (apex.revoked) throw new DoaError('DOA_NAME_REVOKED', `zone ${toHex(z).slice(0, 16)}… was revoked by its owner`)
+        if (apex.rotatedTo !== undefined) {
+          if (++hops > maxHops) throw new DoaError('DOA_NAME_LOOP', `more than ${maxHops} delegations or rotations`)
+          rotations.push({ from: toHex(z), to: apex.rotatedTo })
+          z = fromHex(apex.rotatedTo)
+          continue
+        }
+      }
+      return { zone: z, data: await labelFetch }
     }
   }
   for (let i = 0; i < labels.length; i++) {
-    zone = await settleZone(zone)
     const label = labels[i]
-    const data = await fetch(zone, label)
+    const settled = await settleZone(zone, label)
+    zone = settled.zone
+    const data = settled.data
     if (data === undefined) throw new DoaError('DOA_NOT_FOUND', `${JSON.stringify(label)} is not registered in zone ${toHex(zone).slice(0, 16)}…`)
     if (data.revoked) throw new DoaError('DOA_NAME_REVOKED', `${JSON.stringify(label)} was revoked by its zone`)
     if (data.expires <= options.now) throw new DoaError('DOA_NAME_EXPIRED', `the record of ${JSON.stringify(label)} expired`)

@@ -105,7 +105,8 @@ export function createNameService (c: NameServiceComponents): NameService {
       // Seqs from the clock keep moving forward even when this node lost track of the last one.
       const seq = Math.max((cur?.seq ?? 0) + 1, Math.floor(c.clock.now()))
       if (seq > MAX_UPDATE_SEQ) throw new DoaError('DOA_BAD_NAME', 'this label has used up its update numbers')
-      const expires = c.clock.now() + (options.validForMs ?? NAME_VALIDITY_MS)
+      // Whole ms: virtual clocks tell fractions.
+      const expires = Math.floor(c.clock.now() + (options.validForMs ?? NAME_VALIDITY_MS))
       const record = createNameRecord(zone, { label: l, seq, ttlMs: options.ttlMs ?? NAME_TTL_MS, data: { target, expires, revoked: false } }, c.rng)
       const r = await c.dht.put(record, options)
       return { zone: toHex(zone.publicKey), label: l, target, seq, expires, stored: stored(r.stored, `record of ${JSON.stringify(l)}`) }

@@ -381,7 +381,7 @@ class Session implements AppSession {
     }
     const seq = (this.replica.versionVector()[me] ?? 0) + 1
     const { lamport, parents } = this.lamportNext()
-    const op = signOp(author, { appKey: this.appKey, seq, lamport, time: this.c.clock.now(), parents, body })
+    const op = signOp(author, { appKey: this.appKey, seq, lamport, time: Math.floor(this.c.clock.now()), parents, body })
     // The validator judges it here first: a refused op is never published.
     const verdict = this.logic.applyMany(this.replica.state, [{ body: op.body, ctx: { id: toHex(op.id), author: me, seq, lamport, time: op.time } }])
     const outcome = verdict.outcomes[0]
@@ -497,7 +497,7 @@ class Session implements AppSession {
     this.live()
     const code = this.manifest.manifest.bundles.code
     if (code === null) throw new DoaError('DOA_BAD_ARGUMENT', 'an app without code has no state to snapshot')
-    return makeSnapshot(this.replica, { release: this.manifest.manifest.release, codeRoot: code.root, time: this.c.clock.now() }, host)
+    return makeSnapshot(this.replica, { release: this.manifest.manifest.release, codeRoot: code.root, time: Math.floor(this.c.clock.now()) }, host)
   }
 
   async close (): Promise<void> {
