@@ -70,7 +70,8 @@ export interface DoaWorldReport {
   days: number
   churnPerHour: number
   hostile: number
-  installs: { attempted: number, succeeded: number, successRate: number, failures: Record<string, number>, hijacked: number }
+  /** `installerLeft`: attempts cut short because the installing node itself left (not counted in `attempted`). */
+  installs: { attempted: number, succeeded: number, successRate: number, failures: Record<string, number>, hijacked: number, installerLeft: number }
   names: { resolved: number, hijacked: number }
   /** Chunks and indexes refused because they did not hash right, from hostile hosts over PeerNet. */
   forgedChunksRefused: number
@@ -218,7 +219,7 @@ export async function runDoaWorld (init: DoaWorldInit): Promise<DoaWorldReport> 
   world.leave(author)
   const report: DoaWorldReport = {
     seed: init.seed, size: init.size, days: init.days, churnPerHour, hostile: hostile.length,
-    installs: { attempted: 0, succeeded: 0, successRate: 0, failures: {}, hijacked: 0 },
+    installs: { attempted: 0, succeeded: 0, successRate: 0, failures: {}, hijacked: 0, installerLeft: 0 },
     names: { resolved: 0, hijacked: 0 },
     forgedChunksRefused: 0, forgedManifestsRefused: 0,
     servedBy: { hosts: 0, oht: 0 },
@@ -270,6 +271,9 @@ export async function runDoaWorld (init: DoaWorldInit): Promise<DoaWorldReport> 
       report.installs.succeeded++
       latencies.push(world.sim.now - t0)
     } catch (err) {
+      // A node that churn takes away in the middle of its own install aborts it: that says
+      // nothing about the app's availability, so it is counted apart, not as an attempt.
+      if (!n.online) { report.installs.attempted--; report.installs.installerLeft++; return }
       fail((err as { code?: string }).code ?? 'ERROR')
     }
   }
