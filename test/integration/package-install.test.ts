@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path'
 
 const ROOT = new URL('../..', import.meta.url).pathname
 /** What `npm pack` needs from the checkout: the build's inputs and the shipped files. */
-const COPY = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'CHANGELOG.md', 'src', 'bin', 'scripts', 'docs', 'contrib']
+const COPY = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'CHANGELOG.md', 'src', 'bin', 'scripts', 'docs', 'contrib', 'examples']
 
 interface Run { code: number | null, stdout: string, stderr: string }
 

@@ -2,7 +2,8 @@
  * `oht app …`: decentralized onion apps through the daemon's DOA service (its API routes
  * /v1/apps…, src/daemon/doa-service.ts). Every subcommand has --json.
  */
-import { resolve } from 'node:path'
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import type { Command, CommandContext } from '../command.ts'
 import { CliError } from '../errors.ts'
 import { emit, withProgress } from '../io.ts'
@@ -31,6 +32,38 @@ function sourcesLine (sources: Source[]): string {
 
 const APP_HELP = `<app> is an app key ("doa:" and 64 hex digits), the name of an installed app, or a
 name such as guestbook.alice (a label in the zone you call "alice": see oht name --help).`
+
+/** The template app, shipped with the package (examples/template-app), from src/ or dist/ alike. */
+export const TEMPLATE_DIR = new URL('../../../examples/template-app/', import.meta.url).pathname
+
+const create: Command = {
+  name: 'new',
+  summary: 'start an app from the template (a guest book: doa.json, code/, ui/)',
+  usage: ['app new <dir> [--name <name>]'],
+  details: `Copies the template app into <dir> (which must not exist, or be empty): doa.json (the
+manifest fields you choose), code/ (reducer and validator, run in the sandbox) and ui/ (the web
+UI). --name sets the app's name (lower-case letters, digits, inner hyphens). No daemon needed.
+docs/first-onion-app.md walks through it. Example:
+  oht app new ~/my-app --name my-app && oht app publish ~/my-app`,
+  flags: [{ name: 'name', type: 'string', valueName: '<name>', description: 'the app\'s name in doa.json (default: guestbook)' }],
+  positionals: [{ name: 'dir', description: 'where to create it' }],
+  async run (ctx) {
+    const dir = resolve(ctx.args.positionals[0])
+    const name = ctx.flag('name')
+    if (name !== undefined && !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(name)) throw new CliError('CLI_BAD_ARGUMENT', `oht app new: --name ${JSON.stringify(name)} must be 1..64 lower-case letters, digits and inner hyphens`)
+    const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw new CliError('CLI_BAD_ARGUMENT', `oht app new: cannot use ${dir}: ${err.message}`) })
+    if (existing.length > 0) throw new CliError('CLI_BAD_ARGUMENT', `oht app new: ${dir} is not empty: give a new directory`)
+    await cp(TEMPLATE_DIR, dir, { recursive: true, errorOnExist: true })
+    if (name !== undefined) {
+      const file = join(dir, 'doa.json')
+      const doc = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
+      await writeFile(file, JSON.stringify({ ...doc, name }, null, 2) + '\n')
+    }
+    const files = ['doa.json', 'code/reducer.js', 'code/validator.js', 'code/limits.js', 'ui/index.html', 'ui/app.js', 'ui/style.css']
+    emit(ctx.io, ctx.json, { dir, name: name ?? 'guestbook', files }, () => `created ${name ?? 'guestbook'} in ${dir}: ${files.join(', ')}\nnext: oht app publish ${dir}`)
+    return 0
+  }
+}
 
 const publish: Command = {
   name: 'publish',
@@ -141,7 +174,7 @@ const host: Command = {
   usage: ['app host <app> [--max-bytes <n>] [--max-ops <n>]', 'app host <app> --off'],
   details: `${APP_HELP}
 Serves the app's UI and API at an onion address of its own (an ONI endpoint; the same address
-every time), over PeerNet to other nodes, announces this node in the app's host set, re-stores
+every time; its URL is what this prints), over PeerNet to other nodes, announces this node in the app's host set, re-stores
 its release, chunks and recent ops in the OHT so it stays installable while its author is away,
 and makes signed snapshots for late joiners. Quotas: --max-bytes (bundles and snapshots kept)
 and --max-ops. --off stops hosting and withdraws the announcement.
@@ -164,7 +197,9 @@ Example:
     const maxBytes = ctx.args.flags['max-bytes'] as number | undefined
     const maxOps = ctx.args.flags['max-ops'] as number | undefined
     const r = await withProgress(ctx.io, 'publishing the endpoint', client.call<HostView>('POST', `/v1/apps/${enc(app)}/host`, { ...(maxBytes !== undefined ? { maxBytes } : {}), ...(maxOps !== undefined ? { maxOps } : {}) }, { signal: ctx.io.signal }))
-    emit(ctx.io, ctx.json, r, () => `hosting ${r.name} release ${r.release}${r.onion !== undefined ? ` at http://${r.onion}.onion${r.port !== undefined && r.port !== 80 ? `:${r.port}` : ''}/` : ' over PeerNet (no onion endpoint: the node does not run over tor)'}; announced to ${r.announcedTo} node${r.announcedTo === 1 ? '' : 's'}`)
+    // The result is the URL (stdout, as oht put prints a key); what else happened goes to stderr.
+    if (!ctx.json) ctx.io.stderr.write(`hosting ${r.name} release ${r.release}, announced in its host set on ${r.announcedTo} node${r.announcedTo === 1 ? '' : 's'}\n`)
+    emit(ctx.io, ctx.json, r, () => r.onion !== undefined ? `http://${r.onion}.onion${r.port !== undefined && r.port !== 80 ? `:${r.port}` : ''}/` : '(no onion endpoint: the node does not run over tor; it serves the app over PeerNet only)')
     return 0
   }
 }
@@ -294,10 +329,10 @@ app's reason). Example:
 
 export const appCommand: Command = {
   name: 'app',
-  summary: 'decentralized onion apps: publish, install, run, host, update, roll back',
-  usage: ['app <publish|install|ls|run|host|hosts|update|rollback|pin|rm|state|op> …'],
+  summary: 'decentralized onion apps: new, publish, install, run, host, update, roll back',
+  usage: ['app <new|publish|install|ls|run|host|hosts|update|rollback|pin|rm|state|op> …'],
   details: 'See docs/first-onion-app.md for a walk-through, docs/doa.md for how it works.',
   flags: [],
   positionals: [],
-  subcommands: [publish, install, ls, run, host, hosts, update, rollback, pin, rm, state, op]
+  subcommands: [create, publish, install, ls, run, host, hosts, update, rollback, pin, rm, state, op]
 }
