@@ -5,9 +5,12 @@
  *
  * The run server adds what only the user's own daemon may do: sign and submit ops with the
  * user's key (`POST /api/submit { body }`), behind a per-session token: the URL it gives out
- * carries `?token=…`, which the server turns into an HttpOnly, SameSite=Strict cookie; any
- * request without the cookie (or the token) is 403, so another local user or a web page in the
- * same browser cannot drive the app.
+ * carries `?token=…`, which the server turns into an HttpOnly, SameSite=Strict cookie named after
+ * its port; any request without the cookie (or the token) is 403, so another local user cannot
+ * drive the app. Browsers send a host's cookies to every port of it and count every port of
+ * 127.0.0.1 as the same site, so a page of another app (another run server's port) could make
+ * the browser send this cookie: a request whose Origin is not this server's own, or whose Host
+ * is not 127.0.0.1:<port> (DNS rebinding), is 403 too.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AbortOptions, Clock, Rng } from '../core/index.ts'
@@ -79,7 +82,6 @@ export interface RunServer extends LoopbackServer {
   readonly url: string
 }
 
-const COOKIE = 'doa_session'
 
 /**
  * The local UI of an installed app: its files, `GET /api/state` from the user's own session,
@@ -87,19 +89,28 @@ const COOKIE = 'doa_session'
  */
 export async function startRunServer (serve: (req: HttpRequest, options: AbortOptions) => Promise<HttpResponse>, session: AppSession, components: { rng: Rng, clock: Clock }): Promise<RunServer> {
   const token = toHex(components.rng.bytes(16))
+  let port = 0
+  const cookieName = (): string => `doa_session_${port}`
   const json = (status: number, value: unknown): HttpResponse => ({ status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: utf8(JSON.stringify(value) + '\n') })
+  const forbidden = (why: string): HttpResponse => ({ status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: utf8(why + '\n') })
   const authorized = (req: HttpRequest, url: URL): boolean => {
     const q = url.searchParams.get('token')
     if (q !== null && secretEqual(utf8(q), utf8(token))) return true
-    const cookie = (req.headers?.cookie ?? '').split(';').map(s => s.trim()).find(s => s.startsWith(`${COOKIE}=`))
-    return cookie !== undefined && secretEqual(utf8(cookie.slice(COOKIE.length + 1)), utf8(token))
+    const c = cookieName()
+    const cookie = (req.headers?.cookie ?? '').split(';').map(s => s.trim()).find(s => s.startsWith(`${c}=`))
+    return cookie !== undefined && secretEqual(utf8(cookie.slice(c.length + 1)), utf8(token))
   }
   const server = await startLoopbackServer(async (req, options) => {
     const url = new URL(req.path, 'http://127.0.0.1')
-    if (!authorized(req, url)) return { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: utf8('open the URL "oht app run" printed (it carries this session\'s token)\n') }
+    const origin = `http://127.0.0.1:${port}`
+    const host = req.headers?.host
+    if (host !== undefined && host !== `127.0.0.1:${port}`) return forbidden('this UI answers only at 127.0.0.1')
+    const from = req.headers?.origin
+    if (from !== undefined && from !== origin) return forbidden('a request from another origin (another app\'s page?) is refused')
+    if (!authorized(req, url)) return forbidden('open the URL "oht app run" printed (it carries this session\'s token)')
     if (url.searchParams.has('token')) {
       // Trade the token in the URL for a cookie, and drop it from the address bar.
-      return { status: 303, headers: { location: url.pathname, 'set-cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`, 'cache-control': 'no-store' }, body: new Uint8Array(0) }
+      return { status: 303, headers: { location: url.pathname, 'set-cookie': `${cookieName()}=${token}; HttpOnly; SameSite=Strict; Path=/`, 'cache-control': 'no-store' }, body: new Uint8Array(0) }
     }
     if (url.pathname === '/api/submit') {
       if (req.method === 'OPTIONS') return { status: 204, headers: { allow: 'POST' }, body: new Uint8Array(0) }
@@ -124,5 +135,6 @@ export async function startRunServer (serve: (req: HttpRequest, options: AbortOp
     }
     return await serve(req, options)
   })
+  port = server.port
   return { ...server, url: `http://127.0.0.1:${server.port}/?token=${token}` }
 }
