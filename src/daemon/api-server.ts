@@ -238,7 +238,7 @@ export async function startApiServer (init: ApiServerInit, backend: ApiBackend):
     if (p.startsWith('/v1/records/')) return '/v1/records/:key'
     if (p.startsWith('/v1/endpoints/')) return '/v1/endpoints/:name'
     const doa = /^\/v1\/(apps|names|petnames)\/([^/]+)(\/[a-z]+)?$/.exec(p)
-    if (doa !== null) return ['publish', 'install', 'resolve'].includes(doa[2]) ? p : `/v1/${doa[1]}/:${doa[1] === 'apps' ? 'app' : 'name'}${doa[3] ?? ''}`
+    if (doa !== null) return ['publish', 'install', 'resolve', 'rotate'].includes(doa[2]) ? p : `/v1/${doa[1]}/:${doa[1] === 'apps' ? 'app' : 'name'}${doa[3] ?? ''}`
     return ['/metrics', '/v1/status', '/v1/identity', '/v1/peers', '/v1/records', '/v1/endpoints', '/v1/oni', '/v1/gateway', '/v1/gateway/reload', '/v1/apps', '/v1/names', '/v1/petnames', '/v1/hosting'].includes(p) ? p : 'other'
   }
 

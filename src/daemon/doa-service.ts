@@ -28,6 +28,7 @@
  *   POST   /v1/names { label, target }    → registration
  *   DELETE /v1/names/<label>              revoke (final)
  *   GET    /v1/names/resolve?name=…       → { name, target, zone, rotations, onion? }
+ *   POST   /v1/names/rotate               → { from, to, names, stored }: a new zone key, names moved
  *   GET    /v1/petnames                   { petnames }   POST /v1/petnames { petname, zone }   DELETE /v1/petnames/<petname>
  */
 import { join } from 'node:path'
@@ -211,6 +212,11 @@ export class DoaService {
       const target = await this.target(b.target, options)
       const r = await d.names.register(b.label, target, options)
       this.c.log.info('name registered', { label: r.label, zone: r.zone })
+      return ok(r)
+    }
+    if (path === '/v1/names/rotate' && method === 'POST') {
+      const r = await d.names.rotate(options)
+      this.c.log.info('zone rotated', { from: r.from, to: r.to, names: r.names })
       return ok(r)
     }
     if (path === '/v1/names/resolve' && method === 'GET') {

@@ -11,11 +11,12 @@
  *   state/<app>/…           the op log and the snapshot a session started from (op-store.ts)
  *   hosting.json            { v, apps: { <app>: quota } }: hosted apps, hosted again at start
  *   petnames.json           the user's petnames (petnames.ts)
- *   names.json              { v, names: { <label>: { target, seq, expires, at } } }: our registrations, renewed
+ *   names.json              { v, generation, names: { <label>: { target, seq, expires, at } } }: our zone's generation, our registrations (renewed)
  *
  * Keys derived from the node identity's seed through the key tree, so one backup of the node
  * key restores them all: app keys `doa.app.<name>`, the user's op key per app
- * `doa.user.<first 32 hex of the app key>`, the user's zone `doa.zone`.
+ * `doa.user.<first 32 hex of the app key>`, the user's zone `doa.zone` (after n rotations,
+ * `doa.zone.g<n>`).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -160,7 +161,14 @@ export interface Doa {
   readonly names: {
     register(label: string, target: NameTarget | string, options?: AbortOptions): Promise<Registration>
     revoke(label: string, options?: AbortOptions): Promise<{ stored: number }>
+    /** Resolves a name; rotations met on the way move the user's petnames (they are signed by the old zone). */
     resolve(name: string, options?: AbortOptions): Promise<Resolution>
+    /**
+     * Moves this user's zone to a new key (the next generation of the key tree): every owned
+     * name is registered in the new zone, then the old zone's apex names the new one, so
+     * resolvers follow it and users' petnames move. Final for the old zone.
+     */
+    rotate(options?: AbortOptions): Promise<{ from: string, to: string, names: number, stored: number }>
     owned(): OwnedName[]
     /** Renews owned names due for it; returns how many. */
     renew(options?: AbortOptions): Promise<number>
@@ -221,6 +229,7 @@ class DoaImpl implements Doa {
   private readonly keys = new Map<string, Identity>()
   private sandboxHost: SandboxHost | undefined
   private ownedNames = new Map<string, OwnedName>()
+  private zoneGeneration = 0
   private pets: PetnameStore | undefined
   private renewTimer: TimerHandle | undefined
   private started = false
@@ -249,8 +258,9 @@ class DoaImpl implements Doa {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
     for (const d of ['meta', 'state']) await mkdir(join(this.dir, d), { recursive: true, mode: 0o700 })
     this.pets = await openPetnames(join(this.dir, 'petnames.json'))
-    const names = await readJson(join(this.dir, 'names.json')) as { v?: number, names?: Record<string, OwnedName> } | undefined
+    const names = await readJson(join(this.dir, 'names.json')) as { v?: number, generation?: number, names?: Record<string, OwnedName> } | undefined
     if (names?.v === 1 && names.names !== undefined) for (const [k, v] of Object.entries(names.names)) this.ownedNames.set(k, v)
+    if (names?.v === 1 && Number.isSafeInteger(names.generation) && (names.generation as number) >= 0) this.zoneGeneration = names.generation as number
     this.c.peers?.handle(APP_PROTOCOL, async (_from, body, opts) => await this.answer(body, opts), { maxMessageBytes: APP_MESSAGE_MAX + 64 })
     const hosting = await readJson(join(this.dir, 'hosting.json')) as { v?: number, apps?: Record<string, HostQuota> } | undefined
     for (const [app, quota] of Object.entries(hosting?.apps ?? {})) {
@@ -303,8 +313,9 @@ class DoaImpl implements Doa {
   }
 
   appKeyFor (name: string): Uint8Array { return this.key(`doa.app.${name}`).publicKey }
-  zoneKey (): Uint8Array { return this.key('doa.zone').publicKey }
-  private zone (): Identity { return this.key('doa.zone') }
+  private zonePath (generation = this.zoneGeneration): string { return generation === 0 ? 'doa.zone' : `doa.zone.g${generation}` }
+  zoneKey (): Uint8Array { return this.zone().publicKey }
+  private zone (): Identity { return this.key(this.zonePath()) }
   private userKey (appKey: Uint8Array): Identity { return this.key(`doa.user.${toHex(appKey).slice(0, 32)}`) }
 
   private get sandbox (): Promise<SandboxHost> {
@@ -731,11 +742,34 @@ class DoaImpl implements Doa {
     },
     resolve: async (name, options = {}) => {
       const own = toHex(this.zoneKey())
-      return await this.nameService.resolve(name, {
+      const r = await this.nameService.resolve(name, {
         // "me" is this user's own zone unless the user gave that petname to another one.
         zoneOf: (p) => this.pets?.get(p) ?? (p === 'me' ? fromHex(own) : undefined),
         ...(options.signal !== undefined ? { signal: options.signal } : {})
       })
+      // A rotation is signed by the old zone key: the user's petnames follow it.
+      if (r.rotations.length > 0 && this.pets !== undefined) {
+        let moved = 0
+        for (const x of r.rotations) moved += this.pets.applyRotation(x.from, x.to)
+        if (moved > 0) await this.pets.save()
+      }
+      return r
+    },
+    rotate: async (options = {}) => {
+      this.live()
+      const old = this.zone()
+      const next = this.key(this.zonePath(this.zoneGeneration + 1))
+      // Names move first, so that resolvers following the rotation find them in the new zone.
+      let moved = 0
+      for (const o of [...this.ownedNames.values()]) {
+        const r = await this.nameService.register(next, o.label, o.target, options)
+        this.ownedNames.set(o.label, { ...o, seq: r.seq, expires: r.expires, at: this.c.clock.now() })
+        moved++
+      }
+      const r = await this.nameService.rotate(old, next.publicKey, options)
+      this.zoneGeneration++
+      await this.saveNames()
+      return { from: toHex(old.publicKey), to: toHex(next.publicKey), names: moved, stored: r.stored }
     },
     owned: () => [...this.ownedNames.values()].sort((a, b) => a.label < b.label ? -1 : 1),
     renew: async (options = {}) => {
@@ -754,7 +788,7 @@ class DoaImpl implements Doa {
 
   private async saveNames (): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 })
-    await writeJson(join(this.dir, 'names.json'), { v: 1, names: Object.fromEntries(this.ownedNames) })
+    await writeJson(join(this.dir, 'names.json'), { v: 1, generation: this.zoneGeneration, names: Object.fromEntries(this.ownedNames) })
   }
 }
 

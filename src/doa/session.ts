@@ -146,6 +146,8 @@ export async function openSession (init: SessionInit, components: SessionCompone
 }
 
 const emptyLogic: AppLogic = plainLogic({ init: () => null, reduce: (s) => s })
+/** Op value records kept for re-putting (a host re-puts at most 512 a round). */
+const KEPT_RECORDS = 2048
 
 class Session implements AppSession {
   readonly appKey: Uint8Array
@@ -281,6 +283,14 @@ class Session implements AppSession {
   log (): readonly Op[] { return this.replica.log() }
   records (): ValueRecord[] { return [...this.valueRecords.values()] }
 
+  /** The newest KEPT_RECORDS value records seen (what a host re-puts), not every one ever. */
+  private keepRecord (op: Op, record: ValueRecord): void {
+    const k = `${toHex(record.key)}/${toHex(record.id)}/${toHex(op.id)}`
+    this.valueRecords.delete(k)
+    this.valueRecords.set(k, record)
+    while (this.valueRecords.size > KEPT_RECORDS) this.valueRecords.delete(this.valueRecords.keys().next().value as string)
+  }
+
   private emit (e: SessionEvent): void {
     for (const fn of this.listeners) {
       try { fn(e) } catch (err) { this.c.log?.('session listener failed: %s', errorMessage(err)) }
@@ -405,7 +415,7 @@ class Session implements AppSession {
     const have = this.replica.versionVector()[a] ?? 0
     if (to <= have) return 0
     const got = await fetchAuthorOps(this.c.dht, this.appKey, fromHex(a), have + 1, to, options)
-    for (const f of got) this.valueRecords.set(toHex(f.op.id), f.record)
+    for (const f of got) this.keepRecord(f.op, f.record)
     const r = await this.add(got.map(f => f.op), 'oht')
     return r.filter(x => x.status === 'accepted').length
   }
@@ -431,7 +441,7 @@ class Session implements AppSession {
     try {
       const heads = await fetchHeads(this.c.dht, this.appKey, opts)
       sources.push('oht')
-      for (const h of heads) this.valueRecords.set(toHex(h.op.id), h.record)
+      for (const h of heads) this.keepRecord(h.op, h.record)
       const before = this.replica.size
       await this.add(heads.map(h => h.op), 'oht')
       for (const gap of missingRanges(this.replica.versionVector(), heads.map(h => h.op))) await this.catchUp(gap.author, gap.to, opts)
@@ -469,7 +479,7 @@ class Session implements AppSession {
     while (!signal.aborted) {
       try {
         for await (const f of watchHeads(this.c.dht, this.appKey, { signal })) {
-          this.valueRecords.set(toHex(f.op.id), f.record)
+          this.keepRecord(f.op, f.record)
           const [r] = await this.add([f.op], 'oht')
           if (r.status === 'pending') await this.catchUp(toHex(f.op.author), f.op.seq - 1, { signal }).catch(() => 0)
         }

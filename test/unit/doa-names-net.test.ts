@@ -105,6 +105,26 @@ describe('doa names over the OHT', () => {
     assert.deepEqual((await net.doas[1].names.resolve('guestbook.alice')).target, { type: 'app', key: appKey })
   })
 
+  it('rotates a zone: names move to the new key, resolvers follow, petnames move with them', async () => {
+    const [alice, bob] = net.doas
+    const oldZone = toHex(alice.zoneKey())
+    bob.petnames.set('alice', alice.zoneKey())
+    const r = await alice.names.rotate()
+    assert.equal(r.from, oldZone)
+    assert.notEqual(r.to, oldZone)
+    assert.equal(toHex(alice.zoneKey()), r.to)
+    assert.ok(r.names >= 1)
+    const res = await bob.names.resolve('guestbook.alice')
+    assert.deepEqual(res.target, { type: 'app', key: appKey })
+    assert.deepEqual(res.rotations, [{ from: oldZone, to: r.to }])
+    assert.equal(toHex(bob.petnames.get('alice')!), r.to, 'bob\'s petname followed the signed rotation')
+    // Resolving again goes straight to the new zone.
+    assert.deepEqual((await bob.names.resolve('guestbook.alice')).rotations, [])
+    // The owner keeps registering, now in the new zone.
+    const reg = await alice.names.register('another', `doa:${appKey}`)
+    assert.equal(reg.zone, r.to)
+  })
+
   it('parses name targets and refuses anything else', () => {
     assert.deepEqual(parseTarget(`doa:${'a'.repeat(64)}`), { type: 'app', key: 'a'.repeat(64) })
     assert.deepEqual(parseTarget(`${ONION}.onion`), { type: 'onion', address: ONION })

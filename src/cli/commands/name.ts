@@ -77,6 +77,23 @@ const revoke: Command = {
   }
 }
 
+const rotate: Command = {
+  name: 'rotate',
+  summary: 'move your zone to a new key (names move with it; petnames follow)',
+  usage: ['name rotate'],
+  details: `Makes a new zone key (the next one your node's key derives), registers every name you own
+in it, then signs with the old key a rotation naming the new one. Resolvers follow it, and a
+user whose petname named your old zone has it moved to the new one at their next resolution.
+Final for the old zone: do it when its key may have leaked.`,
+  flags: [],
+  positionals: [],
+  async run (ctx) {
+    const r = await withProgress(ctx.io, 'rotating', (await ctx.client()).call<{ from: string, to: string, names: number }>('POST', '/v1/names/rotate', {}, { signal: ctx.io.signal }))
+    emit(ctx.io, ctx.json, r, () => `zone ${r.from.slice(0, 16)}… → ${r.to}\n${r.names} name${r.names === 1 ? '' : 's'} moved; give the new key to people who do not resolve through the old one`)
+    return 0
+  }
+}
+
 const ls: Command = {
   name: 'ls',
   summary: 'list the names you registered',
@@ -195,12 +212,12 @@ It exits when stdin closes.`,
 
 export const nameCommand: Command = {
   name: 'name',
-  summary: 'names in the OHT (GNS-style): register, resolve, revoke, petnames, a tor name plugin',
-  usage: ['name <register|resolve|revoke|ls|zone|pet|tor-plugin> …'],
+  summary: 'names in the OHT (GNS-style): register, resolve, revoke, rotate, petnames, a tor name plugin',
+  usage: ['name <register|resolve|revoke|rotate|ls|zone|pet|tor-plugin> …'],
   details: 'See docs/doa.md (Names) for the records, the keys and what holders can see.',
   flags: [],
   positionals: [],
-  subcommands: [register, resolveCmd, revoke, ls, zone, pet, torPlugin]
+  subcommands: [register, resolveCmd, revoke, rotate, ls, zone, pet, torPlugin]
 }
 
 export type { CommandContext }
