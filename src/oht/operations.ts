@@ -294,28 +294,15 @@ export class Operations {
         errors.push({ peer: n.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
       }
     }
-    const op = n.opSignal(options.signal)
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < candidates.length && !op.signal.aborted) {
-        const c = candidates[next++]
-        attempted++
-        try {
-          const req: OhtRequest = { type: 'put', addrs: n.contact.addrs, token: c.result?.token as Uint8Array, key, remainingMs, record }
-          if (options.cas !== undefined) req.cas = options.cas
-          const res = await n.rpc.request(c, req, op.signal)
-          if (res.type !== 'stored') throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT with a ${res.type} frame`)
-          stored++
-          return
-        } catch (err) {
-          errors.push({ peer: c.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
-          if (!retryable(err)) return
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(slots, candidates.length) }, worker))
-    op.clear()
-    throwIfAborted(options.signal)
+    const sent = await this.toHolders(candidates, slots, errors, options.signal, async (c, signal) => {
+      const req: OhtRequest = { type: 'put', addrs: n.contact.addrs, token: c.result?.token as Uint8Array, key, remainingMs, record }
+      if (options.cas !== undefined) req.cas = options.cas
+      const res = await n.rpc.request(c, req, signal)
+      if (res.type !== 'stored') throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT with a ${res.type} frame`)
+      return true
+    })
+    stored += sent.stored
+    attempted += sent.attempted
     if (options.republish !== true) {
       const now = n.clock.now()
       const own: OwnRecord = { key, record, expiresAt: now + remainingMs, nextAt: now + n.cfg.republishIntervalMs }
@@ -390,23 +377,47 @@ export class Operations {
       }
       if (all) stored++
     }
-    const op = n.opSignal(options.signal)
+    const sent = await this.toHolders(candidates, slots, errors, options.signal, async (c, signal) => {
+      let all = true
+      for (let i = 0; i < items.length; i += MAX_PUT_MANY) {
+        const batch = items.slice(i, i + MAX_PUT_MANY)
+        const res = await n.rpc.request(c, { type: 'put-many', addrs: n.contact.addrs, token: c.result?.token as Uint8Array, key, kind: kind.code, items: batch }, signal)
+        if (res.type !== 'stored-many' || res.results.length !== batch.length) throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT_MANY with a ${res.type} frame`)
+        for (const r of res.results) {
+          if ('code' in r) { all = false; errors.push({ peer: c.contact, code: r.code, message: `value refused: ${r.code}` }) }
+        }
+      }
+      return all
+    })
+    stored += sent.stored
+    attempted += sent.attempted
+    if (options.republish !== true) {
+      const t = n.clock.now()
+      for (const it of items) {
+        const r = it.record
+        n.own.set(ownValueId(key, kind.code, r.writer, r.id), { key, record: r, expiresAt: t + it.remainingMs, nextAt: t + n.cfg.republishIntervalMs, seq: r.seq, kind: kind.code })
+      }
+    }
+    return { key, stored, attempted, wanted: Math.min(n.cfg.k, candidates.length + (local ? 1 : 0)) || 1, storedHere: local && errors.every(e => e.peer !== n.contact), closest: (found?.closest ?? []).map(c => c.contact), errors }
+  }
+
+  /**
+   * Sends a write to `slots` holders from `candidates`, closest first. A send that fails hands
+   * its slot to the next-closest candidate, so churn between the lookup and the write does not
+   * cost replicas; a refusal (stale seq, CAS mismatch, quota) is an answer and does not.
+   * `send` resolves true when the holder stored everything.
+   */
+  private async toHolders (candidates: Candidate[], slots: number, errors: PutError[], signal: AbortSignal | undefined, send: (c: Candidate, signal: AbortSignal) => Promise<boolean>): Promise<{ stored: number, attempted: number }> {
+    const op = this.n.opSignal(signal)
     let next = 0
+    let stored = 0
+    let attempted = 0
     const worker = async (): Promise<void> => {
       while (next < candidates.length && !op.signal.aborted) {
         const c = candidates[next++]
         attempted++
         try {
-          let all = true
-          for (let i = 0; i < items.length; i += MAX_PUT_MANY) {
-            const batch = items.slice(i, i + MAX_PUT_MANY)
-            const res = await n.rpc.request(c, { type: 'put-many', addrs: n.contact.addrs, token: c.result?.token as Uint8Array, key, kind: kind.code, items: batch }, op.signal)
-            if (res.type !== 'stored-many' || res.results.length !== batch.length) throw new OhtError('OHT_BAD_RESPONSE', `peer answered PUT_MANY with a ${res.type} frame`)
-            for (const r of res.results) {
-              if ('code' in r) { all = false; errors.push({ peer: c.contact, code: r.code, message: `value refused: ${r.code}` }) }
-            }
-          }
-          if (all) stored++
+          if (await send(c, op.signal)) stored++
           return
         } catch (err) {
           errors.push({ peer: c.contact, code: isCodedError(err) ? err.code : 'OHT_INTERNAL', message: err instanceof Error ? err.message : String(err) })
@@ -416,15 +427,8 @@ export class Operations {
     }
     await Promise.all(Array.from({ length: Math.min(slots, candidates.length) }, worker))
     op.clear()
-    throwIfAborted(options.signal)
-    if (options.republish !== true) {
-      const t = n.clock.now()
-      for (const it of items) {
-        const r = it.record
-        n.own.set(ownValueId(key, kind.code, r.writer, r.id), { key, record: r, expiresAt: t + it.remainingMs, nextAt: t + n.cfg.republishIntervalMs, seq: r.seq, kind: kind.code })
-      }
-    }
-    return { key, stored, attempted, wanted: Math.min(n.cfg.k, candidates.length + (local ? 1 : 0)) || 1, storedHere: local && errors.every(e => e.peer !== n.contact), closest: (found?.closest ?? []).map(c => c.contact), errors }
+    throwIfAborted(signal)
+    return { stored, attempted }
   }
 
   // ---------------------------------------------------------------- get

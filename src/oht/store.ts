@@ -17,6 +17,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts'
 import { toHex } from '../core/bytes.ts'
 import { sha256 } from '../crypto/index.ts'
 import { decodeRecordAt, DIGEST_BYTES, encodeRecordAt } from './codec.ts'
+import { MinHeap } from './heap.ts'
 import { idPrefixAt, idsEqualAt } from './id-map.ts'
 import { DEFAULT_KINDS, type RecordKinds } from './kinds.ts'
 import { KEY_BYTES, type OhtRecord, type ValueRecord } from './records.ts'
@@ -179,7 +180,8 @@ function valueSeq (e: Entry): number {
 class MemoryStore implements RecordStore {
   private readonly singles = new Map<number, Entry>()
   private readonly sets = new Map<number, ValueSet>()
-  private readonly heap: Entry[] = []
+  /** Each live entry at most once, by the expiry it was filed under (heapTime). */
+  private readonly heap = new MinHeap<Entry>(e => e.heapTime)
   private readonly sources = new Map<string, Source>()
   private readonly clock: Clock
   private readonly kinds: RecordKinds
@@ -347,9 +349,9 @@ class MemoryStore implements RecordStore {
     const now = this.clock.now()
     let n = 0
     for (;;) {
-      const top = this.heap[0]
-      if (top === undefined || this.heapAt(top) > now) break
-      this.heapPop()
+      const top = this.heap.peek()
+      if (top === undefined || top.heapTime > now) break
+      this.heap.pop()
       top.inHeap = false
       if (top.dead) continue
       if (top.expiresAt > now) { this.heapPush(top); continue } // extended by a refresh
@@ -363,7 +365,7 @@ class MemoryStore implements RecordStore {
     for (const e of this.entries()) { (e as Entry).bytes.fill(0); (e as Entry).dead = true }
     this.singles.clear()
     this.sets.clear()
-    this.heap.length = 0
+    this.heap.clear()
     this.sources.clear()
     this.count = 0
     this.totalBytes = 0
@@ -433,16 +435,11 @@ class MemoryStore implements RecordStore {
     if (s.records <= 0) this.sources.delete(s.hex)
   }
 
-  // The heap holds each entry at most once, at the expiry it had when filed (heapTime).
-  private heapAt (e: Entry): number { return e.heapTime }
-
   private schedule (e: Entry): void {
     this.heapPush(e)
     // Dead entries (replaced, deleted) wait in the heap until their time; compact now and then.
-    if (this.heap.length > 2 * this.count + 64) {
-      const live = this.heap.filter(x => !x.dead)
-      this.heap.length = 0
-      for (const x of live) { x.inHeap = false; this.heapPush(x) }
+    if (this.heap.size > 2 * this.count + 64) {
+      this.heap.filter(x => { if (x.dead) x.inHeap = false; return !x.dead })
     }
     this.arm()
   }
@@ -451,41 +448,13 @@ class MemoryStore implements RecordStore {
     if (e.inHeap) return
     e.inHeap = true
     e.heapTime = e.expiresAt
-    const a = this.heap
-    a.push(e)
-    let i = a.length - 1
-    const p = e.expiresAt
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (this.heapAt(a[parent]) <= p) break
-      a[i] = a[parent]
-      i = parent
-    }
-    a[i] = e
-  }
-
-  private heapPop (): void {
-    const a = this.heap
-    const last = a.pop()
-    if (last === undefined || a.length === 0) return
-    let i = 0
-    const p = this.heapAt(last)
-    for (;;) {
-      const l = 2 * i + 1
-      if (l >= a.length) break
-      const r = l + 1
-      const c = r < a.length && this.heapAt(a[r]) < this.heapAt(a[l]) ? r : l
-      if (this.heapAt(a[c]) >= p) break
-      a[i] = a[c]
-      i = c
-    }
-    a[i] = last
+    this.heap.push(e)
   }
 
   private arm (): void {
-    const top = this.heap[0]
+    const top = this.heap.peek()
     if (top === undefined) return
-    const at = Math.max(this.heapAt(top), this.clock.now())
+    const at = Math.max(top.heapTime, this.clock.now())
     if (this.timer !== undefined && this.timerAt <= at) return
     this.setTimer(at)
   }
@@ -497,9 +466,9 @@ class MemoryStore implements RecordStore {
       this.timer = undefined
       this.timerAt = Infinity
       this.purgeExpired()
-      const top = this.heap[0]
+      const top = this.heap.peek()
       // Coalesce close expiries into one firing.
-      if (top !== undefined) this.setTimer(Math.max(this.heapAt(top), this.clock.now() + this.granularityMs))
+      if (top !== undefined) this.setTimer(Math.max(top.heapTime, this.clock.now() + this.granularityMs))
     }, at - this.clock.now())
     this.timer.unref()
   }
