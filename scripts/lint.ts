@@ -24,8 +24,9 @@
  *     | wormhole           | core crypto oht                                            | -                      |
  *     | scramble-routing   | core crypto oht                                            | -                      |
  *     | doa                | core crypto oht wormhole scramble-routing                  | -                      |
- *     | daemon             | core crypto tor oht oni sdk wormhole scramble-routing doa  | node:net node:http     |
- *     | cli                | core crypto tor oht oni sdk wormhole scramble-routing doa daemon | node:net node:http |
+ *     | apps               | core crypto oht wormhole scramble-routing doa              | -                      |
+ *     | daemon             | core crypto tor oht oni sdk wormhole scramble-routing doa apps | node:net node:http |
+ *     | cli                | core crypto tor oht oni sdk wormhole scramble-routing doa apps daemon | node:net node:http |
  *     | (files in src/)    | core crypto oht net sdk                                    | -                      |
  *
  *     Network packages: libp2p, @libp2p/*, @chainsafe/*, @multiformats/*, socks, ws, undici,
@@ -75,8 +76,11 @@ const RULES: Record<string, LayerRule> = {
   wormhole: { imports: ['core', 'crypto', 'oht'], network: [] },
   'scramble-routing': { imports: ['core', 'crypto', 'oht'], network: [] },
   doa: { imports: ['core', 'crypto', 'oht', 'wormhole', 'scramble-routing'], network: [] },
-  daemon: { imports: ['core', 'crypto', 'tor', 'oht', 'oni', 'sdk', 'wormhole', 'scramble-routing', 'doa'], network: ['node:net', 'node:http'] },
-  cli: { imports: ['core', 'crypto', 'tor', 'oht', 'oni', 'sdk', 'wormhole', 'scramble-routing', 'doa', 'daemon'], network: ['node:net', 'node:http'] }
+  // The applications built on the layers (cluster status, call-home, ...): like doa, they see
+  // the network only through the engine and the PeerNet seam, so they run in the simulator too.
+  apps: { imports: ['core', 'crypto', 'oht', 'wormhole', 'scramble-routing', 'doa'], network: [] },
+  daemon: { imports: ['core', 'crypto', 'tor', 'oht', 'oni', 'sdk', 'wormhole', 'scramble-routing', 'doa', 'apps'], network: ['node:net', 'node:http'] },
+  cli: { imports: ['core', 'crypto', 'tor', 'oht', 'oni', 'sdk', 'wormhole', 'scramble-routing', 'doa', 'apps', 'daemon'], network: ['node:net', 'node:http'] }
 }
 
 const NETWORK_EXACT = new Set(['libp2p', 'socks', 'ws', 'undici', 'net', 'dgram', 'dns', 'dns/promises', 'http', 'https', 'http2', 'tls'])
